@@ -1,0 +1,123 @@
+// Tensor: a shape (up to 4-D, row-major, NCHW for images), a dtype, a device and a view into
+// reference-counted storage. The storage itself (Buffer) is a move-only RAII owner of host or
+// device memory. Copying a Tensor copies the handle (both alias the same memory, as views do);
+// clone() makes a deep copy.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/check.h"
+
+namespace gbad {
+
+enum class Device { CPU, CUDA };
+enum class DType { F32, F16, BF16 };  // only F32 is used so far; the field is ready for more
+
+const char* device_name(Device d);
+Device parse_device(const std::string& s);  // "cpu" | "cuda"
+size_t dtype_size(DType t);
+
+// Is a usable CUDA device present? False (never a crash) without a GPU or driver, or in a
+// build without CUDA. The first call queries the runtime; later calls are cached.
+bool cuda_available();
+int cuda_device_count();
+
+// Move-only owner of one allocation on the host or the device.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(size_t bytes, Device device);
+  ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  Buffer(Buffer&& o) noexcept;
+  Buffer& operator=(Buffer&& o) noexcept;
+
+  void* data() const { return ptr_; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void release() noexcept;
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+  Device device_ = Device::CPU;
+};
+
+using Shape = std::vector<int64_t>;
+std::string shape_str(const Shape& s);
+int64_t shape_numel(const Shape& s);
+
+class Tensor {
+ public:
+  static constexpr int kMaxDims = 4;
+
+  Tensor() = default;
+  // Allocates uninitialised storage.
+  Tensor(const Shape& shape, Device device = Device::CPU, DType dtype = DType::F32);
+  static Tensor zeros(const Shape& shape, Device device = Device::CPU);
+  static Tensor from_vector(const std::vector<float>& v, const Shape& shape,
+                            Device device = Device::CPU);
+
+  // Shape
+  int ndim() const { return static_cast<int>(shape_.size()); }
+  const Shape& shape() const { return shape_; }
+  int64_t size(int i) const;  // negative i counts from the end
+  int64_t numel() const { return numel_; }
+  size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+  bool empty() const { return numel_ == 0; }
+  bool defined() const { return storage_ != nullptr; }
+  // NCHW accessors for 4-D tensors.
+  int64_t n() const { return size(0); }
+  int64_t c() const { return size(1); }
+  int64_t h() const { return size(2); }
+  int64_t w() const { return size(3); }
+
+  Device device() const { return device_; }
+  DType dtype() const { return dtype_; }
+  bool is_cuda() const { return device_ == Device::CUDA; }
+
+  float* f32();
+  const float* f32() const;
+  void* raw() const;
+
+  // Makes this tensor hold `shape`, reallocating only when the storage is too small or on
+  // another device. Contents are unspecified after a reallocation. Views cannot be resized.
+  void resize(const Shape& shape, Device device);
+  void resize(const Shape& shape) { resize(shape, device_); }
+  // Same storage, new shape with the same numel.
+  Tensor reshape(const Shape& shape) const;
+  // A view of `count` elements starting at element `offset`, with the given shape.
+  Tensor view(int64_t offset, const Shape& shape) const;
+  // Rows [begin, end) along dim 0.
+  Tensor slice0(int64_t begin, int64_t end) const;
+
+  Tensor clone() const;
+  Tensor to(Device device) const;  // deep copy onto a device (a copy even when the same)
+  void copy_from(const Tensor& src);  // same numel; any devices
+  void fill(float value);
+  void zero();
+  std::vector<float> to_vector() const;  // host copy
+  void set_from(const std::vector<float>& v);
+
+  std::string str() const;  // "f32[2, 3, 4, 4] cpu"
+
+ private:
+  std::shared_ptr<Buffer> storage_;
+  int64_t offset_ = 0;  // in elements
+  Shape shape_;
+  int64_t numel_ = 0;
+  Device device_ = Device::CPU;
+  DType dtype_ = DType::F32;
+  bool is_view_ = false;
+};
+
+// Copies `bytes` between any two devices (host<->device, device<->device, host<->host).
+void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
+
+}  // namespace gbad

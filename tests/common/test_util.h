@@ -1,0 +1,58 @@
+// Shared test helpers: tolerances in one place, GPU skip, random tensors, comparisons.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "nn/context.h"
+#include "nn/tensor.h"
+
+namespace gbad::test {
+
+// Tolerances, in one place.
+struct Tol {
+  static constexpr double kCudaVsCpuRel = 1e-4;  // CUDA op vs CPU twin, fp32, relative
+  static constexpr double kCudaVsCpuAbs = 1e-5;
+  static constexpr double kGradDouble = 1e-6;    // finite differences in double precision
+  static constexpr double kGradFloat = 2e-2;     // finite differences through float32 code
+  static constexpr double kHand = 1e-6;          // against hand-computed values
+};
+
+// Skips the current test when no CUDA device is usable (machines without GPU or driver).
+#define GBAD_REQUIRE_CUDA()                                           \
+  do {                                                                \
+    if (!::gbad::cuda_available()) GTEST_SKIP() << "no CUDA device"; \
+  } while (0)
+
+// Uniform [lo, hi) values from a fixed seed.
+std::vector<float> random_vector(int64_t n, uint64_t seed, float lo = -1.f, float hi = 1.f);
+Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.f, float hi = 1.f,
+                     Device device = Device::CPU);
+
+// EXPECTs every element close: |a - b| <= abs + rel * max(|a|, |b|). Reports the worst index.
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel,
+                  double abs, const char* what = "");
+void expect_close(const Tensor& a, const Tensor& b, double rel, double abs,
+                  const char* what = "");
+
+// Central finite-difference gradient check (Caffe's GradientChecker idea).
+//   f():      evaluates the scalar loss at the current contents of x (accumulate in double)
+//   x, n:     the input being checked (perturbed in place and restored)
+//   analytic: dL/dx computed by the backward pass, n values
+//   step:     finite-difference step
+//   tol:      tolerance, scaled by max(|analytic|, |numeric|, 1)
+//   max_points: check at most this many entries (a seeded random sample when n is larger)
+//   kink(i):  optional, true where x[i] sits on a non-differentiable point (skip it)
+// Returns the number of entries checked; EXPECTs each.
+template <typename T, typename F>
+int64_t check_gradient(F&& f, T* x, int64_t n, const T* analytic, double step, double tol,
+                       int64_t max_points = 200, uint64_t seed = 1,
+                       const std::function<bool(int64_t)>& kink = nullptr);
+
+}  // namespace gbad::test
+
+#include "common/gradcheck_impl.h"
