@@ -1,0 +1,199 @@
+// Layers: forward and hand-written backward over the ops in kernels/. The contract, obeyed by
+// every layer:
+//   * Parameters live in a ParamStore; the constructor registers them under `prefix`
+//     (torchvision names: "<prefix>.weight", "<prefix>.bias", "<prefix>.running_mean" ...);
+//     the layer fetches its views from the store after ParamStore::finalize().
+//   * forward(ctx, x) returns a reference to an output tensor the layer owns. It is allocated
+//     on the first forward for a shape and reused afterwards; it stays valid until the next
+//     forward. The layer keeps a handle to x when backward needs it (x must stay unchanged
+//     until backward).
+//   * backward(ctx, dy) ACCUMULATES (+=) parameter gradients into the store's gradient
+//     buffer and returns dL/dx in a tensor the layer owns (overwritten each call). Callers that
+//     need to sum input gradients (residual branches) add them with add_inplace().
+//     set_input_grad(false) skips computing dx (first layer of a network); backward then
+//     returns an empty tensor.
+//   * set_training(bool) switches BatchNorm (batch statistics vs running statistics) and
+//     Dropout (active vs identity). Layers start in training mode.
+// Shapes: images NCHW, feature rows (N, D).
+#pragma once
+
+#include <string>
+
+#include "nn/context.h"
+#include "nn/param_store.h"
+#include "nn/tensor.h"
+
+namespace gbad {
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  void set_training(bool t) { training_ = t; }
+  bool training() const { return training_; }
+  void set_input_grad(bool g) { input_grad_ = g; }
+  bool input_grad() const { return input_grad_; }
+
+ protected:
+  bool training_ = true;
+  bool input_grad_ = true;
+};
+
+// ---- parameterised layers (nn/conv.cpp, nn/linear.cpp, nn/batchnorm.cpp) ---------------------
+
+// 2-D convolution, groups 1, dilation 1. Weight (Cout, Cin, KH, KW), optional bias (Cout).
+// Init: torchvision ResNet style (Kaiming normal, fan_out) unless `init` says otherwise.
+class Conv2d : public Layer {
+ public:
+  Conv2d() = default;
+  Conv2d(ParamStore& ps, const std::string& prefix, int64_t cin, int64_t cout, int kh, int kw,
+         int stride_h, int stride_w, int pad_h, int pad_w, bool bias);
+  // Square kernel convenience.
+  Conv2d(ParamStore& ps, const std::string& prefix, int64_t cin, int64_t cout, int k, int stride,
+         int pad, bool bias)
+      : Conv2d(ps, prefix, cin, cout, k, k, stride, stride, pad, pad, bias) {}
+  const Tensor& forward(Context& ctx, const Tensor& x);  // x (N,Cin,H,W) -> y (N,Cout,Ho,Wo)
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+  Shape output_shape(const Shape& x) const;
+  int64_t macs(const Shape& x) const;  // multiply-adds of one forward
+  int64_t cin() const { return cin_; }
+  int64_t cout() const { return cout_; }
+
+ private:
+  ParamStore* ps_ = nullptr;
+  ParamStore::Ref w_ = -1, b_ = -1;
+  int64_t cin_ = 0, cout_ = 0;
+  int kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0;
+  Tensor x_, y_, dx_;
+};
+
+// BatchNorm over channels of NCHW. weight (C) init 1, bias (C) init 0, buffers running_mean
+// (C) 0, running_var (C) 1, num_batches_tracked (scalar). Training: batch statistics (biased
+// variance for normalising), running stats updated with `momentum` using the unbiased variance
+// (as torch). Eval: running statistics.
+class BatchNorm2d : public Layer {
+ public:
+  BatchNorm2d() = default;
+  BatchNorm2d(ParamStore& ps, const std::string& prefix, int64_t channels, float eps = 1e-5f,
+              float momentum = 0.1f, bool zero_init_weight = false);
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+
+ private:
+  ParamStore* ps_ = nullptr;
+  ParamStore::Ref w_ = -1, b_ = -1, rm_ = -1, rv_ = -1, nbt_ = -1;
+  int64_t c_ = 0;
+  float eps_ = 1e-5f, momentum_ = 0.1f;
+  Tensor x_, y_, dx_, save_mean_, save_invstd_;
+};
+
+// y = x W^T + b. x (N, in), W (out, in), b (out). Init: torch.nn.Linear default unless
+// `xavier` (Bi-GAN).
+class Linear : public Layer {
+ public:
+  Linear() = default;
+  Linear(ParamStore& ps, const std::string& prefix, int64_t in, int64_t out, bool bias = true,
+         bool xavier = false);
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+
+ private:
+  ParamStore* ps_ = nullptr;
+  ParamStore::Ref w_ = -1, b_ = -1;
+  int64_t in_ = 0, out_ = 0;
+  Tensor x_, y_, dx_;
+};
+
+// ---- parameter-free layers (nn/activations.cpp, nn/pooling.cpp) ------------------------------
+
+class ReLU : public Layer {
+ public:
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+
+ private:
+  Tensor y_, dx_;
+};
+
+class LeakyReLU : public Layer {
+ public:
+  explicit LeakyReLU(float slope = 0.01f) : slope_(slope) {}
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+
+ private:
+  float slope_;
+  Tensor x_, y_, dx_;
+};
+
+class Sigmoid : public Layer {
+ public:
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+
+ private:
+  Tensor y_, dx_;
+};
+
+class Tanh : public Layer {
+ public:
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+
+ private:
+  Tensor y_, dx_;
+};
+
+// Max pooling with kernel k, stride s, padding p (padding never wins the max).
+class MaxPool2d : public Layer {
+ public:
+  MaxPool2d(int k = 3, int s = 2, int p = 1) : k_(k), s_(s), p_(p) {}
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+
+ private:
+  int k_, s_, p_;
+  Tensor y_, dx_;
+  Tensor argmax_;  // flat input index of each output's max, stored as float-encoded int32
+  Shape x_shape_;
+};
+
+// (N,C,H,W) -> (N,C): mean over H and W.
+class GlobalAvgPool : public Layer {
+ public:
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+
+ private:
+  Tensor y_, dx_;
+  Shape x_shape_;
+};
+
+// Nearest-neighbour upsampling to (H_out, W_out), torch's "nearest" rule:
+// src = floor(dst * in / out). Backward sums the gradient of every copy.
+class Upsample : public Layer {
+ public:
+  const Tensor& forward(Context& ctx, const Tensor& x, int64_t h_out, int64_t w_out);
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+
+ private:
+  Tensor y_, dx_;
+  Shape x_shape_;
+};
+
+// Inverted dropout: in training, zero with probability p and scale the rest by 1/(1-p); the
+// mask comes from the Philox stream (ctx.rng().seed(), ctx.rng().next()), so the CPU and the
+// CUDA version draw the same mask. Identity in eval mode.
+class Dropout : public Layer {
+ public:
+  explicit Dropout(float p = 0.5f) : p_(p) {}
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+
+ private:
+  float p_;
+  Tensor y_, dx_, mask_;
+};
+
+}  // namespace gbad
