@@ -19,7 +19,8 @@ constexpr const char* kCheckpointFormatVersion = "1";
 
 // Writes every entry of `ps` (which must be finalized; any device) and the `extra` tensors.
 // Extra names may not collide with entry names or contain ','. The caller's metadata may not
-// set the reserved keys "format", "format_version" or "extra_tensors".
+// set the reserved keys "format", "format_version" or "extra_tensors". Extra tensors are F32, so
+// 64-bit integers (RNG seed and offset, step counters) belong in the metadata as decimal strings.
 void save_params(const std::string& path, ParamStore& ps,
                  const std::map<std::string, std::string>& metadata,
                  const std::vector<std::pair<std::string, Tensor>>& extra = {});
