@@ -12,7 +12,7 @@ void maxpool2d_forward(Context&, Tensor& y, Tensor& argmax, const Tensor& x, int
   const int64_t planes = x.n() * x.c(), h = x.h(), w = x.w(), ho = y.h(), wo = y.w();
   const float* xp = x.f32();
   float *yp = y.f32(), *ap = argmax.f32();
-#pragma omp parallel for
+#pragma omp parallel for if (x.numel() > (1 << 15))
   for (int64_t pl = 0; pl < planes; ++pl) {
     for (int64_t oh = 0; oh < ho; ++oh) {
       for (int64_t ow = 0; ow < wo; ++ow) {
@@ -43,7 +43,7 @@ void maxpool2d_backward(Context&, Tensor& dx, const Tensor& dy, const Tensor& ar
   float* d = dx.f32();
   std::memset(d, 0, static_cast<size_t>(dx.numel()) * sizeof(float));
   // Planes are disjoint, so threads over planes never write the same element.
-#pragma omp parallel for
+#pragma omp parallel for if (dx.numel() > (1 << 15))
   for (int64_t pl = 0; pl < planes; ++pl) {
     for (int64_t j = 0; j < out_plane; ++j) {
       const int64_t o = pl * out_plane + j;
