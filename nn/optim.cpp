@@ -49,7 +49,9 @@ void Adam::step(Context& ctx) {
             cfg_.weight_decay, cfg_.decoupled);
 }
 
-Ema::Ema(ParamStore& ps, float decay) : decay_(decay) { reset(ps); }
+Ema::Ema(ParamStore& ps, float decay) : decay_(decay) {
+  reset(ps);
+}
 
 void Ema::reset(ParamStore& ps) {
   GBAD_CHECK(ps.finalized(), "Ema: the ParamStore must be finalized first");

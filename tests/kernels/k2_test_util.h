@@ -24,8 +24,8 @@ inline double weighted_sum(const Tensor& y, const std::vector<float>& w) {
 // random w; bwd(dy = w) must give dL/dx. Returns the number of points checked.
 inline int64_t grad_check_op(Tensor& x, const std::function<const Tensor&(const Tensor&)>& fwd,
                              const std::function<Tensor(const Tensor&)>& bwd,
-                             const std::function<bool(int64_t)>& kink = nullptr,
-                             double step = 1e-3, uint64_t seed = 99) {
+                             const std::function<bool(int64_t)>& kink = nullptr, double step = 1e-3,
+                             uint64_t seed = 99) {
   const Tensor& y0 = fwd(x);
   Tensor w = random_tensor(y0.shape(), seed);
   std::vector<float> wv = w.to_vector();
@@ -44,7 +44,8 @@ inline Tensor distinct_tensor(const Shape& shape, uint64_t seed) {
   std::vector<float> r = random_vector(n, seed), v(static_cast<size_t>(n));
   std::vector<int64_t> idx(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) idx[size_t(i)] = i;
-  std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return r[size_t(a)] < r[size_t(b)]; });
+  std::sort(idx.begin(), idx.end(),
+            [&](int64_t a, int64_t b) { return r[size_t(a)] < r[size_t(b)]; });
   for (int64_t k = 0; k < n; ++k) v[size_t(idx[size_t(k)])] = -1.f + 0.01f * float(k);
   return Tensor::from_vector(v, shape);
 }
@@ -57,8 +58,8 @@ inline void expect_bits_equal(const Tensor& a, const Tensor& b, const char* what
 
 // Runs op on CPU tensors and on CUDA copies of the same tensors; compares every tensor after.
 inline void cuda_vs_cpu(std::vector<Tensor> cpu_ts,
-                 const std::function<void(Context&, std::vector<Tensor>&)>& op,
-                 bool exact = false) {
+                        const std::function<void(Context&, std::vector<Tensor>&)>& op,
+                        bool exact = false) {
   Context cctx(Device::CPU), gctx(Device::CUDA);
   std::vector<Tensor> gpu_ts;
   for (const Tensor& t : cpu_ts) gpu_ts.push_back(t.defined() ? t.to(Device::CUDA) : Tensor());

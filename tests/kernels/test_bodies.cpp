@@ -44,8 +44,8 @@ TEST(Bodies, Elementwise) {
   expect_close(drive(1001, [&](int64_t i) { return leaky_bwd_body(g[i], xp[i], 0.1f); }),
                dx.to_vector(), 0, 0);
   cpu::sigmoid_forward(ctx, y, x);
-  expect_close(drive(1001, [&](int64_t i) { return sigmoid_fwd_body(xp[i]); }), y.to_vector(),
-               kRel, kAbs);
+  expect_close(drive(1001, [&](int64_t i) { return sigmoid_fwd_body(xp[i]); }), y.to_vector(), kRel,
+               kAbs);
   cpu::sigmoid_backward(ctx, dx, dy, y);
   expect_close(drive(1001, [&](int64_t i) { return sigmoid_bwd_body(g[i], y.f32()[i]); }),
                dx.to_vector(), kRel, kAbs);
@@ -92,8 +92,9 @@ TEST(Bodies, Pooling) {
     test::expect_bits_equal(Tensor::from_vector(args, am.shape()), am, "maxpool argmax");
     Tensor dy = random_tensor(y.shape(), 4), dx(x.shape());
     cpu::maxpool2d_backward(ctx, dx, dy, am, k, s, p);
-    expect_close(drive(x.numel(), [&](int64_t i) { return maxpool2d_bwd_body(dy.f32(), am.f32(), i, g); }),
-                 dx.to_vector(), kRel, kAbs, "maxpool backward");
+    expect_close(
+        drive(x.numel(), [&](int64_t i) { return maxpool2d_bwd_body(dy.f32(), am.f32(), i, g); }),
+        dx.to_vector(), kRel, kAbs, "maxpool backward");
   }
   Tensor x = random_tensor({2, 3, 5, 7}, 5), gy({2, 3});
   cpu::global_avgpool_forward(ctx, gy, x);
@@ -102,14 +103,16 @@ TEST(Bodies, Pooling) {
   for (auto [ho, wo] : {std::pair<int64_t, int64_t>{13, 9}, {3, 4}, {10, 14}}) {
     Tensor y({2, 3, ho, wo});
     cpu::upsample_nearest_forward(ctx, y, x);
-    expect_close(drive(y.numel(),
-                       [&](int64_t o) { return upsample_nearest_fwd_body(x.f32(), o, 5, 7, ho, wo); }),
-                 y.to_vector(), 0, 0, "upsample");
+    expect_close(
+        drive(y.numel(),
+              [&](int64_t o) { return upsample_nearest_fwd_body(x.f32(), o, 5, 7, ho, wo); }),
+        y.to_vector(), 0, 0, "upsample");
     Tensor dy = random_tensor(y.shape(), 6), dx(x.shape());
     cpu::upsample_nearest_backward(ctx, dx, dy);
-    expect_close(drive(x.numel(),
-                       [&](int64_t i) { return upsample_nearest_bwd_body(dy.f32(), i, 5, 7, ho, wo); }),
-                 dx.to_vector(), kRel, kAbs, "upsample backward");
+    expect_close(
+        drive(x.numel(),
+              [&](int64_t i) { return upsample_nearest_bwd_body(dy.f32(), i, 5, 7, ho, wo); }),
+        dx.to_vector(), kRel, kAbs, "upsample backward");
   }
 }
 
@@ -141,12 +144,14 @@ TEST(Bodies, Losses) {
   expect_close(drive(n * k, [&](int64_t i) { return l2_grad_body(a.f32()[i], b.f32()[i], inv); }),
                da.to_vector(), kRel, kAbs, "l2 grad");
   cpu::l1_per_sample(ctx, out, a, b);
-  expect_close(drive(n, [&](int64_t r) { return float(l1_row_body(a.f32() + r * k, b.f32() + r * k, k)); }),
-               out.to_vector(), kRel, 0, "l1 rows");
+  expect_close(
+      drive(n, [&](int64_t r) { return float(l1_row_body(a.f32() + r * k, b.f32() + r * k, k)); }),
+      out.to_vector(), kRel, 0, "l1 rows");
   cpu::l2_per_sample(ctx, out, a, b);
-  expect_close(drive(n, [&](int64_t r) {
-                 return float(std::sqrt(l2_row_sq_body(a.f32() + r * k, b.f32() + r * k, k)));
-               }),
+  expect_close(drive(n,
+                     [&](int64_t r) {
+                       return float(std::sqrt(l2_row_sq_body(a.f32() + r * k, b.f32() + r * k, k)));
+                     }),
                out.to_vector(), kRel, 0, "l2 rows");
   Tensor dout = random_tensor({n}, 6);
   cpu::l2_per_sample_backward(ctx, da, dout, a, b, out);
@@ -195,7 +200,8 @@ TEST(Bodies, Optimisers) {
     expect_close(v, v_ref.to_vector(), kRel, kAbs, "adam v");
   }
   Tensor e = random_tensor({n}, 4), ps = random_tensor({n}, 5);
-  std::vector<float> eb = drive(n, [&](int64_t i) { return ema_body(e.f32()[i], ps.f32()[i], 0.99f); });
+  std::vector<float> eb =
+      drive(n, [&](int64_t i) { return ema_body(e.f32()[i], ps.f32()[i], 0.99f); });
   cpu::ema_update(ctx, e, ps, 0.99f);
   expect_close(eb, e.to_vector(), 0, 0, "ema");
 }

@@ -14,7 +14,9 @@ using test::grad_check_op;
 using test::random_tensor;
 using test::Tol;
 
-std::vector<float> vals(const Tensor& t) { return t.to_vector(); }
+std::vector<float> vals(const Tensor& t) {
+  return t.to_vector();
+}
 
 TEST(Elementwise, ActivationsHandValues) {
   Context ctx;
@@ -302,27 +304,29 @@ TEST(CudaVsCpu, AddScaleAxpby) {
 
 TEST(CudaVsCpu, Concat1Split1) {
   GBAD_REQUIRE_CUDA();
-  cuda_vs_cpu({random_tensor({3, 5, 4, 7}, 1), random_tensor({3, 2, 4, 7}, 2),
-               Tensor({3, 7, 4, 7}), Tensor({3, 5, 4, 7}), Tensor({3, 2, 4, 7}),
-               random_tensor({6, 9}, 3), random_tensor({6, 4}, 4), Tensor({6, 13})},
-              [](Context& c, Ts& t) {
-                concat1(c, t[2], t[0], t[1]);
-                split1(c, t[3], t[4], t[2]);
-                concat1(c, t[7], t[5], t[6]);
-              },
-              true);
+  cuda_vs_cpu(
+      {random_tensor({3, 5, 4, 7}, 1), random_tensor({3, 2, 4, 7}, 2), Tensor({3, 7, 4, 7}),
+       Tensor({3, 5, 4, 7}), Tensor({3, 2, 4, 7}), random_tensor({6, 9}, 3),
+       random_tensor({6, 4}, 4), Tensor({6, 13})},
+      [](Context& c, Ts& t) {
+        concat1(c, t[2], t[0], t[1]);
+        split1(c, t[3], t[4], t[2]);
+        concat1(c, t[7], t[5], t[6]);
+      },
+      true);
 }
 
 TEST(CudaVsCpu, DropoutForwardBackward) {
   GBAD_REQUIRE_CUDA();
   // The mask must be bit-identical: both backends draw from the same Philox stream.
-  cuda_vs_cpu({random_tensor({17, 333}, 1), Tensor({17, 333}), Tensor({17, 333}),
-               random_tensor({17, 333}, 2), Tensor({17, 333})},
-              [](Context& c, Ts& t) {
-                dropout_forward(c, t[1], t[2], t[0], 0.2f, 1234, 56);
-                dropout_backward(c, t[4], t[3], t[2]);
-              },
-              true);
+  cuda_vs_cpu(
+      {random_tensor({17, 333}, 1), Tensor({17, 333}), Tensor({17, 333}),
+       random_tensor({17, 333}, 2), Tensor({17, 333})},
+      [](Context& c, Ts& t) {
+        dropout_forward(c, t[1], t[2], t[0], 0.2f, 1234, 56);
+        dropout_backward(c, t[4], t[3], t[2]);
+      },
+      true);
 }
 
 }  // namespace

@@ -134,8 +134,8 @@ void loss_gradcheck(Tensor& x, Op op, const std::function<bool(int64_t)>& kink =
     op(loss, none);
     return double(read_scalar(loss));
   };
-  int64_t n = test::check_gradient(f, x.f32(), x.numel(), g.data(), 1e-3, Tol::kGradFloat, 300, 1,
-                                   kink);
+  int64_t n =
+      test::check_gradient(f, x.f32(), x.numel(), g.data(), 1e-3, Tol::kGradFloat, 300, 1, kink);
   if (want >= 0) {
     EXPECT_EQ(n, want);
   }
@@ -146,7 +146,8 @@ TEST(GradCheck, BceWithLogits) {
   Context ctx;
   Tensor z = random_tensor({5, 7}, 31, -3.f, 3.f);
   Tensor t = random_tensor({5, 7}, 32, 0.f, 1.f);  // soft targets too
-  loss_gradcheck(z, [&](Tensor& l, Tensor& d) { bce_with_logits(ctx, l, d, z, t); }, nullptr, 35);
+  loss_gradcheck(
+      z, [&](Tensor& l, Tensor& d) { bce_with_logits(ctx, l, d, z, t); }, nullptr, 35);
 }
 
 TEST(GradCheck, BceWithLogitsMaskPosWeight) {
@@ -159,22 +160,24 @@ TEST(GradCheck, BceWithLogitsMaskPosWeight) {
   }
   Tensor t = Tensor::from_vector(tv, {4, 5}), m = Tensor::from_vector(mv, {4, 5});
   Tensor pw = Tensor::from_vector({0.5f, 1.f, 2.f, 4.f, 8.f}, {5});
-  loss_gradcheck(z, [&](Tensor& l, Tensor& d) { bce_with_logits(ctx, l, d, z, t, &m, &pw); },
-                 nullptr, 20);
+  loss_gradcheck(
+      z, [&](Tensor& l, Tensor& d) { bce_with_logits(ctx, l, d, z, t, &m, &pw); }, nullptr, 20);
 }
 
 TEST(GradCheck, L1Loss) {
   Context ctx;
   Tensor a = random_tensor({3, 11}, 34), b = random_tensor({3, 11}, 35);
   const float *ap = a.f32(), *bp = b.f32();
-  loss_gradcheck(a, [&](Tensor& l, Tensor& d) { l1_loss(ctx, l, d, a, b); },
-                 [&](int64_t i) { return std::fabs(ap[i] - bp[i]) < 2e-3f; });
+  loss_gradcheck(
+      a, [&](Tensor& l, Tensor& d) { l1_loss(ctx, l, d, a, b); },
+      [&](int64_t i) { return std::fabs(ap[i] - bp[i]) < 2e-3f; });
 }
 
 TEST(GradCheck, L2Loss) {
   Context ctx;
   Tensor a = random_tensor({3, 11}, 36), b = random_tensor({3, 11}, 37);
-  loss_gradcheck(a, [&](Tensor& l, Tensor& d) { l2_loss(ctx, l, d, a, b); }, nullptr, 33);
+  loss_gradcheck(
+      a, [&](Tensor& l, Tensor& d) { l2_loss(ctx, l, d, a, b); }, nullptr, 33);
 }
 
 TEST(GradCheck, L2PerSample) {

@@ -19,8 +19,8 @@ TEST(Optim, SgdMomentumFirstAndSecondStep) {
   Tensor p = Tensor::from_vector({1.f}, {1}), g = Tensor::from_vector({0.5f}, {1});
   Tensor buf = Tensor::from_vector({123.f}, {1});  // garbage: step 1 must overwrite it
   sgd_step(ctx, p, g, buf, 1, 0.1f, 0.9f, 0.1f);
-  EXPECT_NEAR(buf.to_vector()[0], 0.6, 1e-6);   // g + wd*p
-  EXPECT_NEAR(p.to_vector()[0], 0.94, 1e-6);    // 1 - 0.1*0.6
+  EXPECT_NEAR(buf.to_vector()[0], 0.6, 1e-6);  // g + wd*p
+  EXPECT_NEAR(p.to_vector()[0], 0.94, 1e-6);   // 1 - 0.1*0.6
   sgd_step(ctx, p, g, buf, 2, 0.1f, 0.9f, 0.1f);
   EXPECT_NEAR(buf.to_vector()[0], 0.9 * 0.6 + 0.594, 1e-6);
   EXPECT_NEAR(p.to_vector()[0], 0.94 - 0.1 * 1.134, 1e-6);
@@ -126,8 +126,8 @@ TEST(Optim, SgdAdamEmaClasses) {
   // Resume: the step counter restores the bias correction.
   adam.set_steps(1);
   adam.step(ctx);
-  EXPECT_NEAR(ps2.value(w2).to_vector()[0], adam_ref(1, {0.5, 0.5}, 0.1, 0.9, 0.999, 1e-8, 0, false),
-              1e-5);
+  EXPECT_NEAR(ps2.value(w2).to_vector()[0],
+              adam_ref(1, {0.5, 0.5}, 0.1, 0.9, 0.999, 1e-8, 0, false), 1e-5);
   ema.copy_to(ps2);
   EXPECT_NEAR(ps2.value(w2).to_vector()[1], 0.95, 1e-6);
   EXPECT_EQ(read_scalar(Tensor::from_vector({4.5f}, {1})), 4.5f);

@@ -75,10 +75,10 @@ TEST(Pooling, UpsampleNearestHandValues) {
   Context ctx;
   Tensor x = Tensor::from_vector({1, 2, 3, 4}, {1, 1, 2, 2}), y({1, 1, 4, 4});
   upsample_nearest_forward(ctx, y, x);
-  EXPECT_EQ(y.to_vector(),
-            (std::vector<float>{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4}));
+  EXPECT_EQ(y.to_vector(), (std::vector<float>{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4}));
   Tensor dx({1, 1, 2, 2});
-  upsample_nearest_backward(ctx, dx, Tensor::from_vector(std::vector<float>(16, 1.f), {1, 1, 4, 4}));
+  upsample_nearest_backward(ctx, dx,
+                            Tensor::from_vector(std::vector<float>(16, 1.f), {1, 1, 4, 4}));
   EXPECT_EQ(dx.to_vector(), (std::vector<float>{4, 4, 4, 4}));
 }
 
@@ -123,8 +123,12 @@ void maxpool_gradcheck(const Shape& xs, int k, int s, int p, int64_t min_points)
   EXPECT_GE(grad_check_op(x, fwd, bwd), min_points);
 }
 
-TEST(GradCheck, MaxPool2dK3S2P1) { maxpool_gradcheck({2, 3, 7, 9}, 3, 2, 1, 300); }
-TEST(GradCheck, MaxPool2dK2S2) { maxpool_gradcheck({1, 2, 6, 5}, 2, 2, 0, 60); }
+TEST(GradCheck, MaxPool2dK3S2P1) {
+  maxpool_gradcheck({2, 3, 7, 9}, 3, 2, 1, 300);
+}
+TEST(GradCheck, MaxPool2dK2S2) {
+  maxpool_gradcheck({1, 2, 6, 5}, 2, 2, 0, 60);
+}
 
 TEST(GradCheck, GlobalAvgPool) {
   Context ctx;
@@ -154,8 +158,12 @@ void upsample_gradcheck(const Shape& xs, int64_t ho, int64_t wo) {
   EXPECT_EQ(grad_check_op(x, fwd, bwd), std::min<int64_t>(x.numel(), 300));
 }
 
-TEST(GradCheck, UpsampleNearest5x7To13x9) { upsample_gradcheck({2, 2, 5, 7}, 13, 9); }
-TEST(GradCheck, UpsampleNearestDown9x6To4x5) { upsample_gradcheck({1, 2, 9, 6}, 4, 5); }
+TEST(GradCheck, UpsampleNearest5x7To13x9) {
+  upsample_gradcheck({2, 2, 5, 7}, 13, 9);
+}
+TEST(GradCheck, UpsampleNearestDown9x6To4x5) {
+  upsample_gradcheck({1, 2, 9, 6}, 4, 5);
+}
 
 // ---- CUDA vs CPU ---------------------------------------------------------------------------
 
@@ -165,12 +173,13 @@ TEST(CudaVsCpu, MaxPool2dForwardBackward) {
     const int k = cfg ? 2 : 3, s = 2, p = cfg ? 0 : 1;
     const Shape xs = {3, 4, 17, 12};
     const Shape ys = {3, 4, maxpool2d_out_size(17, k, s, p), maxpool2d_out_size(12, k, s, p)};
-    cuda_vs_cpu({random_tensor(xs, 1), Tensor(ys), Tensor(ys), random_tensor(ys, 2), Tensor(xs)},
-                [&](Context& c, Ts& t) {
-                  maxpool2d_forward(c, t[1], t[2], t[0], k, s, p);
-                  maxpool2d_backward(c, t[4], t[3], t[2], k, s, p);
-                },
-                true);
+    cuda_vs_cpu(
+        {random_tensor(xs, 1), Tensor(ys), Tensor(ys), random_tensor(ys, 2), Tensor(xs)},
+        [&](Context& c, Ts& t) {
+          maxpool2d_forward(c, t[1], t[2], t[0], k, s, p);
+          maxpool2d_backward(c, t[4], t[3], t[2], k, s, p);
+        },
+        true);
   }
 }
 
