@@ -15,7 +15,9 @@ namespace gbad {
 
 namespace {
 
-bool is_jpeg(const uint8_t* d, size_t n) { return n >= 3 && d[0] == 0xFF && d[1] == 0xD8; }
+bool is_jpeg(const uint8_t* d, size_t n) {
+  return n >= 3 && d[0] == 0xFF && d[1] == 0xD8;
+}
 
 // A complete JPEG ends with the EOI marker FF D9 (possibly followed by a little padding).
 // Inside entropy-coded data FF is always followed by 00 or a restart marker, so FF D9 near the
@@ -56,23 +58,21 @@ Image decode_image(const std::string& path) {
   GBAD_CHECK(n >= 0, "cannot read image ", path);
   std::vector<uint8_t> buf(static_cast<size_t>(n));
   in.seekg(0);
-  GBAD_CHECK(n == 0 || in.read(reinterpret_cast<char*>(buf.data()), n), "cannot read image ",
-             path);
+  GBAD_CHECK(n == 0 || in.read(reinterpret_cast<char*>(buf.data()), n), "cannot read image ", path);
   return decode_image_memory(buf.data(), buf.size(), path);
 }
 
 std::vector<uint8_t> encode_jpeg(const Image& img, int quality) {
-  GBAD_CHECK(img.width > 0 && img.height > 0 &&
-                 img.pixels.size() == size_t(img.width) * img.height * 3,
-             "encode_jpeg: bad image ", img.width, "x", img.height);
+  GBAD_CHECK(
+      img.width > 0 && img.height > 0 && img.pixels.size() == size_t(img.width) * img.height * 3,
+      "encode_jpeg: bad image ", img.width, "x", img.height);
   std::vector<uint8_t> out;
   auto sink = [](void* ctx, void* data, int size) {
     auto* v = static_cast<std::vector<uint8_t>*>(ctx);
     const uint8_t* p = static_cast<const uint8_t*>(data);
     v->insert(v->end(), p, p + size);
   };
-  int ok = stbi_write_jpg_to_func(sink, &out, img.width, img.height, 3, img.pixels.data(),
-                                  quality);
+  int ok = stbi_write_jpg_to_func(sink, &out, img.width, img.height, 3, img.pixels.data(), quality);
   GBAD_CHECK(ok, "JPEG encoding failed");
   return out;
 }
@@ -124,8 +124,8 @@ Taps make_taps(int in, int out) {
 
 void resize_bilinear(std::vector<float>& dst, int dst_w, int dst_h, const uint8_t* src, int src_w,
                      int src_h) {
-  GBAD_CHECK(dst_w > 0 && dst_h > 0 && src_w > 0 && src_h > 0, "resize_bilinear: bad sizes ",
-             src_w, "x", src_h, " -> ", dst_w, "x", dst_h);
+  GBAD_CHECK(dst_w > 0 && dst_h > 0 && src_w > 0 && src_h > 0, "resize_bilinear: bad sizes ", src_w,
+             "x", src_h, " -> ", dst_w, "x", dst_h);
   Taps tx = make_taps(src_w, dst_w), ty = make_taps(src_h, dst_h);
   // Horizontal pass: src_h rows of dst_w pixels.
   std::vector<float> tmp(size_t(src_h) * dst_w * 3);
@@ -188,7 +188,8 @@ void preprocess_image(float* out, const Image& img, const Preprocess& p, const A
     const float* row = &rs[(size_t(y + a.y0) * side + a.x0) * 3];
     for (int x = 0; x < c; ++x) {
       const float* px = row + 3 * (a.flip ? c - 1 - x : x);
-      for (int ch = 0; ch < 3; ++ch) out[ch * plane + size_t(y) * c + x] = px[ch] * scale[ch] + shift[ch];
+      for (int ch = 0; ch < 3; ++ch)
+        out[ch * plane + size_t(y) * c + x] = px[ch] * scale[ch] + shift[ch];
     }
   }
 }

@@ -17,10 +17,14 @@ SamplerKind parse_sampler_kind(const std::string& s) {
 
 const char* sampler_kind_name(SamplerKind k) {
   switch (k) {
-    case SamplerKind::Practical: return "practical";
-    case SamplerKind::Ideal: return "ideal";
-    case SamplerKind::Negatives: return "negatives";
-    case SamplerKind::PositivesPlusNegatives: return "svm";
+    case SamplerKind::Practical:
+      return "practical";
+    case SamplerKind::Ideal:
+      return "ideal";
+    case SamplerKind::Negatives:
+      return "negatives";
+    case SamplerKind::PositivesPlusNegatives:
+      return "svm";
   }
   return "?";
 }

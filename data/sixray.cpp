@@ -119,8 +119,7 @@ SplitCsv read_split_csv(const std::string& path) {
         // fall through: parse the line as a data row so the counts stay meaningful
       } else {
         bool ok = f.size() == expected;
-        for (size_t c = 1; ok && c < expected; ++c)
-          ok = lower(f[c]) == lower(kClassNames[c - 1]);
+        for (size_t c = 1; ok && c < expected; ++c) ok = lower(f[c]) == lower(kClassNames[c - 1]);
         if (!ok) {
           csv.problems.push_back(where + "header has other columns: expected 'name,Gun,Knife," +
                                  "Wrench,Pliers,Scissors', found '" + trim(line) + "'");
@@ -255,8 +254,7 @@ std::vector<Sample> load_split(const ImageIndex& index, const std::string& subse
     GBAD_FAIL(r.problems.front(), more);
   }
   if (!r.missing.empty() && !skip_missing)
-    GBAD_FAIL(r.csv_path, ": ", r.missing_summary(),
-              "; pass --skip-missing to train without them");
+    GBAD_FAIL(r.csv_path, ": ", r.missing_summary(), "; pass --skip-missing to train without them");
   if (skipped) *skipped = static_cast<int64_t>(r.missing.size());
   return samples;
 }

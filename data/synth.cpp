@@ -93,7 +93,8 @@ Contour stroke(const std::vector<V2>& p, float w) {
   const size_t n = p.size();
   Contour left, right;
   for (size_t i = 0; i < n; ++i) {
-    V2 d0 = i > 0 ? V2{p[i].x - p[i - 1].x, p[i].y - p[i - 1].y} : V2{p[1].x - p[0].x, p[1].y - p[0].y};
+    V2 d0 =
+        i > 0 ? V2{p[i].x - p[i - 1].x, p[i].y - p[i - 1].y} : V2{p[1].x - p[0].x, p[1].y - p[0].y};
     V2 d1 = i + 1 < n ? V2{p[i + 1].x - p[i].x, p[i + 1].y - p[i].y} : d0;
     float l0 = std::hypot(d0.x, d0.y) + 1e-9f, l1 = std::hypot(d1.x, d1.y) + 1e-9f;
     V2 nrm{-(d0.y / l0 + d1.y / l1), d0.x / l0 + d1.x / l1};
@@ -210,8 +211,7 @@ class Canvas {
           }
         }
         if (xs_.size() < 2) continue;
-        std::sort(xs_.begin(), xs_.end(),
-                  [](const Cross& a, const Cross& b) { return a.x < b.x; });
+        std::sort(xs_.begin(), xs_.end(), [](const Cross& a, const Cross& b) { return a.x < b.x; });
         int wind = 0;
         for (size_t i = 0; i + 1 < xs_.size(); ++i) {
           wind += xs_[i].dir;
@@ -264,16 +264,26 @@ Object make_gun(Rng& r) {
     float g = r.uni(0.05f, 0.14f), gw = r.uni(0.24f, 0.3f), gl = r.uni(0.45f, 0.6f);
     float gx = x1 - gw - 0.04f;
     int frame = r.chance(0.5f) ? kInorganic : kMetal;
-    o.push_back({frame, frame == kMetal ? 1.6f : 2.6f,
+    o.push_back({frame,
+                 frame == kMetal ? 1.6f : 2.6f,
                  {{{gx, 0}, {gx + gw, 0}, {gx + gw + g, gl}, {gx + g, gl + 0.03f}}}});
-    o.push_back({kMetal, 1.4f,
-                 {{{gx + 0.05f, 0.03f}, {gx + gw - 0.05f, 0.03f},
-                   {gx + gw - 0.05f + g, gl - 0.04f}, {gx + 0.05f + g, gl - 0.03f}}}});
-    o.push_back({kMetal, 1.4f,
-                 {stroke({{gx + 0.01f, 0.01f}, {gx - 0.02f, 0.16f}, {gx - 0.18f, 0.19f},
-                          {gx - 0.24f, 0.13f}, {gx - 0.24f, 0.0f}},
+    o.push_back({kMetal,
+                 1.4f,
+                 {{{gx + 0.05f, 0.03f},
+                   {gx + gw - 0.05f, 0.03f},
+                   {gx + gw - 0.05f + g, gl - 0.04f},
+                   {gx + 0.05f + g, gl - 0.03f}}}});
+    o.push_back({kMetal,
+                 1.4f,
+                 {stroke({{gx + 0.01f, 0.01f},
+                          {gx - 0.02f, 0.16f},
+                          {gx - 0.18f, 0.19f},
+                          {gx - 0.24f, 0.13f},
+                          {gx - 0.24f, 0.0f}},
                          0.035f)}});
-    o.push_back({kMetal, 1.6f, {stroke({{gx - 0.1f, 0.0f}, {gx - 0.08f, 0.08f}, {gx - 0.12f, 0.13f}}, 0.03f)}});
+    o.push_back({kMetal,
+                 1.6f,
+                 {stroke({{gx - 0.1f, 0.0f}, {gx - 0.08f, 0.08f}, {gx - 0.12f, 0.13f}}, 0.03f)}});
   } else {  // revolver
     float bl = r.uni(0.45f, 0.6f);
     o.push_back({kMetal, 2.2f, {rect(-0.5f, -0.12f, -0.5f + bl, -0.04f)}});
@@ -281,10 +291,19 @@ Object make_gun(Rng& r) {
     o.push_back({kMetal, 3.2f, {ellipse(cx, -0.07f, 0.12f, 0.09f, 16)}});
     o.push_back({kMetal, 1.8f, {rect(cx - 0.12f, -0.17f, cx + 0.2f, 0.02f)}});
     int grip = r.chance(0.6f) ? kOrganic : kInorganic;
-    o.push_back({grip, 2.5f, {{{cx + 0.08f, 0}, {cx + 0.24f, -0.02f}, {cx + 0.36f, 0.42f}, {cx + 0.18f, 0.48f}}}});
-    o.push_back({kMetal, 0.8f, {{{cx + 0.1f, 0}, {cx + 0.22f, -0.01f}, {cx + 0.3f, 0.38f}, {cx + 0.2f, 0.42f}}}});
-    o.push_back({kMetal, 1.4f,
-                 {stroke({{cx + 0.06f, 0.01f}, {cx + 0.02f, 0.14f}, {cx - 0.12f, 0.16f}, {cx - 0.14f, 0.02f}}, 0.03f)}});
+    o.push_back(
+        {grip,
+         2.5f,
+         {{{cx + 0.08f, 0}, {cx + 0.24f, -0.02f}, {cx + 0.36f, 0.42f}, {cx + 0.18f, 0.48f}}}});
+    o.push_back({kMetal,
+                 0.8f,
+                 {{{cx + 0.1f, 0}, {cx + 0.22f, -0.01f}, {cx + 0.3f, 0.38f}, {cx + 0.2f, 0.42f}}}});
+    o.push_back(
+        {kMetal,
+         1.4f,
+         {stroke(
+             {{cx + 0.06f, 0.01f}, {cx + 0.02f, 0.14f}, {cx - 0.12f, 0.16f}, {cx - 0.14f, 0.02f}},
+             0.03f)}});
   }
   return o;
 }
@@ -294,20 +313,30 @@ Object make_knife(Rng& r) {
   float hl = r.uni(0.28f, 0.4f), hw = r.uni(0.04f, 0.06f), bw = r.uni(0.06f, 0.15f);
   float xg = -0.5f + hl;
   bool metal_handle = r.chance(0.35f);
-  o.push_back({metal_handle ? kMetal : kOrganic, metal_handle ? 1.3f : r.uni(1.8f, 2.8f),
+  o.push_back({metal_handle ? kMetal : kOrganic,
+               metal_handle ? 1.3f : r.uni(1.8f, 2.8f),
                {rounded_rect(-0.5f, -hw, xg, hw, hw * 0.8f)}});
   if (!metal_handle) {  // rivets / tang
     o.push_back({kMetal, 0.7f, {rect(-0.46f, -hw * 0.35f, xg, hw * 0.35f)}});
   }
-  if (r.chance(0.5f)) o.push_back({kMetal, 1.6f, {rect(xg - 0.02f, -bw * 0.75f, xg + 0.02f, bw * 0.75f)}});
+  if (r.chance(0.5f))
+    o.push_back({kMetal, 1.6f, {rect(xg - 0.02f, -bw * 0.75f, xg + 0.02f, bw * 0.75f)}});
   float bt = r.uni(0.9f, 1.7f);
   if (r.chance(0.25f)) {  // dagger: symmetric
-    o.push_back({kMetal, bt, {{{xg, -bw / 2}, {0.3f, -bw * 0.35f}, {0.5f, 0}, {0.3f, bw * 0.35f}, {xg, bw / 2}}}});
+    o.push_back(
+        {kMetal,
+         bt,
+         {{{xg, -bw / 2}, {0.3f, -bw * 0.35f}, {0.5f, 0}, {0.3f, bw * 0.35f}, {xg, bw / 2}}}});
   } else {
     float drop = r.uni(0.1f, 0.6f);
-    o.push_back({kMetal, bt,
-                 {{{xg, -bw / 2}, {0.3f, -bw / 2}, {0.5f, -bw / 2 + bw * drop}, {0.4f, bw * 0.35f},
-                   {0.22f, bw * 0.5f}, {xg, bw * 0.5f}}}});
+    o.push_back({kMetal,
+                 bt,
+                 {{{xg, -bw / 2},
+                   {0.3f, -bw / 2},
+                   {0.5f, -bw / 2 + bw * drop},
+                   {0.4f, bw * 0.35f},
+                   {0.22f, bw * 0.5f},
+                   {xg, bw * 0.5f}}}});
   }
   return o;
 }
@@ -316,7 +345,10 @@ Object make_wrench(Rng& r) {
   Object o;
   float sw = r.uni(0.045f, 0.07f), t = r.uni(1.8f, 2.6f);
   if (r.chance(0.7f)) {  // combination wrench
-    o.push_back({kMetal, t, {{{-0.38f, -sw * 0.6f}, {0.36f, -sw * 0.45f}, {0.36f, sw * 0.45f}, {-0.38f, sw * 0.6f}}}});
+    o.push_back(
+        {kMetal,
+         t,
+         {{{-0.38f, -sw * 0.6f}, {0.36f, -sw * 0.45f}, {0.36f, sw * 0.45f}, {-0.38f, sw * 0.6f}}}});
     float R = r.uni(0.09f, 0.12f), s = R * 0.45f, cx = 0.42f;
     float a0 = std::asin(s / R) + 0.05f;
     Contour head;
@@ -351,9 +383,22 @@ Object make_pliers(Rng& r) {
   int grip_mat = r.chance(0.6f) ? kOrganic : kInorganic;
   for (int sgn = -1; sgn <= 1; sgn += 2) {
     float s = float(sgn);
-    Part handle{kMetal, t, {stroke({{-0.55f, s * 0.1f}, {-0.35f, s * 0.085f}, {-0.15f, s * 0.05f}, {0.0f, 0.0f}}, hw)}};
-    Part jaw{kMetal, t, {{{-0.04f, s * 0.04f}, {0.16f, -s * 0.01f}, {0.32f, -s * 0.004f}, {0.32f, -s * 0.016f}, {0.1f, -s * 0.05f}, {-0.04f, -s * 0.03f}}}};
-    Part grip{grip_mat, 2.2f, {stroke({{-0.56f, s * 0.1f}, {-0.35f, s * 0.087f}, {-0.2f, s * 0.062f}}, hw * 1.8f)}};
+    Part handle{
+        kMetal,
+        t,
+        {stroke({{-0.55f, s * 0.1f}, {-0.35f, s * 0.085f}, {-0.15f, s * 0.05f}, {0.0f, 0.0f}},
+                hw)}};
+    Part jaw{kMetal,
+             t,
+             {{{-0.04f, s * 0.04f},
+               {0.16f, -s * 0.01f},
+               {0.32f, -s * 0.004f},
+               {0.32f, -s * 0.016f},
+               {0.1f, -s * 0.05f},
+               {-0.04f, -s * 0.03f}}}};
+    Part grip{grip_mat,
+              2.2f,
+              {stroke({{-0.56f, s * 0.1f}, {-0.35f, s * 0.087f}, {-0.2f, s * 0.062f}}, hw * 1.8f)}};
     rotate_part(handle, {0, 0}, s * open / 2);
     rotate_part(jaw, {0, 0}, s * open / 2);
     rotate_part(grip, {0, 0}, s * open / 2);
@@ -372,8 +417,15 @@ Object make_scissors(Rng& r) {
   float loop_t = loop_mat == kMetal ? 1.5f : 2.6f;
   for (int sgn = -1; sgn <= 1; sgn += 2) {
     float s = float(sgn);
-    Part blade{kMetal, t, {{{-0.05f, -s * 0.035f}, {0.2f, -s * 0.03f}, {bl, s * 0.004f}, {0.18f, s * 0.022f}, {-0.05f, s * 0.03f}}}};
-    Part shank{kMetal, t, {stroke({{-0.02f, 0}, {-0.14f, s * 0.05f}, {-0.22f, s * 0.08f}}, 0.035f)}};
+    Part blade{kMetal,
+               t,
+               {{{-0.05f, -s * 0.035f},
+                 {0.2f, -s * 0.03f},
+                 {bl, s * 0.004f},
+                 {0.18f, s * 0.022f},
+                 {-0.05f, s * 0.03f}}}};
+    Part shank{
+        kMetal, t, {stroke({{-0.02f, 0}, {-0.14f, s * 0.05f}, {-0.22f, s * 0.08f}}, 0.035f)}};
     float lx = r.uni(0.09f, 0.12f), ly = r.uni(0.06f, 0.08f);
     Part loop{loop_mat, loop_t, ring(-0.3f, s * 0.1f, lx, ly, 0.03f, 16)};
     for (Part* p : {&blade, &shank, &loop}) rotate_part(*p, {0, 0}, -s * open / 2);
@@ -385,15 +437,17 @@ Object make_scissors(Rng& r) {
   return o;
 }
 
-// ---- benign objects ------------------------------------------------------------------------------
-// Look-alikes: benign metal things with the outline features of a threat class.
+// ---- benign objects
+// ------------------------------------------------------------------------------ Look-alikes:
+// benign metal things with the outline features of a threat class.
 Object make_lookalike(Rng& r) {
   Object o;
   switch (r.randint(7)) {
     case 0:  // screwdriver (knife-like)
       o.push_back({kOrganic, 2.2f, {rounded_rect(-0.5f, -0.06f, -0.1f, 0.06f, 0.05f)}});
       o.push_back({kMetal, 1.6f, {rect(-0.1f, -0.018f, 0.45f, 0.018f)}});
-      o.push_back({kMetal, 1.6f, {{{0.45f, -0.018f}, {0.5f, -0.006f}, {0.5f, 0.006f}, {0.45f, 0.018f}}}});
+      o.push_back(
+          {kMetal, 1.6f, {{{0.45f, -0.018f}, {0.5f, -0.006f}, {0.5f, 0.006f}, {0.45f, 0.018f}}}});
       break;
     case 1:  // spoon / fork
       o.push_back({kMetal, 1.0f, {stroke({{-0.5f, 0}, {0.1f, 0.01f}}, 0.04f)}});
@@ -401,11 +455,16 @@ Object make_lookalike(Rng& r) {
       break;
     case 2: {  // glasses (scissors-loop-like)
       float t = r.uni(0.9f, 1.5f);
-      auto a = ring(-0.2f, 0, 0.17f, 0.12f, 0.025f, 18), b = ring(0.2f, 0, 0.17f, 0.12f, 0.025f, 18);
+      auto a = ring(-0.2f, 0, 0.17f, 0.12f, 0.025f, 18),
+           b = ring(0.2f, 0, 0.17f, 0.12f, 0.025f, 18);
       o.push_back({kMetal, t, a});
       o.push_back({kMetal, t, b});
-      o.push_back({kMetal, t, {stroke({{-0.37f, -0.05f}, {-0.55f, -0.1f}}, 0.02f), stroke({{0.37f, -0.05f}, {0.55f, -0.1f}}, 0.02f)}});
-      o.push_back({kInorganic, 1.2f, {ellipse(-0.2f, 0, 0.15f, 0.1f), ellipse(0.2f, 0, 0.15f, 0.1f)}});
+      o.push_back({kMetal,
+                   t,
+                   {stroke({{-0.37f, -0.05f}, {-0.55f, -0.1f}}, 0.02f),
+                    stroke({{0.37f, -0.05f}, {0.55f, -0.1f}}, 0.02f)}});
+      o.push_back(
+          {kInorganic, 1.2f, {ellipse(-0.2f, 0, 0.15f, 0.1f), ellipse(0.2f, 0, 0.15f, 0.1f)}});
       break;
     }
     case 3: {  // tongs / tweezers (pliers-like)
@@ -419,7 +478,8 @@ Object make_lookalike(Rng& r) {
     }
     case 4: {  // hair dryer / drill (gun-like L shape)
       o.push_back({kInorganic, 2.4f, {rounded_rect(-0.5f, -0.14f, 0.3f, 0.06f, 0.06f)}});
-      o.push_back({kInorganic, 2.4f, {{{0.05f, 0.0f}, {0.25f, 0.0f}, {0.28f, 0.45f}, {0.1f, 0.47f}}}});
+      o.push_back(
+          {kInorganic, 2.4f, {{{0.05f, 0.0f}, {0.25f, 0.0f}, {0.28f, 0.45f}, {0.1f, 0.47f}}}});
       o.push_back({kMetal, 1.6f, {ellipse(-0.15f, -0.04f, 0.12f, 0.07f, 14)}});
       o.push_back({kMetal, 0.8f, {stroke({{0.18f, 0.45f}, {0.2f, 0.7f}, {0.4f, 0.8f}}, 0.02f)}});
       break;
@@ -431,7 +491,8 @@ Object make_lookalike(Rng& r) {
       break;
     default:  // belt buckle with strap
       o.push_back({kOrganic, 1.2f, {rect(-0.5f, -0.06f, 0.5f, 0.06f)}});
-      o.push_back({kMetal, 2.2f, {rect(0.3f, -0.11f, 0.46f, 0.11f), rect(0.33f, 0.08f, 0.43f, -0.08f)}});
+      o.push_back(
+          {kMetal, 2.2f, {rect(0.3f, -0.11f, 0.46f, 0.11f), rect(0.33f, 0.08f, 0.43f, -0.08f)}});
       break;
   }
   return o;
@@ -446,10 +507,15 @@ void draw_clutter(Canvas& cv, Rng& r, float cx, float cy, float unit) {
     case 0:
     case 1:
     case 2: {  // clothes: big soft organic blobs with folds
-      o.push_back({kOrganic, r.uni(0.3f, 0.9f), {blob(r, r.uni(0.3f, 0.7f), r.uni(0.2f, 0.5f), 0.25f)}});
+      o.push_back(
+          {kOrganic, r.uni(0.3f, 0.9f), {blob(r, r.uni(0.3f, 0.7f), r.uni(0.2f, 0.5f), 0.25f)}});
       for (int i = 0; i < 3; ++i) {
         float y = r.uni(-0.2f, 0.2f);
-        o.push_back({kOrganic, 0.4f, {stroke({{-0.3f, y}, {0, y + r.uni(-0.1f, 0.1f)}, {0.3f, y + r.uni(-0.1f, 0.1f)}}, 0.04f)}});
+        o.push_back(
+            {kOrganic,
+             0.4f,
+             {stroke({{-0.3f, y}, {0, y + r.uni(-0.1f, 0.1f)}, {0.3f, y + r.uni(-0.1f, 0.1f)}},
+                     0.04f)}});
       }
       break;
     }
@@ -462,7 +528,9 @@ void draw_clutter(Canvas& cv, Rng& r, float cx, float cy, float unit) {
       o.push_back({kInorganic, r.uni(1.0f, 2.0f), {rect(-0.3f, -0.2f, 0.3f, 0.2f)}});
       for (int i = 0; i < 4; ++i) {
         float x = r.uni(-0.25f, 0.2f), y = r.uni(-0.15f, 0.1f);
-        o.push_back({kMetal, r.uni(0.5f, 1.5f), {rect(x, y, x + r.uni(0.03f, 0.1f), y + r.uni(0.03f, 0.08f))}});
+        o.push_back({kMetal,
+                     r.uni(0.5f, 1.5f),
+                     {rect(x, y, x + r.uni(0.03f, 0.1f), y + r.uni(0.03f, 0.08f))}});
       }
       o.push_back({kMetal, 2.5f, {rect(0.05f, 0.05f, 0.25f, 0.15f)}});
       break;
@@ -482,7 +550,10 @@ void draw_clutter(Canvas& cv, Rng& r, float cx, float cy, float unit) {
     case 6:  // keys
       for (int i = 0; i < 2 + r.randint(3); ++i) {
         float a = r.uni(-0.6f, 0.6f);
-        Part k{kMetal, 1.6f, {{{0, -0.02f}, {0.12f, -0.02f}, {0.14f, 0.0f}, {0.12f, 0.02f}, {0, 0.02f}}, ellipse(-0.03f, 0, 0.035f, 0.035f, 10)}};
+        Part k{kMetal,
+               1.6f,
+               {{{0, -0.02f}, {0.12f, -0.02f}, {0.14f, 0.0f}, {0.12f, 0.02f}, {0, 0.02f}},
+                ellipse(-0.03f, 0, 0.035f, 0.035f, 10)}};
         rotate_part(k, {-0.08f, 0}, a);
         o.push_back(k);
       }
@@ -490,11 +561,15 @@ void draw_clutter(Canvas& cv, Rng& r, float cx, float cy, float unit) {
       break;
     case 7:  // coins
       for (int i = 0; i < 1 + r.randint(4); ++i)
-        o.push_back({kMetal, 1.8f, {ellipse(r.uni(-0.1f, 0.1f), r.uni(-0.1f, 0.1f), 0.05f, 0.05f, 12)}});
+        o.push_back(
+            {kMetal, 1.8f, {ellipse(r.uni(-0.1f, 0.1f), r.uni(-0.1f, 0.1f), 0.05f, 0.05f, 12)}});
       break;
     case 8:  // metal rods / umbrella ribs
       for (int i = 0; i < 1 + r.randint(5); ++i)
-        o.push_back({kMetal, r.uni(0.6f, 1.5f), {stroke({{-0.6f, r.uni(-0.05f, 0.05f)}, {0.6f, r.uni(-0.15f, 0.15f)}}, 0.015f)}});
+        o.push_back(
+            {kMetal,
+             r.uni(0.6f, 1.5f),
+             {stroke({{-0.6f, r.uni(-0.05f, 0.05f)}, {0.6f, r.uni(-0.15f, 0.15f)}}, 0.015f)}});
       break;
     case 9:  // shoe
       o.push_back({kOrganic, r.uni(1.0f, 2.0f), {blob(r, 0.35f, 0.13f, 0.15f)}});
@@ -502,13 +577,16 @@ void draw_clutter(Canvas& cv, Rng& r, float cx, float cy, float unit) {
       break;
     case 10:  // toiletries
       for (int i = 0; i < 2 + r.randint(3); ++i)
-        o.push_back({r.chance(0.7f) ? kOrganic : kInorganic, r.uni(1.0f, 2.5f),
-                     {rounded_rect(r.uni(-0.3f, 0.1f), r.uni(-0.2f, 0.1f), r.uni(0.15f, 0.3f), r.uni(0.12f, 0.25f), 0.03f)}});
+        o.push_back({r.chance(0.7f) ? kOrganic : kInorganic,
+                     r.uni(1.0f, 2.5f),
+                     {rounded_rect(r.uni(-0.3f, 0.1f), r.uni(-0.2f, 0.1f), r.uni(0.15f, 0.3f),
+                                   r.uni(0.12f, 0.25f), 0.03f)}});
       break;
     default: {  // frame: a rectangle of metal bars (a laptop, a folder clip)
       float w = r.uni(0.2f, 0.45f), h = r.uni(0.15f, 0.3f);
       o.push_back({kInorganic, r.uni(0.6f, 1.2f), {rect(-w, -h, w, h)}});
-      o.push_back({kMetal, 0.8f, {rect(-w, -h, w, h), rect(-w + 0.02f, h - 0.02f, w - 0.02f, -h + 0.02f)}});
+      o.push_back(
+          {kMetal, 0.8f, {rect(-w, -h, w, h), rect(-w + 0.02f, h - 0.02f, w - 0.02f, -h + 0.02f)}});
       break;
     }
   }
@@ -521,11 +599,16 @@ constexpr float kClassWeight[kNumClasses] = {3100, 1900, 2200, 4000, 1000};
 
 Object make_threat(int cls, Rng& r) {
   switch (cls) {
-    case 0: return make_gun(r);
-    case 1: return make_knife(r);
-    case 2: return make_wrench(r);
-    case 3: return make_pliers(r);
-    default: return make_scissors(r);
+    case 0:
+      return make_gun(r);
+    case 1:
+      return make_knife(r);
+    case 2:
+      return make_wrench(r);
+    case 3:
+      return make_pliers(r);
+    default:
+      return make_scissors(r);
   }
 }
 
@@ -565,28 +648,38 @@ Image render_scan(uint64_t seed, uint64_t image_id, const std::array<int8_t, kNu
 
   // Bag: a rounded box, slightly rotated, with a thick rim, handle, zip and sometimes a frame.
   float bw = W * r.uni(0.78f, 0.94f), bh = H * r.uni(0.78f, 0.94f);
-  Xf bag = make_xf(r.uni(-0.2f, 0.2f), 1.f, W / 2 + r.uni(-0.03f, 0.03f) * W, H / 2 + r.uni(-0.03f, 0.03f) * H, false);
+  Xf bag = make_xf(r.uni(-0.2f, 0.2f), 1.f, W / 2 + r.uni(-0.03f, 0.03f) * W,
+                   H / 2 + r.uni(-0.03f, 0.03f) * H, false);
   const float rad = S * r.uni(0.04f, 0.12f);
   Object body;
-  body.push_back({kOrganic, r.uni(0.15f, 0.4f), {rounded_rect(-bw / 2, -bh / 2, bw / 2, bh / 2, rad)}});
+  body.push_back(
+      {kOrganic, r.uni(0.15f, 0.4f), {rounded_rect(-bw / 2, -bh / 2, bw / 2, bh / 2, rad)}});
   const float rim = std::max(1.5f, S * 0.012f);
-  body.push_back({kOrganic, r.uni(0.6f, 1.2f),
-                  {rounded_rect(-bw / 2, -bh / 2, bw / 2, bh / 2, rad),
-                   [&] {
-                     Contour c = rounded_rect(-bw / 2 + rim, -bh / 2 + rim, bw / 2 - rim, bh / 2 - rim, rad);
-                     std::reverse(c.begin(), c.end());
-                     return c;
-                   }()}});
-  body.push_back({kMetal, 0.5f, {stroke({{-bw * 0.4f, -bh / 2 + rim * 2}, {bw * 0.4f, -bh / 2 + rim * 2}}, std::max(1.0f, S * 0.006f))}});
+  body.push_back(
+      {kOrganic, r.uni(0.6f, 1.2f), {rounded_rect(-bw / 2, -bh / 2, bw / 2, bh / 2, rad), [&] {
+                                       Contour c = rounded_rect(-bw / 2 + rim, -bh / 2 + rim,
+                                                                bw / 2 - rim, bh / 2 - rim, rad);
+                                       std::reverse(c.begin(), c.end());
+                                       return c;
+                                     }()}});
+  body.push_back({kMetal,
+                  0.5f,
+                  {stroke({{-bw * 0.4f, -bh / 2 + rim * 2}, {bw * 0.4f, -bh / 2 + rim * 2}},
+                          std::max(1.0f, S * 0.006f))}});
   if (r.chance(0.5f)) {  // trolley frame: long parallel bars
     float x0 = r.uni(-0.4f, -0.2f) * bw;
     for (int i = 0; i < 2; ++i) {
       float x = x0 + i * r.uni(0.05f, 0.12f) * bw;
-      body.push_back({i ? kMetal : kInorganic, r.uni(1.0f, 2.0f), {rect(x, -bh * 0.46f, x + S * 0.02f, bh * 0.46f)}});
+      body.push_back({i ? kMetal : kInorganic,
+                      r.uni(1.0f, 2.0f),
+                      {rect(x, -bh * 0.46f, x + S * 0.02f, bh * 0.46f)}});
     }
   }
   if (r.chance(0.6f))
-    body.push_back({kOrganic, 0.8f, {stroke(arc(0, -bh / 2, bw * 0.18f, bh * 0.06f, kPi, 2 * kPi, 8), S * 0.012f)}});
+    body.push_back(
+        {kOrganic,
+         0.8f,
+         {stroke(arc(0, -bh / 2, bw * 0.18f, bh * 0.06f, kPi, 2 * kPi, 8), S * 0.012f)}});
   cv.draw(body, bag);
 
   auto inside = [&](float mx, float my) {  // a point inside the bag (margins mx, my in 0..0.5)
@@ -604,7 +697,8 @@ Image render_scan(uint64_t seed, uint64_t image_id, const std::array<int8_t, kNu
   const int looks = static_cast<int>(r.uni(0.3f, 1.0f) * (1 + 3 * d) + 0.5f);
   for (int i = 0; i < looks; ++i) {
     V2 p = inside(0.2f, 0.2f);
-    cv.draw(make_lookalike(r), make_xf(r.uni(0, 2 * kPi), S * r.uni(0.25f, 0.45f), p.x, p.y, r.chance(0.5f)));
+    cv.draw(make_lookalike(r),
+            make_xf(r.uni(0, 2 * kPi), S * r.uni(0.25f, 0.45f), p.x, p.y, r.chance(0.5f)));
   }
   // Threats, then clutter over them (occlusion grows with difficulty).
   for (int c = 0; c < kNumClasses; ++c) {
@@ -615,7 +709,8 @@ Image render_scan(uint64_t seed, uint64_t image_id, const std::array<int8_t, kNu
     cv.draw(make_threat(c, tr), make_xf(r.uni(0, 2 * kPi), len, p.x, p.y, r.chance(0.5f)));
     const int occ = static_cast<int>(d * 3 * r.uni() + 0.5f);
     for (int k = 0; k < occ; ++k)
-      draw_clutter(cv, r, p.x + r.uni(-0.2f, 0.2f) * len, p.y + r.uni(-0.2f, 0.2f) * len, S * r.uni(0.15f, 0.3f));
+      draw_clutter(cv, r, p.x + r.uni(-0.2f, 0.2f) * len, p.y + r.uni(-0.2f, 0.2f) * len,
+                   S * r.uni(0.15f, 0.3f));
   }
 
   // Attenuation per channel, edge enhancement (unsharp mask on a 3x3 box), noise, colour.
@@ -718,7 +813,8 @@ SynthSummary generate_synthetic_dataset(const SynthConfig& cfg,
 
   // Render + encode + write, in parallel; each image depends only on (seed, id).
   const int64_t total = P + N;
-  int threads = cfg.threads > 0 ? cfg.threads : static_cast<int>(std::thread::hardware_concurrency());
+  int threads =
+      cfg.threads > 0 ? cfg.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(1, std::min<int>(threads, static_cast<int>(total)));
   std::atomic<int64_t> next{0}, done{0}, bytes{0};
   std::mutex err_mu;
@@ -730,13 +826,17 @@ SynthSummary generate_synthetic_dataset(const SynthConfig& cfg,
       try {
         Rng sz(cfg.seed, static_cast<uint64_t>(id), 0x73697a65ull);
         const double j = cfg.size_jitter;
-        int w = std::max(16, static_cast<int>(std::lround(cfg.size * (1 + j * (2 * sz.uni() - 1)))));
-        int h = std::max(16, static_cast<int>(std::lround(cfg.size * (1 + j * (2 * sz.uni() - 1)))));
-        Image img = render_scan(cfg.seed, static_cast<uint64_t>(id), labels[id], w, h, cfg.difficulty);
+        int w =
+            std::max(16, static_cast<int>(std::lround(cfg.size * (1 + j * (2 * sz.uni() - 1)))));
+        int h =
+            std::max(16, static_cast<int>(std::lround(cfg.size * (1 + j * (2 * sz.uni() - 1)))));
+        Image img =
+            render_scan(cfg.seed, static_cast<uint64_t>(id), labels[id], w, h, cfg.difficulty);
         std::vector<uint8_t> jpg = encode_jpeg(img, cfg.quality);
         fs::path p = img_dir / (stem_of(id) + ".jpg");
         std::ofstream f(p, std::ios::binary);
-        f.write(reinterpret_cast<const char*>(jpg.data()), static_cast<std::streamsize>(jpg.size()));
+        f.write(reinterpret_cast<const char*>(jpg.data()),
+                static_cast<std::streamsize>(jpg.size()));
         GBAD_CHECK(f.good(), "cannot write ", p.string());
         bytes += static_cast<int64_t>(jpg.size());
       } catch (const std::exception& e) {

@@ -28,7 +28,7 @@ struct SynthConfig {
   double difficulty = 0.5;              // 0 easy .. 1 hard: clutter, occlusion, look-alikes
   double test_fraction = 0.2;           // of positives and of negatives
   uint64_t seed = 1;
-  int threads = 0;  // 0: all hardware threads
+  int threads = 0;   // 0: all hardware threads
   int quality = 90;  // JPEG quality
 };
 
@@ -47,7 +47,7 @@ Image render_scan(uint64_t seed, uint64_t image_id, const std::array<int8_t, kNu
                   int width, int height, double difficulty);
 
 // Writes the whole dataset. `progress(done, total)` is called from worker threads now and then.
-SynthSummary generate_synthetic_dataset(
-    const SynthConfig& cfg, const std::function<void(int64_t, int64_t)>& progress = {});
+SynthSummary generate_synthetic_dataset(const SynthConfig& cfg,
+                                        const std::function<void(int64_t, int64_t)>& progress = {});
 
 }  // namespace gbad

@@ -34,15 +34,16 @@ int main(int argc, char** argv) {
     std::printf("%s: %zu images indexed\n", root.c_str(), index.paths.size());
     std::vector<std::string> problems;
     for (const auto& [stem, others] : index.duplicates)
-      problems.push_back("duplicate image " + stem + ": " + index.paths.at(stem) + " and " +
-                         others.front() +
-                         (others.size() > 1 ? " (+" + std::to_string(others.size() - 1) + ")" : ""));
+      problems.push_back(
+          "duplicate image " + stem + ": " + index.paths.at(stem) + " and " + others.front() +
+          (others.size() > 1 ? " (+" + std::to_string(others.size() - 1) + ")" : ""));
     std::vector<std::string> subsets;
     if (cli.has("subset"))
       subsets.push_back(cli.get("subset"));
     else
       subsets = gbad::list_subsets(root);
-    if (subsets.empty()) problems.push_back("no subsets: " + root + "/ImageSet/<subset>/ not found");
+    if (subsets.empty())
+      problems.push_back("no subsets: " + root + "/ImageSet/<subset>/ not found");
     std::vector<gbad::Sample> to_decode;
     std::vector<std::string> warnings;
     for (const std::string& sub : subsets) {

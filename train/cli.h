@@ -56,7 +56,8 @@ class Cli {
       values_[name] = value;
     }
     for (const Opt& o : opts_)
-      if (o.required && !values_.count(o.name)) GBAD_FAIL("missing required option --", o.name, " (see --help)");
+      if (o.required && !values_.count(o.name))
+        GBAD_FAIL("missing required option --", o.name, " (see --help)");
     return true;
   }
 

@@ -19,8 +19,9 @@ int main(int argc, char** argv) {
         .option("ratios", "10,100", "comma-separated negatives-per-positive ratios (subsets)")
         .option("size", "128", "base image side in pixels")
         .option("size-jitter", "0.25", "width and height each vary in size*[1-j, 1+j]")
-        .option("difficulty", "0.5", "0 easy .. 1 hard: clutter, occlusion, smaller threats, "
-                                     "more benign look-alikes")
+        .option("difficulty", "0.5",
+                "0 easy .. 1 hard: clutter, occlusion, smaller threats, "
+                "more benign look-alikes")
         .option("test-fraction", "0.2", "share of positives and negatives in test.csv")
         .option("quality", "90", "JPEG quality 1..100")
         .option("threads", "0", "worker threads (0: all cores)")
