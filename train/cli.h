@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nn/check.h"
@@ -96,6 +97,15 @@ class Cli {
                  "' is not an integer");
       out.push_back(static_cast<int>(v));
     }
+    return out;
+  }
+
+  // Every declared option with its value as given or its default (flags: "1" or "0"), in
+  // declaration order: what a run directory's config.json records.
+  std::vector<std::pair<std::string, std::string>> resolved() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const Opt& o : opts_)
+      out.emplace_back(o.name, o.is_flag ? (has(o.name) ? "1" : "0") : get(o.name));
     return out;
   }
 
