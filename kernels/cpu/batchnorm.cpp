@@ -81,12 +81,15 @@ T* ptr(Tensor* t) {
 
 namespace cpu {
 
+// Below this many elements a parallel region costs more than it saves.
+constexpr int64_t kParallelMin = 1 << 15;
+
 template <typename T>
 void batchnorm2d_forward_train(T* y, T* save_mean, T* save_invstd, T* running_mean, T* running_var,
                                const T* x, const T* gamma, const T* beta, int64_t n, int64_t c,
                                int64_t hw, double eps, double momentum) {
   const int64_t m = n * hw;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * c * hw >= kParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
     double sum = 0;
     for (int64_t b = 0; b < n; ++b) {
@@ -124,7 +127,7 @@ void batchnorm2d_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, c
                           const T* save_mean, const T* save_invstd, int64_t n, int64_t c,
                           int64_t hw) {
   const int64_t m = n * hw;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * c * hw >= kParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
     const double mean = save_mean[ch], invstd = save_invstd[ch];
     double sum_dy = 0, sum_dy_xhat = 0;
@@ -157,7 +160,7 @@ template <typename T>
 void batchnorm2d_forward_eval(T* y, const T* x, const T* gamma, const T* beta,
                               const T* running_mean, const T* running_var, int64_t n, int64_t c,
                               int64_t hw, double eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * c * hw >= kParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
     const double invstd = 1.0 / std::sqrt(double(running_var[ch]) + eps);
     const double scale = double(gamma[ch]) * invstd;
@@ -174,7 +177,7 @@ template <typename T>
 void batchnorm2d_backward_eval(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x, const T* gamma,
                                const T* running_mean, const T* running_var, int64_t n, int64_t c,
                                int64_t hw, double eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * c * hw >= kParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
     const double mean = running_mean[ch];
     const double invstd = 1.0 / std::sqrt(double(running_var[ch]) + eps);

@@ -91,6 +91,9 @@ Conv2dShape check_backward(const Tensor* dx, const Tensor* dw, const Tensor* db,
 
 namespace cpu {
 
+// Below this many elements a parallel region costs more than it saves.
+constexpr int64_t kParallelMin = 1 << 15;
+
 int64_t conv2d_col_elems(const Conv2dShape& s) {
   return s.is_pointwise() ? 0 : s.c * s.r * s.s * s.p * s.q;
 }
@@ -98,7 +101,7 @@ int64_t conv2d_col_elems(const Conv2dShape& s) {
 template <typename T>
 void im2col(T* col, const T* x, const Conv2dShape& s) {
   const int64_t rows = s.c * s.r * s.s, pq = s.p * s.q;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * pq >= kParallelMin)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t c = row / (s.r * s.s), kr = (row / s.s) % s.r, ks = row % s.s;
     const T* xc = x + c * s.h * s.w;
@@ -123,7 +126,7 @@ template <typename T>
 void col2im(T* x, const T* col, const Conv2dShape& s) {
   const int64_t pq = s.p * s.q;
   // One channel plane per thread: no two threads write the same element.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.c * s.r * s.s * pq >= kParallelMin)
   for (int64_t c = 0; c < s.c; ++c) {
     T* xc = x + c * s.h * s.w;
     std::fill(xc, xc + s.h * s.w, T(0));
@@ -151,7 +154,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dSha
   for (int64_t n = 0; n < s.n; ++n) {
     T* yn = y + n * s.k * pq;
     if (bias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.k * pq >= kParallelMin)
       for (int64_t k = 0; k < s.k; ++k) std::fill(yn + k * pq, yn + (k + 1) * pq, bias[k]);
     }
     const T* b = x + n * chw;
@@ -188,7 +191,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     }
   }
   if (db) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (s.n * s.k * pq >= kParallelMin)
     for (int64_t k = 0; k < s.k; ++k) {
       T acc = 0;
       for (int64_t n = 0; n < s.n; ++n) {
