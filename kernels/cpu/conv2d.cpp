@@ -98,12 +98,25 @@ int64_t conv2d_col_elems(const Conv2dShape& s) {
   return s.is_pointwise() ? 0 : s.c * s.r * s.s * s.p * s.q;
 }
 
+// Output columns [lo, hi) whose input column ow*stride - pad + k lies inside [0, size): the
+// inner loops then run without bounds tests (and vectorise for stride 1).
+void valid_range(int64_t out, int64_t size, int stride, int pad, int64_t k, int64_t* lo,
+                 int64_t* hi) {
+  const int64_t first = pad - k;  // ow * stride >= first
+  *lo = first <= 0 ? 0 : std::min(out, (first + stride - 1) / stride);
+  const int64_t last = size - 1 + pad - k;  // ow * stride <= last
+  *hi = last < 0 ? 0 : std::min(out, last / stride + 1);
+  if (*hi < *lo) *hi = *lo;
+}
+
 template <typename T>
 void im2col(T* col, const T* x, const Conv2dShape& s) {
   const int64_t rows = s.c * s.r * s.s, pq = s.p * s.q;
 #pragma omp parallel for schedule(static) if (rows * pq >= kParallelMin)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t c = row / (s.r * s.s), kr = (row / s.s) % s.r, ks = row % s.s;
+    int64_t lo, hi;
+    valid_range(s.q, s.w, s.sw, s.pw, ks, &lo, &hi);
     const T* xc = x + c * s.h * s.w;
     T* dst = col + row * pq;
     for (int64_t oh = 0; oh < s.p; ++oh) {
@@ -113,11 +126,14 @@ void im2col(T* col, const T* x, const Conv2dShape& s) {
         std::fill(d, d + s.q, T(0));
         continue;
       }
-      const T* xr = xc + ih * s.w;
-      for (int64_t ow = 0; ow < s.q; ++ow) {
-        const int64_t iw = ow * s.sw - s.pw + ks;
-        d[ow] = (iw >= 0 && iw < s.w) ? xr[iw] : T(0);
+      const T* src = xc + ih * s.w + lo * s.sw - s.pw + ks;  // input of output column lo
+      std::fill(d, d + lo, T(0));
+      if (s.sw == 1) {
+        std::copy(src, src + (hi - lo), d + lo);
+      } else {
+        for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[(ow - lo) * s.sw];
       }
+      std::fill(d + hi, d + s.q, T(0));
     }
   }
 }
@@ -132,15 +148,18 @@ void col2im(T* x, const T* col, const Conv2dShape& s) {
     std::fill(xc, xc + s.h * s.w, T(0));
     for (int64_t kr = 0; kr < s.r; ++kr) {
       for (int64_t ks = 0; ks < s.s; ++ks) {
+        int64_t lo, hi;
+        valid_range(s.q, s.w, s.sw, s.pw, ks, &lo, &hi);
         const T* src = col + ((c * s.r + kr) * s.s + ks) * pq;
         for (int64_t oh = 0; oh < s.p; ++oh) {
           const int64_t ih = oh * s.sh - s.ph + kr;
           if (ih < 0 || ih >= s.h) continue;
-          T* xr = xc + ih * s.w;
+          T* xr = xc + ih * s.w + lo * s.sw - s.pw + ks;  // input of output column lo
           const T* d = src + oh * s.q;
-          for (int64_t ow = 0; ow < s.q; ++ow) {
-            const int64_t iw = ow * s.sw - s.pw + ks;
-            if (iw >= 0 && iw < s.w) xr[iw] += d[ow];
+          if (s.sw == 1) {
+            for (int64_t ow = lo; ow < hi; ++ow) xr[ow - lo] += d[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) xr[(ow - lo) * s.sw] += d[ow];
           }
         }
       }
