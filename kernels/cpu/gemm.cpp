@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <climits>
 
 namespace gbad {
@@ -48,6 +49,16 @@ void check_linear_backward(const Tensor* dx, const Tensor* dw, const Tensor* db,
              " values");
 }
 
+// Row-major leading dimensions must cover a stored row (BLAS would only print a message).
+void check_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
+                int64_t ldc) {
+  GBAD_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size M ", M, " N ", N, " K ", K);
+  GBAD_CHECK(lda >= std::max<int64_t>(1, ta ? M : K) && ldb >= std::max<int64_t>(1, tb ? K : N) &&
+                 ldc >= std::max<int64_t>(1, N),
+             "gemm: leading dimensions lda ", lda, " ldb ", ldb, " ldc ", ldc, " too small for M ",
+             M, " N ", N, " K ", K, " trans_a ", ta, " trans_b ", tb);
+}
+
 CBLAS_TRANSPOSE tr(bool t) {
   return t ? CblasTrans : CblasNoTrans;
 }
@@ -65,6 +76,7 @@ template <>
 void gemm<float>(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                  int64_t ldc) {
+  check_gemm(trans_a, trans_b, M, N, K, lda, ldb, ldc);
   if (M == 0 || N == 0) return;
   cblas_sgemm(CblasRowMajor, tr(trans_a), tr(trans_b), bi(M), bi(N), bi(K), alpha, A, bi(lda), B,
               bi(ldb), beta, C, bi(ldc));
@@ -74,6 +86,7 @@ template <>
 void gemm<double>(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
                   const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
                   double* C, int64_t ldc) {
+  check_gemm(trans_a, trans_b, M, N, K, lda, ldb, ldc);
   if (M == 0 || N == 0) return;
   cblas_dgemm(CblasRowMajor, tr(trans_a), tr(trans_b), bi(M), bi(N), bi(K), alpha, A, bi(lda), B,
               bi(ldb), beta, C, bi(ldc));
@@ -132,6 +145,7 @@ void gemm(Context& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_
           int64_t ldc) {
   if (ctx.is_cuda()) {
 #ifdef GBAD_WITH_CUDA
+    check_gemm(trans_a, trans_b, M, N, K, lda, ldb, ldc);
     cuda::gemm(ctx, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
 #else

@@ -70,6 +70,19 @@ TEST(Gemm, AllTransposeCombosMatchNaiveDouble) {
   }
 }
 
+TEST(Gemm, BadLeadingDimensionThrows) {
+  std::vector<float> A(12), B(12), C(12);
+  // A is 3x4 (lda 4 needed), B 4x3, C 3x3.
+  EXPECT_NO_THROW(
+      cpu::gemm<float>(false, false, 3, 3, 4, 1.f, A.data(), 4, B.data(), 3, 0.f, C.data(), 3));
+  EXPECT_THROW(
+      cpu::gemm<float>(false, false, 3, 3, 4, 1.f, A.data(), 3, B.data(), 3, 0.f, C.data(), 3),
+      Error);
+  EXPECT_THROW(
+      cpu::gemm<float>(false, true, 3, 3, 4, 1.f, A.data(), 4, B.data(), 3, 0.f, C.data(), 3),
+      Error);
+}
+
 // The per-element bodies of the CUDA Linear helpers, driven through a CPU loop, against plain
 // loops.
 TEST(LinearBodies, AddRowBiasAndSumRowsMatchPlainLoops) {
