@@ -189,8 +189,8 @@ void Svm::train(const float* x, int64_t n, int64_t d, const std::vector<int>& la
                  x[i * d + j], " (NaN/inf not allowed)");
 
   // Standardisation (a constant feature keeps std 1 so it maps to 0).
-  mean_.assign(size_t(d), 0.0);
-  std_.assign(size_t(d), 1.0);
+  // Kept in locals until training succeeds, so a failed train() leaves the object unchanged.
+  std::vector<double> mean(size_t(d), 0.0), stddev(size_t(d), 1.0);
   if (c.standardize) {
     for (int64_t j = 0; j < d; ++j) {
       double s = 0;
@@ -199,8 +199,8 @@ void Svm::train(const float* x, int64_t n, int64_t d, const std::vector<int>& la
       double v = 0;
       for (int64_t i = 0; i < n; ++i) v += (x[i * d + j] - mu) * (x[i * d + j] - mu);
       const double sd = std::sqrt(v / double(n));
-      mean_[j] = mu;
-      std_[j] = sd > 0 ? sd : 1.0;
+      mean[j] = mu;
+      stddev[j] = sd > 0 ? sd : 1.0;
     }
   }
 
@@ -211,7 +211,7 @@ void Svm::train(const float* x, int64_t n, int64_t d, const std::vector<int>& la
   for (int64_t i = 0; i < n; ++i) {
     svm_node* r = &x_space[size_t(i * (d + 1))];
     for (int64_t j = 0; j < d; ++j)
-      r[j] = {int(j + 1), (double(x[i * d + j]) - mean_[j]) / std_[j]};
+      r[j] = {int(j + 1), (double(x[i * d + j]) - mean[j]) / stddev[j]};
     r[d] = {-1, 0.0};
     rows[i] = r;
     y[i] = labels[i];
@@ -287,6 +287,8 @@ void Svm::train(const float* x, int64_t n, int64_t d, const std::vector<int>& la
   }
   m->bind();
   model_ = std::move(m);
+  mean_ = std::move(mean);
+  std_ = std::move(stddev);
 }
 
 void Svm::check_trained(int64_t d) const {
