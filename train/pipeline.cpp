@@ -163,25 +163,6 @@ std::vector<std::array<float, kNumClasses>> confidences(const Tensor& features) 
   return out;
 }
 
-void write_scores_csv(const std::string& path, const std::vector<std::string>& stems,
-                      const std::vector<std::array<float, kNumClasses>>& scores) {
-  GBAD_CHECK(stems.size() == scores.size(), "write_scores_csv: ", stems.size(), " names, ",
-             scores.size(), " rows");
-  std::ostringstream os;
-  os << "name";
-  for (const char* c : kClassNames) os << "," << c;
-  os << "\n";
-  char buf[32];
-  for (size_t i = 0; i < stems.size(); ++i) {
-    os << stems[i];
-    for (float v : scores[i]) {
-      std::snprintf(buf, sizeof buf, ",%.9g", static_cast<double>(v));
-      os << buf;
-    }
-    os << "\n";
-  }
-  write_file_atomic(path, os.str());
-}
 
 void save_features(const std::string& path, const Tensor& features,
                    const std::vector<std::string>& stems) {

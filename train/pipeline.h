@@ -70,10 +70,6 @@ void apply_gate(std::vector<std::array<float, kNumClasses>>& scores,
 // Class confidences (the last kNumClasses columns of features) as rows.
 std::vector<std::array<float, kNumClasses>> confidences(const Tensor& features);
 
-// Writes "name,Gun,Knife,Wrench,Pliers,Scissors" rows (the gbad-eval scores format).
-void write_scores_csv(const std::string& path, const std::vector<std::string>& stems,
-                      const std::vector<std::array<float, kNumClasses>>& scores);
-
 // Features of a phase-2 run: the negatives' features and their stems.
 void save_features(const std::string& path, const Tensor& features,
                    const std::vector<std::string>& stems);

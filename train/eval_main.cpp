@@ -1,0 +1,184 @@
+// gbad-eval: the SIXray evaluation protocol on any model's scores.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "nn/check.h"
+#include "train/metrics.h"
+#include "train/scores_csv.h"
+#include "train/eval_model.h"
+#include "nn/io.h"
+
+namespace {
+
+const char* kHelp =
+    R"(usage: gbad-eval --scores S.csv --labels L.csv [--json OUT.json] [--threshold T]
+                 [--curves DIR] [--curve-points N]
+       gbad-eval --cnn RUN1 [--bigan RUN2 --svm RUN3 | --no-gate] --out DIR [options]
+
+Evaluates per-image class scores with the SIXray protocol and prints a table.
+
+Model mode (--cnn): runs the phase-1 classifier on a split (default: the test split of the
+subset phase 1 trained on) and, with --bigan and --svm, the GBAD gate: the confidences of
+images the SVM calls normal are multiplied by --epsilon. Writes into --out DIR: scores.csv,
+metrics.json, anomaly.csv (name,R,FM,svm_decision,anomalous; gated runs), curves/*.csv and
+plots/*.svg (PR and ROC, per class and binary), and prints the table. Options:
+  --cnn RUN1         phase-1 run directory (gbad-train-cnn --out)
+  --bigan RUN2       phase-2 run directory (gbad-train-bigan --out)
+  --svm RUN3         phase-3 run directory (gbad-train-svm --out)
+  --no-gate          evaluate the classifier alone (no --bigan/--svm needed)
+  --out DIR          output directory (required)
+  --data DIR         SIXray root (default: the one phase 1 used)
+  --subset S         ImageSet subset (default: the one phase 1 used)
+  --split NAME       split CSV to evaluate (default test)
+  --epsilon E        factor for the confidences of normal images (default 1e-4)
+  --threshold T      as below (default 0.5)
+  --batch N          images per forward pass (default 32)
+  --workers N        image decoding threads (default 4)
+  --device D         cpu, cuda or auto (default auto)
+  --skip-missing     skip CSV rows whose image is missing (default: stop with an error)
+
+File mode (--scores/--labels):
+
+  --scores S.csv     scores, one row per image (format below)
+  --labels L.csv     a SIXray split CSV, e.g. ImageSet/100/test.csv (format below)
+  --json OUT.json    also write the results as JSON (written atomically)
+  --threshold T      binary decision threshold for precision/recall/F1 (default 0.5;
+                     an image is called a threat when its score >= T)
+  --curves DIR       write ROC and PR curve points (CSV) for each class and the binary view:
+                     DIR/<Class>_roc.csv, DIR/<Class>_pr.csv, DIR/binary_roc.csv,
+                     DIR/binary_pr.csv (columns fpr,tpr,threshold / recall,precision,threshold)
+  --curve-points N   decimate each curve to at most N points (default 2000; 0 = all)
+  -h, --help         this text
+
+Scores CSV (S.csv):
+  name,Gun,Knife,Wrench,Pliers,Scissors
+  P00001,0.93,0.02,0.10,0.01,0.00
+  N0000123,0.01,0.03,0.00,0.02,0.01
+  Header exactly as shown; then <image name>,<5 scores> per row. Scores are any real numbers
+  (probabilities, logits, ...; higher = more likely present). NaN is an error.
+
+Labels CSV (L.csv), the SIXray split format:
+  name,Gun,Knife,Wrench,Pliers,Scissors
+  P02552,1,-1,-1,-1,-1
+  N0678859,-1,-1,-1,-1,-1
+  Labels: 1 = present, -1 = absent, 0 = difficult (that image is ignored for that class).
+
+Both files: rows are matched by image name, in any order; every name must appear in both
+files (an error names the missing ones and counts them); a repeated name or a malformed row is
+an error naming file:line. Blank lines and CRLF line ends are accepted.
+
+Metrics:
+  AP (CHR)     per class, non-interpolated: rank images by score (descending, stable sort:
+               equal scores keep the scores file's row order), average the precision at each
+               positive's rank; label-0 images skipped. This is the default AP (CHR code).
+  AP (VOC07)   Pascal VOC 2007 11-point interpolated AP over the same ranking.
+  mAP          mean over the classes, in percent. A class without positives has no AP (null
+               in JSON) and is left out of the mean, with a warning.
+  binary       "any threat": image score = max of its 5 scores, positive if any label is 1.
+               ROC AUC (exact with ties), PR AUC (average precision as scikit-learn's
+               average_precision_score), and precision/recall/F1 at the threshold, each the
+               unweighted mean over the positive and the negative class. Values in [0, 1].
+
+JSON: {"ap": {"Gun": .., ...}, "map": .., "ap_voc07": {...}, "map_voc07": .., "binary":
+       {"roc_auc": .., "pr_auc": .., "precision": .., "recall": .., "f1": .., ...}, ...}
+)";
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "error: %s\n(run gbad-eval --help for usage)\n", msg.c_str());
+  std::exit(2);
+}
+
+double parse_double(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  const double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || end != v.c_str() + v.size())
+    usage_error(flag + " needs a number, got '" + v + "'");
+  return d;
+}
+
+}  // namespace
+
+int file_mode(int argc, char** argv) {
+  std::string scores_path, labels_path, json_path, curves_dir;
+  gbad::EvalOptions options;
+  long curve_points = 2000;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage_error(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(kHelp, stdout);
+      return 0;
+    } else if (a == "--scores") {
+      scores_path = value();
+    } else if (a == "--labels") {
+      labels_path = value();
+    } else if (a == "--json") {
+      json_path = value();
+    } else if (a == "--threshold") {
+      options.threshold = parse_double(a, value());
+    } else if (a == "--curves") {
+      curves_dir = value();
+    } else if (a == "--curve-points") {
+      const double d = parse_double(a, value());
+      if (d < 0 || d != long(d)) usage_error("--curve-points needs a whole number >= 0");
+      curve_points = long(d);
+    } else {
+      usage_error("unknown argument '" + a + "'");
+    }
+  }
+  if (scores_path.empty() || labels_path.empty()) usage_error("--scores and --labels are required");
+
+  try {
+    const gbad::ScoreTable scores = gbad::read_scores_csv(scores_path);
+    const gbad::LabelTable labels = gbad::read_label_csv(labels_path);
+    const auto matched = gbad::match_labels(scores, labels);
+    options.curves = !curves_dir.empty();
+    options.max_curve_points = size_t(curve_points);
+    const gbad::EvalReport report = gbad::evaluate(scores.scores, matched, options);
+
+    std::printf("scores %s, labels %s\n", scores_path.c_str(), labels_path.c_str());
+    std::fputs(gbad::eval_report_table(report).c_str(), stdout);
+    if (!json_path.empty()) {
+      gbad::write_file_atomic(json_path, gbad::eval_report_json(report));
+      std::printf("wrote %s\n", json_path.c_str());
+    }
+    if (!curves_dir.empty()) {
+      if (::mkdir(curves_dir.c_str(), 0777) != 0 && errno != EEXIST)
+        GBAD_FAIL("cannot create folder ", curves_dir, ": ", std::strerror(errno));
+      auto put = [&](const std::string& stem, const gbad::Curve& roc, const gbad::Curve& pr) {
+        gbad::write_file_atomic(curves_dir + "/" + stem + "_roc.csv",
+                                     gbad::curve_csv(roc, "fpr", "tpr"));
+        gbad::write_file_atomic(curves_dir + "/" + stem + "_pr.csv",
+                                     gbad::curve_csv(pr, "recall", "precision"));
+      };
+      for (int c = 0; c < gbad::kNumClasses; ++c)
+        put(gbad::kClassNames[c], report.roc[c], report.pr[c]);
+      put("binary", report.binary_roc, report.binary_pr);
+      std::printf("wrote curves to %s\n", curves_dir.c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kHelp, stdout);
+      return 0;
+    }
+    if (a == "--cnn" || a.rfind("--cnn=", 0) == 0) return gbad::eval_model_main(argc, argv);
+  }
+  return file_mode(argc, argv);
+}

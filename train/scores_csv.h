@@ -1,0 +1,42 @@
+// The scores CSV (what our predictors write and gbad-eval reads) and a minimal reader of SIXray
+// split CSVs for matching labels to scores by image name.
+//
+// Scores CSV:  header `name,Gun,Knife,Wrench,Pliers,Scissors`, then one row per image:
+//              `<name>,<5 floats>` (any strtod float; NaN not allowed).
+// SIXray split CSV: the same header, then `<name>,<5 labels>` with labels 1 / 0 / -1.
+// Both: a trailing CR per line and blank lines are tolerated; a name must not repeat; a
+// malformed row is an Error naming file:line.
+//
+// The full SIXray reader lives in data/; this one is deliberately small and self-contained.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "train/metrics.h"
+
+namespace gbad {
+
+struct ScoreTable {
+  std::vector<std::string> names;
+  std::vector<ClassScores> scores;
+};
+
+struct LabelTable {
+  std::vector<std::string> names;
+  std::vector<ClassLabels> labels;
+};
+
+ScoreTable read_scores_csv(const std::string& path);
+LabelTable read_label_csv(const std::string& path);
+
+// Writes the scores CSV atomically (floats with 9 significant digits: they read back exactly).
+void write_scores_csv(const std::string& path, const ScoreTable& table);
+
+// Puts the labels in the order of the scores by name. Every score name must have a label and
+// every label name a score; otherwise an Error says how many are missing on each side and
+// names the first few.
+std::vector<ClassLabels> match_labels(const ScoreTable& scores, const LabelTable& labels);
+
+
+}  // namespace gbad
