@@ -362,9 +362,10 @@ void BiGan::save(const std::string& path, const std::map<std::string, std::strin
     tensors.emplace_back("ema.generator", ema_g_);
     tensors.emplace_back("ema.discriminator", ema_d_);
   }
-  tensors.emplace_back("adam.encoder", opt_->e.state_tensor());
-  tensors.emplace_back("adam.generator", opt_->g.state_tensor());
-  tensors.emplace_back("adam.discriminator", opt_->d.state_tensor());
+  // Adam keeps [m | v] in each store's state buffer.
+  tensors.emplace_back("adam.encoder", ps_e_.state(2));
+  tensors.emplace_back("adam.generator", ps_g_.state(2));
+  tensors.emplace_back("adam.discriminator", ps_d_.state(2));
   if (!mean_.empty()) {
     tensors.emplace_back("standardize.mean", Tensor::from_vector(mean_, {cfg_.x_dim}));
     tensors.emplace_back("standardize.std", Tensor::from_vector(std_, {cfg_.x_dim}));
@@ -419,12 +420,15 @@ void BiGan::load(const std::string& path) {
       ema_d_.copy_from(ps_d_.params());
     }
   }
-  opt_->e.load_state(f.read_f32("adam.encoder"));
-  opt_->g.load_state(f.read_f32("adam.generator"));
-  opt_->d.load_state(f.read_f32("adam.discriminator"));
+  ps_e_.state(2).set_from(f.read_f32("adam.encoder"));
+  ps_g_.state(2).set_from(f.read_f32("adam.generator"));
+  ps_d_.state(2).set_from(f.read_f32("adam.discriminator"));
   if (f.has("standardize.mean"))
     set_standardization(f.read_f32("standardize.mean"), f.read_f32("standardize.std"));
   steps_ = std::stoll(f.metadata().at("steps"));
+  opt_->e.set_steps(steps_);
+  opt_->g.set_steps(steps_);
+  opt_->d.set_steps(steps_);
 }
 
 }  // namespace gbad

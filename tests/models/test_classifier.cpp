@@ -36,6 +36,7 @@ std::pair<float, std::vector<float>> overfit(uint64_t seed, int steps) {
   SgdConfig sc;
   sc.lr = 0.1f;
   sc.momentum = 0.9f;
+  sc.weight_decay = 0.f;
   Sgd opt(m.param_store(), sc);
   Tensor loss({1}), dlogits({16, 5});
   float last = 0;
