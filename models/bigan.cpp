@@ -93,8 +93,8 @@ void BiGanDiscriminator::backward(Context& ctx, const Tensor& dlogit, const Tens
 }
 
 void BiGanDiscriminator::set_training(bool t) {
-  for (Layer* l : std::initializer_list<Layer*>{&fx_, &fz_, &fj_, &out_, &ax_, &az_, &aj_,
-                                                 &dropx_, &dropz_, &dropj_})
+  for (Layer* l : std::initializer_list<Layer*>{&fx_, &fz_, &fj_, &out_, &ax_, &az_, &aj_, &dropx_,
+                                                &dropz_, &dropj_})
     l->set_training(t);
 }
 
@@ -261,9 +261,8 @@ BiGanLosses BiGan::train_step(Context& ctx, const Tensor& x) {
 }
 
 void BiGan::swap_ema() {
-  for (auto [ema, ps] : {std::pair<Tensor*, ParamStore*>{&ema_e_, &ps_e_},
-                         {&ema_g_, &ps_g_},
-                         {&ema_d_, &ps_d_}}) {
+  for (auto [ema, ps] :
+       {std::pair<Tensor*, ParamStore*>{&ema_e_, &ps_e_}, {&ema_g_, &ps_g_}, {&ema_d_, &ps_d_}}) {
     Tensor tmp = ps->params().clone();
     ps->params().copy_from(*ema);
     ema->copy_from(tmp);
@@ -312,8 +311,8 @@ std::vector<int64_t> split_sizes(const std::string& s) {
   size_t start = 0;
   while (start <= s.size()) {
     const size_t comma = s.find(',', start);
-    const std::string part = s.substr(start, comma == std::string::npos ? std::string::npos
-                                                                        : comma - start);
+    const std::string part =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!part.empty()) v.push_back(std::stoll(part));
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -327,8 +326,7 @@ void load_store(const SafeTensorsFile& f, ParamStore& ps) {
     const auto& e = ps.entries()[i];
     GBAD_CHECK(f.has(e.name), f.path(), ": tensor '", e.name, "' is missing");
     GBAD_CHECK(shape_numel(f.info(e.name).shape) == e.numel, f.path(), ": tensor '", e.name,
-               "' has shape ", shape_str(f.info(e.name).shape), ", expected ",
-               shape_str(e.shape));
+               "' has shape ", shape_str(f.info(e.name).shape), ", expected ", shape_str(e.shape));
     ps.value(static_cast<int>(i)).set_from(f.read_f32(e.name));
   }
 }

@@ -108,12 +108,13 @@ Classifier::Classifier(const std::string& arch, const ClassifierOptions& opt, De
   head_ = std::make_unique<Head>();
   head_->fpn = spec_.fpn;
   if (spec_.fpn) {
-    GBAD_CHECK(opt.fpn_channels > 0 && opt.head_dim > 0, "fpn_channels and head_dim must be "
-               "positive, got ", opt.fpn_channels, " and ", opt.head_dim);
+    GBAD_CHECK(opt.fpn_channels > 0 && opt.head_dim > 0,
+               "fpn_channels and head_dim must be "
+               "positive, got ",
+               opt.fpn_channels, " and ", opt.head_dim);
     fpn_ = std::make_unique<Fpn>(ps_, "fpn", backbone_->channels(), opt.fpn_channels);
     for (int i = 0; i < 4; ++i)
-      head_->fc[i] = Linear(ps_, "head.fc" + std::to_string(i + 1), opt.fpn_channels,
-                            opt.head_dim);
+      head_->fc[i] = Linear(ps_, "head.fc" + std::to_string(i + 1), opt.fpn_channels, opt.head_dim);
     head_->out = Linear(ps_, "head.fc5", opt.head_dim, opt.num_classes);
   } else {
     head_->out = Linear(ps_, "fc", backbone_->channels()[3], opt.num_classes);
@@ -123,7 +124,9 @@ Classifier::Classifier(const std::string& arch, const ClassifierOptions& opt, De
 
 Classifier::~Classifier() = default;
 
-const std::vector<std::string>& Classifier::architectures() { return arch_names(); }
+const std::vector<std::string>& Classifier::architectures() {
+  return arch_names();
+}
 
 void Classifier::set_training(bool t) {
   training_ = t;
@@ -178,15 +181,24 @@ std::vector<LayerSummary> Classifier::summary(int64_t n, int64_t h, int64_t w) c
     for (int i = 0; i < 4; ++i) {
       rows.push_back({"head.gap" + std::to_string(i + 1), "GlobalAvgPool", {n, p[i][1]}, 0, 0});
       const std::string name = "head.fc" + std::to_string(i + 1);
-      rows.push_back({name, "Linear", {n, opt_.head_dim}, count_params(ps_, name),
+      rows.push_back({name,
+                      "Linear",
+                      {n, opt_.head_dim},
+                      count_params(ps_, name),
                       n * opt_.fpn_channels * opt_.head_dim});
     }
     rows.push_back({"head.mean", "Mean", {n, opt_.head_dim}, 0, 0});
-    rows.push_back({"head.fc5", "Linear", {n, opt_.num_classes}, count_params(ps_, "head.fc5"),
+    rows.push_back({"head.fc5",
+                    "Linear",
+                    {n, opt_.num_classes},
+                    count_params(ps_, "head.fc5"),
                     n * opt_.head_dim * opt_.num_classes});
   } else {
     rows.push_back({"avgpool", "GlobalAvgPool", {n, c[3][1]}, 0, 0});
-    rows.push_back({"fc", "Linear", {n, opt_.num_classes}, count_params(ps_, "fc"),
+    rows.push_back({"fc",
+                    "Linear",
+                    {n, opt_.num_classes},
+                    count_params(ps_, "fc"),
                     n * c[3][1] * opt_.num_classes});
   }
   return rows;
@@ -208,15 +220,16 @@ void Classifier::save(const std::string& path, const std::map<std::string, std::
 void Classifier::load(const std::string& path) {
   const auto meta = read_metadata(path);
   auto it = meta.find("arch");
-  GBAD_CHECK(it != meta.end(), path, ": not a classifier checkpoint (no 'arch' in its metadata); "
+  GBAD_CHECK(it != meta.end(), path,
+             ": not a classifier checkpoint (no 'arch' in its metadata); "
              "torchvision weights load with --pretrained");
   GBAD_CHECK(it->second == arch_, path, ": checkpoint is a '", it->second,
              "' model but this model is a '", arch_, "'");
   for (const auto& [k, v] : metadata()) {
     auto m = meta.find(k);
     GBAD_CHECK(m != meta.end() && m->second == v, path, ": checkpoint has ", k, " = ",
-               (m == meta.end() ? std::string("(absent)") : m->second), " but this model has ",
-               k, " = ", v);
+               (m == meta.end() ? std::string("(absent)") : m->second), " but this model has ", k,
+               " = ", v);
   }
   load_params(path, ps_);
 }
@@ -244,8 +257,7 @@ PretrainedReport Classifier::load_pretrained(const std::string& path) {
     for (size_t i = 0; i < missing_backbone.size() && i < 5; ++i)
       list += (i ? ", " : "") + missing_backbone[i];
     GBAD_FAIL(path, ": not ", arch_, " backbone weights: ", missing_backbone.size(),
-              " backbone tensors missing (", list, missing_backbone.size() > 5 ? ", ..." : "",
-              ")");
+              " backbone tensors missing (", list, missing_backbone.size() > 5 ? ", ..." : "", ")");
   }
   if (!fc_ok) lo.ignore_prefixes.push_back("fc.");
   load_params(f, ps_, lo);

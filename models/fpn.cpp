@@ -10,10 +10,10 @@ Fpn::Fpn(ParamStore& ps, const std::string& prefix, const std::array<int64_t, 4>
   GBAD_CHECK(channels > 0, "FPN channels must be positive, got ", channels);
   for (int i = 0; i < 4; ++i) {
     const std::string idx = std::to_string(i);
-    inner_[i] = Conv2d(ps, join_name(prefix, "inner_blocks." + idx), in_channels[i], channels, 1,
-                       1, 0, true);
-    layer_[i] = Conv2d(ps, join_name(prefix, "layer_blocks." + idx), channels, channels, 3, 1, 1,
-                       true);
+    inner_[i] = Conv2d(ps, join_name(prefix, "inner_blocks." + idx), in_channels[i], channels, 1, 1,
+                       0, true);
+    layer_[i] =
+        Conv2d(ps, join_name(prefix, "layer_blocks." + idx), channels, channels, 3, 1, 1, true);
   }
 }
 
@@ -66,8 +66,8 @@ std::array<Shape, 4> Fpn::summarize(const std::array<Shape, 4>& c, const ParamSt
     Shape lat = inner_[i].output_shape(c[i]);
     rows.push_back({name, "Conv2d", lat, count_params(ps, name), inner_[i].macs(c[i])});
     if (i < 3)
-      rows.push_back({join_name(prefix_, "topdown." + std::to_string(i)), "Upsample+Add", lat,
-                      0, 0});
+      rows.push_back(
+          {join_name(prefix_, "topdown." + std::to_string(i)), "Upsample+Add", lat, 0, 0});
     const std::string oname = join_name(prefix_, "layer_blocks." + std::to_string(i));
     p[i] = layer_[i].output_shape(lat);
     rows.push_back({oname, "Conv2d", p[i], count_params(ps, oname), layer_[i].macs(lat)});

@@ -6,7 +6,9 @@ namespace gbad {
 
 namespace {
 
-bool has_values(const Tensor& t) { return t.defined() && !t.empty(); }
+bool has_values(const Tensor& t) {
+  return t.defined() && !t.empty();
+}
 
 Shape pool_shape(const Shape& x, int k, int s, int p) {
   return {x[0], x[1], (x[2] + 2 * p - k) / s + 1, (x[3] + 2 * p - k) / s + 1};
@@ -41,11 +43,16 @@ bool resnet_is_bottleneck(int depth) {
 
 std::array<int, 4> resnet_blocks(int depth) {
   switch (depth) {
-    case 18: return {2, 2, 2, 2};
-    case 34: return {3, 4, 6, 3};
-    case 50: return {3, 4, 6, 3};
-    case 101: return {3, 4, 23, 3};
-    default: GBAD_FAIL("unsupported ResNet depth ", depth, " (expected 18, 34, 50 or 101)");
+    case 18:
+      return {2, 2, 2, 2};
+    case 34:
+      return {3, 4, 6, 3};
+    case 50:
+      return {3, 4, 6, 3};
+    case 101:
+      return {3, 4, 23, 3};
+    default:
+      GBAD_FAIL("unsupported ResNet depth ", depth, " (expected 18, 34, 50 or 101)");
   }
 }
 
@@ -99,9 +106,9 @@ const Tensor& ResNetBlock::backward(Context& ctx, const Tensor& dy) {
 }
 
 void ResNetBlock::set_training(bool t) {
-  for (Layer* l : std::initializer_list<Layer*>{&conv1_, &conv2_, &conv3_, &down_conv_, &bn1_,
-                                                 &bn2_, &bn3_, &down_bn_, &relu1_, &relu2_,
-                                                 &relu_out_})
+  for (Layer* l :
+       std::initializer_list<Layer*>{&conv1_, &conv2_, &conv3_, &down_conv_, &bn1_, &bn2_, &bn3_,
+                                     &down_bn_, &relu1_, &relu2_, &relu_out_})
     l->set_training(t);
 }
 
@@ -148,7 +155,8 @@ ResNet::ResNet(ParamStore& ps, const ResNetConfig& cfg) : cfg_(cfg) {
 
 std::array<Tensor, 4> ResNet::forward(Context& ctx, const Tensor& x) {
   GBAD_CHECK(x.ndim() == 4 && x.c() == 3, "ResNet expects (N,3,H,W) images, got ", x.str());
-  const Tensor* h = &pool_.forward(ctx, relu_.forward(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x))));
+  const Tensor* h =
+      &pool_.forward(ctx, relu_.forward(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x))));
   std::array<Tensor, 4> c;
   for (int s = 0; s < 4; ++s) {
     for (auto& b : stages_[s]) h = &b.forward(ctx, *h);

@@ -32,8 +32,8 @@ struct LayerSummary {
 int64_t count_params(const ParamStore& ps, const std::string& prefix);
 
 struct ResNetConfig {
-  int depth = 18;        // 18 | 34 | 50 | 101
-  int64_t width = 64;    // channels of the stem and of layer1's 3x3 convs (64 in torchvision)
+  int depth = 18;           // 18 | 34 | 50 | 101
+  int64_t width = 64;       // channels of the stem and of layer1's 3x3 convs (64 in torchvision)
   bool input_grad = false;  // compute dL/dx of the image (gradient checks)
 };
 

@@ -105,8 +105,10 @@ int main(int argc, char** argv) {
     }
     // The store also counts parameters of no row (none today); report what the model holds.
     const int64_t total = model.param_store().num_params();
-    GBAD_CHECK(total == params, "internal: layer rows sum to ", params, " parameters but the model "
-               "has ", total);
+    GBAD_CHECK(total == params, "internal: layer rows sum to ", params,
+               " parameters but the model "
+               "has ",
+               total);
     std::printf("total parameters: %s\n", group(total).c_str());
     std::printf("forward MACs per image: %s (%.2f G)\n", group(macs).c_str(), macs / 1e9);
     std::printf("feature size: %lld\n", static_cast<long long>(model.feature_dim()));

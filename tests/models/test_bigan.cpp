@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "kernels/common.h"
-#include "models/bigan.h"
 #include "model_test_util.h"
+#include "models/bigan.h"
 
 namespace gbad {
 namespace {

@@ -4,8 +4,8 @@
 #include <cstdio>
 
 #include "kernels/loss.h"
-#include "models/classifier.h"
 #include "model_test_util.h"
+#include "models/classifier.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 

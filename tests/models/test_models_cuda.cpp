@@ -1,9 +1,9 @@
 // Whole models on CUDA against the CPU (skipped without a GPU).
 #include <gtest/gtest.h>
 
+#include "model_test_util.h"
 #include "models/bigan.h"
 #include "models/classifier.h"
-#include "model_test_util.h"
 
 namespace gbad {
 namespace {
@@ -21,18 +21,16 @@ void classifier_case(const std::string& arch) {
   Context cc(Device::CPU, 1), gc(Device::CUDA, 1);
   Tensor x = test::random_tensor({4, 3, 64, 48}, 8);
   Tensor xg = x.to(Device::CUDA);
-  test::expect_close(cpu.forward(cc, x, true).to_vector(),
-                     gpu.forward(gc, xg, true).to_vector(), ModelTol::kCudaRel,
-                     ModelTol::kCudaAbs, "train logits");
+  test::expect_close(cpu.forward(cc, x, true).to_vector(), gpu.forward(gc, xg, true).to_vector(),
+                     ModelTol::kCudaRel, ModelTol::kCudaAbs, "train logits");
   Tensor dl = test::random_tensor({4, 5}, 9);
   cpu.param_store().zero_grad();
   gpu.param_store().zero_grad();
   std::vector<float> dxc = cpu.backward(cc, dl).to_vector();
   std::vector<float> dxg = gpu.backward(gc, dl.to(Device::CUDA)).to_vector();
   test::expect_close(dxc, dxg, ModelTol::kCudaRel, ModelTol::kCudaAbs, "dx");
-  test::expect_close(cpu.param_store().grads().to_vector(),
-                     gpu.param_store().grads().to_vector(), ModelTol::kCudaRel,
-                     ModelTol::kCudaAbs, "parameter gradients");
+  test::expect_close(cpu.param_store().grads().to_vector(), gpu.param_store().grads().to_vector(),
+                     ModelTol::kCudaRel, ModelTol::kCudaAbs, "parameter gradients");
   test::expect_close(cpu.param_store().buffers().to_vector(),
                      gpu.param_store().buffers().to_vector(), ModelTol::kCudaRel,
                      ModelTol::kCudaAbs, "BN running statistics");
@@ -40,8 +38,12 @@ void classifier_case(const std::string& arch) {
                      ModelTol::kCudaRel, ModelTol::kCudaAbs, "features");
 }
 
-TEST(CudaVsCpu, ClassifierResNet18Fpn) { classifier_case("resnet18-fpn"); }
-TEST(CudaVsCpu, ClassifierResNet50Plain) { classifier_case("resnet50-plain"); }
+TEST(CudaVsCpu, ClassifierResNet18Fpn) {
+  classifier_case("resnet18-fpn");
+}
+TEST(CudaVsCpu, ClassifierResNet50Plain) {
+  classifier_case("resnet50-plain");
+}
 
 TEST(CudaVsCpu, BiGanTrainStepAndScores) {
   GBAD_REQUIRE_CUDA();
@@ -69,8 +71,7 @@ TEST(CudaVsCpu, BiGanTrainStepAndScores) {
   gpu.scores(gc, x.to(Device::CUDA), rg, fg);
   EXPECT_TRUE(rg.is_cuda());
   test::expect_close(rc.to_vector(), rg.to_vector(), ModelTol::kCudaRel, ModelTol::kCudaAbs, "R");
-  test::expect_close(fc.to_vector(), fg.to_vector(), ModelTol::kCudaRel, ModelTol::kCudaAbs,
-                     "FM");
+  test::expect_close(fc.to_vector(), fg.to_vector(), ModelTol::kCudaRel, ModelTol::kCudaAbs, "FM");
 }
 
 }  // namespace

@@ -8,8 +8,8 @@
 #include <cmath>
 
 #include "kernels/loss.h"
-#include "models/classifier.h"
 #include "model_test_util.h"
+#include "models/classifier.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 
