@@ -1,0 +1,197 @@
+#include "data/image.h"
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include "kernels/common.h"
+#include "nn/check.h"
+
+namespace gbad {
+
+namespace {
+
+bool is_jpeg(const uint8_t* d, size_t n) {
+  return n >= 3 && d[0] == 0xFF && d[1] == 0xD8;
+}
+
+// A complete JPEG ends with the EOI marker FF D9 (possibly followed by a little padding).
+// Inside entropy-coded data FF is always followed by 00 or a restart marker, so FF D9 near the
+// end means the scan data is complete.
+bool jpeg_has_eoi(const uint8_t* d, size_t n) {
+  size_t from = n > 4096 ? n - 4096 : 0;
+  for (size_t i = n; i-- > from + 1;)
+    if (d[i - 1] == 0xFF && d[i] == 0xD9) return true;
+  return false;
+}
+
+}  // namespace
+
+Image decode_image_memory(const uint8_t* data, size_t bytes, const std::string& name) {
+  GBAD_CHECK(bytes > 0, "image ", name, " is empty (0 bytes)");
+  GBAD_CHECK(bytes < (size_t(1) << 31), "image ", name, " is too large (", bytes, " bytes)");
+  if (is_jpeg(data, bytes) && !jpeg_has_eoi(data, bytes))
+    GBAD_FAIL("image ", name, " is truncated (JPEG without end-of-image marker, ", bytes,
+              " bytes)");
+  int w = 0, h = 0, c = 0;
+  uint8_t* px = stbi_load_from_memory(data, static_cast<int>(bytes), &w, &h, &c, 3);
+  if (!px) {
+    const char* why = stbi_failure_reason();
+    GBAD_FAIL("cannot decode image ", name, ": ", why ? why : "unknown reason");
+  }
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.pixels.assign(px, px + size_t(w) * h * 3);
+  stbi_image_free(px);
+  return img;
+}
+
+Image decode_image(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  GBAD_CHECK(in, "cannot open image ", path);
+  std::streamsize n = in.tellg();
+  GBAD_CHECK(n >= 0, "cannot read image ", path);
+  std::vector<uint8_t> buf(static_cast<size_t>(n));
+  in.seekg(0);
+  GBAD_CHECK(n == 0 || in.read(reinterpret_cast<char*>(buf.data()), n), "cannot read image ", path);
+  return decode_image_memory(buf.data(), buf.size(), path);
+}
+
+std::vector<uint8_t> encode_jpeg(const Image& img, int quality) {
+  GBAD_CHECK(
+      img.width > 0 && img.height > 0 && img.pixels.size() == size_t(img.width) * img.height * 3,
+      "encode_jpeg: bad image ", img.width, "x", img.height);
+  std::vector<uint8_t> out;
+  auto sink = [](void* ctx, void* data, int size) {
+    auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+    const uint8_t* p = static_cast<const uint8_t*>(data);
+    v->insert(v->end(), p, p + size);
+  };
+  int ok = stbi_write_jpg_to_func(sink, &out, img.width, img.height, 3, img.pixels.data(), quality);
+  GBAD_CHECK(ok, "JPEG encoding failed");
+  return out;
+}
+
+namespace {
+
+// Separable filter taps for one axis: for each output index, first input index and weights.
+struct Taps {
+  std::vector<int> first;
+  std::vector<int> count;
+  std::vector<float> w;  // count[i] weights per output, stored at i * max_taps
+  int max_taps = 0;
+};
+
+Taps make_taps(int in, int out) {
+  Taps t;
+  double scale = double(in) / out;
+  double support = std::max(scale, 1.0);  // triangle radius in input pixels
+  t.max_taps = static_cast<int>(std::ceil(support)) * 2 + 2;
+  t.first.resize(out);
+  t.count.resize(out);
+  t.w.assign(size_t(out) * t.max_taps, 0.f);
+  for (int i = 0; i < out; ++i) {
+    double center = (i + 0.5) * scale;
+    int lo = std::max(0, static_cast<int>(std::floor(center - support)));
+    int hi = std::min(in - 1, static_cast<int>(std::ceil(center + support)));
+    double sum = 0;
+    int n = 0;
+    float* w = &t.w[size_t(i) * t.max_taps];
+    for (int j = lo; j <= hi && n < t.max_taps; ++j, ++n) {
+      double d = std::fabs((j + 0.5 - center) / support);
+      w[n] = static_cast<float>(std::max(0.0, 1.0 - d));
+      sum += w[n];
+    }
+    if (sum <= 0) {  // cannot happen for sane sizes; keep the nearest pixel
+      n = 1;
+      lo = std::min(in - 1, std::max(0, static_cast<int>(center)));
+      w[0] = 1.f;
+      sum = 1;
+    }
+    for (int k = 0; k < n; ++k) w[k] = static_cast<float>(w[k] / sum);
+    t.first[i] = lo;
+    t.count[i] = n;
+  }
+  return t;
+}
+
+}  // namespace
+
+void resize_bilinear(std::vector<float>& dst, int dst_w, int dst_h, const uint8_t* src, int src_w,
+                     int src_h) {
+  GBAD_CHECK(dst_w > 0 && dst_h > 0 && src_w > 0 && src_h > 0, "resize_bilinear: bad sizes ", src_w,
+             "x", src_h, " -> ", dst_w, "x", dst_h);
+  Taps tx = make_taps(src_w, dst_w), ty = make_taps(src_h, dst_h);
+  // Horizontal pass: src_h rows of dst_w pixels.
+  std::vector<float> tmp(size_t(src_h) * dst_w * 3);
+  for (int y = 0; y < src_h; ++y) {
+    const uint8_t* row = src + size_t(y) * src_w * 3;
+    float* o = &tmp[size_t(y) * dst_w * 3];
+    for (int x = 0; x < dst_w; ++x) {
+      const float* w = &tx.w[size_t(x) * tx.max_taps];
+      const uint8_t* p = row + size_t(tx.first[x]) * 3;
+      float r = 0, g = 0, b = 0;
+      for (int k = 0; k < tx.count[x]; ++k, p += 3) {
+        r += w[k] * p[0];
+        g += w[k] * p[1];
+        b += w[k] * p[2];
+      }
+      o[3 * x] = r;
+      o[3 * x + 1] = g;
+      o[3 * x + 2] = b;
+    }
+  }
+  // Vertical pass.
+  dst.assign(size_t(dst_w) * dst_h * 3, 0.f);
+  const size_t stride = size_t(dst_w) * 3;
+  for (int y = 0; y < dst_h; ++y) {
+    float* o = &dst[size_t(y) * stride];
+    const float* w = &ty.w[size_t(y) * ty.max_taps];
+    for (int k = 0; k < ty.count[y]; ++k) {
+      const float* r = &tmp[size_t(ty.first[y] + k) * stride];
+      const float wk = w[k];
+      for (size_t i = 0; i < stride; ++i) o[i] += wk * r[i];
+    }
+  }
+}
+
+Augment draw_augment(const Preprocess& p, uint64_t seed, uint64_t epoch, uint64_t index) {
+  Augment a;
+  if (!p.train) return a;
+  const int range = std::max(0, p.resize - p.crop) + 1;
+  // Stream (seed, epoch), elements 3*index .. 3*index+2.
+  a.x0 = std::min(range - 1, static_cast<int>(rng_uniform(seed, epoch, 3 * index) * range));
+  a.y0 = std::min(range - 1, static_cast<int>(rng_uniform(seed, epoch, 3 * index + 1) * range));
+  a.flip = p.flip && rng_uniform(seed, epoch, 3 * index + 2) < 0.5f;
+  return a;
+}
+
+void preprocess_image(float* out, const Image& img, const Preprocess& p, const Augment& a) {
+  GBAD_CHECK(p.crop > 0 && (!p.train || p.resize >= p.crop), "preprocess: crop ", p.crop,
+             " must be positive and not larger than resize ", p.resize);
+  const int side = p.train ? p.resize : p.crop;
+  std::vector<float> rs;
+  resize_bilinear(rs, side, side, img.pixels.data(), img.width, img.height);
+  const int c = p.crop;
+  const size_t plane = size_t(c) * c;
+  float scale[3], shift[3];
+  for (int ch = 0; ch < 3; ++ch) {
+    scale[ch] = 1.f / (255.f * kImageNetStd[ch]);
+    shift[ch] = -kImageNetMean[ch] / kImageNetStd[ch];
+  }
+  for (int y = 0; y < c; ++y) {
+    const float* row = &rs[(size_t(y + a.y0) * side + a.x0) * 3];
+    for (int x = 0; x < c; ++x) {
+      const float* px = row + 3 * (a.flip ? c - 1 - x : x);
+      for (int ch = 0; ch < 3; ++ch)
+        out[ch * plane + size_t(y) * c + x] = px[ch] * scale[ch] + shift[ch];
+    }
+  }
+}
+
+}  // namespace gbad

@@ -1,0 +1,74 @@
+// 2-D convolution, NCHW, groups 1, dilation 1, any kernel size (incl. rectangular), stride and
+// zero padding, optional bias.
+//   x (N,C,H,W), w (K,C,R,S), bias (K), y (N,K,P,Q), P = (H + 2 pad_h - R) / stride_h + 1.
+// CPU: im2col + SGEMM per image (1x1 stride-1 pad-0 convolutions use x directly), OpenMP in
+// im2col/col2im, OpenBLAS threads the GEMMs. CUDA: cuDNN, algorithms chosen once per shape.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "nn/context.h"
+#include "nn/tensor.h"
+
+namespace gbad {
+
+struct Conv2dParams {
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+};
+
+// The full geometry of one convolution.
+struct Conv2dShape {
+  int64_t n = 0, c = 0, h = 0, w = 0;  // input
+  int64_t k = 0, r = 0, s = 0;         // filters
+  int64_t p = 0, q = 0;                // output spatial size
+  int sh = 1, sw = 1, ph = 0, pw = 0;
+  bool is_pointwise() const { return r == 1 && s == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+  std::string str() const;  // "n2 c3 h7 w5 k4 r3 s3 p.. q.. str1x1 pad1x1"
+};
+
+int64_t conv2d_out_size(int64_t in, int64_t k, int stride, int pad);
+// Checks x (4-D) and w (4-D, same C) and the parameters; computes the output size.
+Conv2dShape conv2d_shape(const Shape& x, const Shape& w, const Conv2dParams& p);
+Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p);
+
+// y overwritten; bias may be null.
+void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
+                    const Conv2dParams& p);
+// dx overwritten; dw, db accumulate (+=). Any of them may be null.
+void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p);
+
+namespace cpu {
+// Raw-pointer reference, templated on the scalar type (float, double). `col` is scratch of
+// conv2d_col_elems(s) values (may be null when that is 0).
+int64_t conv2d_col_elems(const Conv2dShape& s);
+template <typename T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, T* col);
+template <typename T>
+void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const Conv2dShape& s,
+                     T* col);
+// The two layout transforms, exposed for tests. col (C*R*S, P*Q) of one image.
+template <typename T>
+void im2col(T* col, const T* x, const Conv2dShape& s);
+template <typename T>
+void col2im(T* x, const T* col, const Conv2dShape& s);  // x overwritten (sum of overlaps)
+
+void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
+                    const Conv2dParams& p);
+void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p);
+}  // namespace cpu
+
+#ifdef GBAD_WITH_CUDA
+namespace cuda {
+void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
+                    const Conv2dParams& p);
+void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p);
+}  // namespace cuda
+#endif
+
+}  // namespace gbad

@@ -1,0 +1,289 @@
+// CPU convolution reference: im2col + GEMM, one image at a time (a (C*R*S, P*Q) column buffer
+// per image keeps the scratch small; each GEMM is still large enough for OpenBLAS to run near
+// its peak). OpenMP parallelises im2col/col2im; the GEMMs are called outside any parallel
+// region because OpenBLAS threads itself. Also the dispatchers of kernels/conv2d.h.
+#include "kernels/conv2d.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "kernels/gemm.h"
+
+namespace gbad {
+
+std::string Conv2dShape::str() const {
+  std::ostringstream os;
+  os << "n" << n << " c" << c << " h" << h << " w" << w << " k" << k << " r" << r << " s" << s
+     << " p" << p << " q" << q << " stride" << sh << "x" << sw << " pad" << ph << "x" << pw;
+  return os.str();
+}
+
+int64_t conv2d_out_size(int64_t in, int64_t k, int stride, int pad) {
+  return (in + 2 * int64_t(pad) - k) / stride + 1;
+}
+
+Conv2dShape conv2d_shape(const Shape& x, const Shape& w, const Conv2dParams& p) {
+  GBAD_CHECK(x.size() == 4, "conv2d: x must be (N,C,H,W), got ", shape_str(x));
+  GBAD_CHECK(w.size() == 4, "conv2d: w must be (K,C,R,S), got ", shape_str(w));
+  GBAD_CHECK(x[1] == w[1], "conv2d: x ", shape_str(x), " has ", x[1], " channels but w ",
+             shape_str(w), " expects ", w[1]);
+  GBAD_CHECK(p.stride_h >= 1 && p.stride_w >= 1 && p.pad_h >= 0 && p.pad_w >= 0,
+             "conv2d: bad stride ", p.stride_h, "x", p.stride_w, " or padding ", p.pad_h, "x",
+             p.pad_w);
+  Conv2dShape s;
+  s.n = x[0];
+  s.c = x[1];
+  s.h = x[2];
+  s.w = x[3];
+  s.k = w[0];
+  s.r = w[2];
+  s.s = w[3];
+  s.sh = p.stride_h;
+  s.sw = p.stride_w;
+  s.ph = p.pad_h;
+  s.pw = p.pad_w;
+  GBAD_CHECK(s.h + 2 * s.ph >= s.r && s.w + 2 * s.pw >= s.s, "conv2d: kernel ", s.r, "x", s.s,
+             " larger than the padded input ", shape_str(x));
+  s.p = conv2d_out_size(s.h, s.r, s.sh, s.ph);
+  s.q = conv2d_out_size(s.w, s.s, s.sw, s.pw);
+  return s;
+}
+
+Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p) {
+  Conv2dShape s = conv2d_shape(x, w, p);
+  return {s.n, s.k, s.p, s.q};
+}
+
+namespace {
+
+void check_devices(const Context& ctx, const char* op,
+                   std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
+  for (const auto& [name, t] : ts) {
+    if (!t || !t->defined()) continue;
+    GBAD_CHECK(t->device() == ctx.device(), op, ": ", name, " is on ", device_name(t->device()),
+               " but the context is ", device_name(ctx.device()));
+  }
+}
+
+Conv2dShape check_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
+                          const Conv2dParams& p) {
+  Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);
+  GBAD_CHECK(y.shape() == Shape({s.n, s.k, s.p, s.q}), "conv2d_forward: y is ", y.str(),
+             ", expected ", shape_str({s.n, s.k, s.p, s.q}), " for ", s.str());
+  GBAD_CHECK(!bias || bias->numel() == s.k, "conv2d_forward: bias ", bias->str(), " needs ", s.k,
+             " values");
+  return s;
+}
+
+Conv2dShape check_backward(const Tensor* dx, const Tensor* dw, const Tensor* db, const Tensor& dy,
+                           const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);
+  GBAD_CHECK(dy.shape() == Shape({s.n, s.k, s.p, s.q}), "conv2d_backward: dy is ", dy.str(),
+             ", expected ", shape_str({s.n, s.k, s.p, s.q}), " for ", s.str());
+  GBAD_CHECK(!dx || dx->shape() == x.shape(), "conv2d_backward: dx ", dx->str(), " vs x ", x.str());
+  GBAD_CHECK(!dw || dw->shape() == w.shape(), "conv2d_backward: dw ", dw->str(), " vs w ", w.str());
+  GBAD_CHECK(!db || db->numel() == s.k, "conv2d_backward: db ", db->str(), " needs ", s.k,
+             " values");
+  return s;
+}
+
+}  // namespace
+
+namespace cpu {
+
+// Below this many elements a parallel region costs more than it saves.
+constexpr int64_t kParallelMin = 1 << 15;
+
+int64_t conv2d_col_elems(const Conv2dShape& s) {
+  return s.is_pointwise() ? 0 : s.c * s.r * s.s * s.p * s.q;
+}
+
+// Output columns [lo, hi) whose input column ow*stride - pad + k lies inside [0, size): the
+// inner loops then run without bounds tests (and vectorise for stride 1).
+void valid_range(int64_t out, int64_t size, int stride, int pad, int64_t k, int64_t* lo,
+                 int64_t* hi) {
+  const int64_t first = pad - k;  // ow * stride >= first
+  *lo = first <= 0 ? 0 : std::min(out, (first + stride - 1) / stride);
+  const int64_t last = size - 1 + pad - k;  // ow * stride <= last
+  *hi = last < 0 ? 0 : std::min(out, last / stride + 1);
+  if (*hi < *lo) *hi = *lo;
+}
+
+template <typename T>
+void im2col(T* col, const T* x, const Conv2dShape& s) {
+  const int64_t rows = s.c * s.r * s.s, pq = s.p * s.q;
+#pragma omp parallel for schedule(static) if (rows * pq >= kParallelMin)
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t c = row / (s.r * s.s), kr = (row / s.s) % s.r, ks = row % s.s;
+    int64_t lo, hi;
+    valid_range(s.q, s.w, s.sw, s.pw, ks, &lo, &hi);
+    const T* xc = x + c * s.h * s.w;
+    T* dst = col + row * pq;
+    for (int64_t oh = 0; oh < s.p; ++oh) {
+      T* d = dst + oh * s.q;
+      const int64_t ih = oh * s.sh - s.ph + kr;
+      if (ih < 0 || ih >= s.h) {
+        std::fill(d, d + s.q, T(0));
+        continue;
+      }
+      const T* src = xc + ih * s.w + lo * s.sw - s.pw + ks;  // input of output column lo
+      std::fill(d, d + lo, T(0));
+      if (s.sw == 1) {
+        std::copy(src, src + (hi - lo), d + lo);
+      } else {
+        for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[(ow - lo) * s.sw];
+      }
+      std::fill(d + hi, d + s.q, T(0));
+    }
+  }
+}
+
+template <typename T>
+void col2im(T* x, const T* col, const Conv2dShape& s) {
+  const int64_t pq = s.p * s.q;
+  // One channel plane per thread: no two threads write the same element.
+#pragma omp parallel for schedule(static) if (s.c * s.r * s.s * pq >= kParallelMin)
+  for (int64_t c = 0; c < s.c; ++c) {
+    T* xc = x + c * s.h * s.w;
+    std::fill(xc, xc + s.h * s.w, T(0));
+    for (int64_t kr = 0; kr < s.r; ++kr) {
+      for (int64_t ks = 0; ks < s.s; ++ks) {
+        int64_t lo, hi;
+        valid_range(s.q, s.w, s.sw, s.pw, ks, &lo, &hi);
+        const T* src = col + ((c * s.r + kr) * s.s + ks) * pq;
+        for (int64_t oh = 0; oh < s.p; ++oh) {
+          const int64_t ih = oh * s.sh - s.ph + kr;
+          if (ih < 0 || ih >= s.h) continue;
+          T* xr = xc + ih * s.w + lo * s.sw - s.pw + ks;  // input of output column lo
+          const T* d = src + oh * s.q;
+          if (s.sw == 1) {
+            for (int64_t ow = lo; ow < hi; ++ow) xr[ow - lo] += d[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) xr[(ow - lo) * s.sw] += d[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, T* col) {
+  const int64_t crs = s.c * s.r * s.s, pq = s.p * s.q, chw = s.c * s.h * s.w;
+  for (int64_t n = 0; n < s.n; ++n) {
+    T* yn = y + n * s.k * pq;
+    if (bias) {
+#pragma omp parallel for schedule(static) if (s.k * pq >= kParallelMin)
+      for (int64_t k = 0; k < s.k; ++k) std::fill(yn + k * pq, yn + (k + 1) * pq, bias[k]);
+    }
+    const T* b = x + n * chw;
+    if (!s.is_pointwise()) {
+      im2col(col, b, s);
+      b = col;
+    }
+    // y_n (K, PQ) = W (K, CRS) col (CRS, PQ) [+ bias]
+    gemm<T>(false, false, s.k, pq, crs, T(1), w, crs, b, pq, bias ? T(1) : T(0), yn, pq);
+  }
+}
+
+template <typename T>
+void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const Conv2dShape& s,
+                     T* col) {
+  const int64_t crs = s.c * s.r * s.s, pq = s.p * s.q, chw = s.c * s.h * s.w;
+  for (int64_t n = 0; n < s.n; ++n) {
+    const T* dyn = dy + n * s.k * pq;
+    if (dw) {
+      const T* b = x + n * chw;
+      if (!s.is_pointwise()) {
+        im2col(col, b, s);
+        b = col;
+      }
+      // dW (K, CRS) += dy_n (K, PQ) col^T (PQ, CRS)
+      gemm<T>(false, true, s.k, crs, pq, T(1), dyn, pq, b, pq, T(1), dw, crs);
+    }
+    if (dx) {
+      T* dxn = dx + n * chw;
+      // dcol (CRS, PQ) = W^T (CRS, K) dy_n (K, PQ); a pointwise conv writes dx directly.
+      T* dcol = s.is_pointwise() ? dxn : col;
+      gemm<T>(true, false, crs, pq, s.k, T(1), w, crs, dyn, pq, T(0), dcol, pq);
+      if (!s.is_pointwise()) col2im(dxn, dcol, s);
+    }
+  }
+  if (db) {
+#pragma omp parallel for schedule(static) if (s.n * s.k * pq >= kParallelMin)
+    for (int64_t k = 0; k < s.k; ++k) {
+      T acc = 0;
+      for (int64_t n = 0; n < s.n; ++n) {
+        const T* p = dy + (n * s.k + k) * pq;
+        for (int64_t i = 0; i < pq; ++i) acc += p[i];
+      }
+      db[k] += acc;
+    }
+  }
+}
+
+#define GBAD_INSTANTIATE_CONV(T)                                                                 \
+  template void im2col<T>(T*, const T*, const Conv2dShape&);                                     \
+  template void col2im<T>(T*, const T*, const Conv2dShape&);                                     \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&, T*);     \
+  template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const Conv2dShape&, \
+                                   T*);
+GBAD_INSTANTIATE_CONV(float)
+GBAD_INSTANTIATE_CONV(double)
+#undef GBAD_INSTANTIATE_CONV
+
+void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
+                    const Conv2dParams& p) {
+  Conv2dShape s = check_forward(y, x, w, bias, p);
+  int64_t col_elems = conv2d_col_elems(s);
+  float* col =
+      col_elems ? static_cast<float*>(ctx.workspace(size_t(col_elems) * sizeof(float))) : nullptr;
+  conv2d_forward<float>(y.f32(), x.f32(), w.f32(), bias ? bias->f32() : nullptr, s, col);
+}
+
+void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  Conv2dShape s = check_backward(dx, dw, db, dy, x, w, p);
+  int64_t col_elems = conv2d_col_elems(s);
+  float* col =
+      col_elems ? static_cast<float*>(ctx.workspace(size_t(col_elems) * sizeof(float))) : nullptr;
+  conv2d_backward<float>(dx ? dx->f32() : nullptr, dw ? dw->f32() : nullptr,
+                         db ? db->f32() : nullptr, dy.f32(), x.f32(), w.f32(), s, col);
+}
+
+}  // namespace cpu
+
+// ---- dispatchers ---------------------------------------------------------------------------
+
+void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
+                    const Conv2dParams& p) {
+  check_devices(ctx, "conv2d_forward", {{"y", &y}, {"x", &x}, {"w", &w}, {"bias", bias}});
+  if (ctx.is_cuda()) {
+#ifdef GBAD_WITH_CUDA
+    check_forward(y, x, w, bias, p);
+    cuda::conv2d_forward(ctx, y, x, w, bias, p);
+    return;
+#else
+    GBAD_FAIL("conv2d_forward: CUDA tensors in a build without CUDA (-DGBAD_CUDA=OFF)");
+#endif
+  }
+  cpu::conv2d_forward(ctx, y, x, w, bias, p);
+}
+
+void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  check_devices(ctx, "conv2d_backward",
+                {{"dx", dx}, {"dw", dw}, {"db", db}, {"dy", &dy}, {"x", &x}, {"w", &w}});
+  if (ctx.is_cuda()) {
+#ifdef GBAD_WITH_CUDA
+    check_backward(dx, dw, db, dy, x, w, p);
+    cuda::conv2d_backward(ctx, dx, dw, db, dy, x, w, p);
+    return;
+#else
+    GBAD_FAIL("conv2d_backward: CUDA tensors in a build without CUDA (-DGBAD_CUDA=OFF)");
+#endif
+  }
+  cpu::conv2d_backward(ctx, dx, dw, db, dy, x, w, p);
+}
+
+}  // namespace gbad

@@ -1,0 +1,70 @@
+// CUDA GEMM (cuBLAS, row-major through the operand swap) and the Linear op.
+#include <climits>
+
+#include "kernels/gemm.h"
+#include "kernels/gemm_body.h"
+#include "nn/cuda_check.h"
+
+namespace gbad::cuda {
+
+namespace {
+
+int ci(int64_t v) {
+  GBAD_CHECK(v >= 0 && v <= INT_MAX, "cuda gemm: size ", v, " exceeds the cuBLAS int range");
+  return static_cast<int>(v);
+}
+
+int grid_for(int64_t n, int threads) {
+  int64_t blocks = (n + threads - 1) / threads;
+  return static_cast<int>(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
+}
+
+__global__ void add_row_bias_kernel(float* y, const float* b, int64_t n, int64_t cols) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(blockDim.x) * gridDim.x)
+    add_row_bias_body(i, y, b, cols);
+}
+
+__global__ void sum_rows_kernel(float* db, const float* dy, int64_t rows, int64_t cols) {
+  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < cols;
+       j += int64_t(blockDim.x) * gridDim.x)
+    sum_rows_body(j, db, dy, rows, cols);
+}
+
+}  // namespace
+
+void gemm(Context& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+          int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  // Row-major C (M,N) is column-major C^T (N,M) = op(B)^T op(A)^T: swap the operands.
+  CUBLAS_CHECK(cublasSgemm(ctx.cublas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                           trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, ci(N), ci(M), ci(K), &alpha, B,
+                           ci(ldb), A, ci(lda), &beta, C, ci(ldc)));
+}
+
+// Shapes were checked by the dispatcher (kernels/cpu/gemm.cpp).
+void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* b) {
+  int64_t n = x.size(0), in = x.size(1), out = w.size(0);
+  cuda::gemm(ctx, false, true, n, out, in, 1.f, x.f32(), in, w.f32(), in, 0.f, y.f32(), out);
+  if (b && n * out > 0) {
+    add_row_bias_kernel<<<grid_for(n * out, 256), 256, 0, ctx.stream()>>>(y.f32(), b->f32(),
+                                                                          n * out, out);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+void linear_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
+                     const Tensor& x, const Tensor& w) {
+  int64_t n = x.size(0), in = x.size(1), out = w.size(0);
+  if (dx)
+    cuda::gemm(ctx, false, false, n, in, out, 1.f, dy.f32(), out, w.f32(), in, 0.f, dx->f32(), in);
+  if (dw)
+    cuda::gemm(ctx, true, false, out, in, n, 1.f, dy.f32(), out, x.f32(), in, 1.f, dw->f32(), in);
+  if (db && out > 0) {
+    sum_rows_kernel<<<grid_for(out, 128), 128, 0, ctx.stream()>>>(db->f32(), dy.f32(), n, out);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+}  // namespace gbad::cuda

@@ -1,0 +1,61 @@
+// CUDA twin of kernels/cpu/optim.cpp over the bodies in kernels/optim_body.h.
+#include <cmath>
+
+#include "kernels/cuda/for_each.cuh"
+#include "kernels/optim.h"
+#include "kernels/optim_body.h"
+
+namespace gbad::cuda {
+
+using cuda_detail::for_each;
+
+namespace {
+struct Sgd {
+  float* p;
+  const float* g;
+  float* buf;
+  SgdArgs a;
+  __device__ void operator()(int64_t i) const { sgd_body(p + i, g[i], buf ? buf + i : nullptr, a); }
+};
+struct Adam {
+  float *p, *m, *v;
+  const float* g;
+  AdamArgs a;
+  __device__ void operator()(int64_t i) const { adam_body(p + i, g[i], m + i, v + i, a); }
+};
+struct Ema {
+  float* e;
+  const float* p;
+  float decay;
+  __device__ void operator()(int64_t i) const { e[i] = ema_body(e[i], p[i], decay); }
+};
+}  // namespace
+
+void sgd_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& momentum_buf, int64_t step,
+              float lr, float momentum, float weight_decay, float dampening, bool nesterov) {
+  SgdArgs a{lr, momentum, weight_decay, dampening, nesterov, step == 1};
+  for_each(ctx, params.numel(),
+           Sgd{params.f32(), grads.f32(), momentum != 0.f ? momentum_buf.f32() : nullptr, a});
+}
+
+void adam_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& m, Tensor& v,
+               int64_t step, float lr, float beta1, float beta2, float eps, float weight_decay,
+               bool decoupled) {
+  const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step));
+  AdamArgs a{lr,
+             beta1,
+             beta2,
+             eps,
+             weight_decay,
+             static_cast<float>(lr / bc1),
+             static_cast<float>(std::sqrt(bc2)),
+             decoupled};
+  for_each(ctx, params.numel(), Adam{params.f32(), m.f32(), v.f32(), grads.f32(), a});
+}
+
+void ema_update(Context& ctx, Tensor& ema, const Tensor& params, float decay) {
+  for_each(ctx, ema.numel(), Ema{ema.f32(), params.f32(), decay});
+}
+
+}  // namespace gbad::cuda

@@ -1,0 +1,62 @@
+// Conv2d layer over kernels/conv2d.h.
+#include <cmath>
+
+#include "kernels/conv2d.h"
+#include "nn/layers.h"
+
+namespace gbad {
+
+Conv2d::Conv2d(ParamStore& ps, const std::string& prefix, int64_t cin, int64_t cout, int kh, int kw,
+               int stride_h, int stride_w, int pad_h, int pad_w, bool bias)
+    : ps_(&ps),
+      cin_(cin),
+      cout_(cout),
+      kh_(kh),
+      kw_(kw),
+      sh_(stride_h),
+      sw_(stride_w),
+      ph_(pad_h),
+      pw_(pad_w) {
+  GBAD_CHECK(cin > 0 && cout > 0 && kh > 0 && kw > 0, "Conv2d '", prefix, "': bad sizes cin ", cin,
+             " cout ", cout, " kernel ", kh, "x", kw);
+  GBAD_CHECK(stride_h > 0 && stride_w > 0 && pad_h >= 0 && pad_w >= 0, "Conv2d '", prefix,
+             "': bad stride ", stride_h, "x", stride_w, " or padding ", pad_h, "x", pad_w);
+  // torchvision ResNet: kaiming_normal_(mode="fan_out", nonlinearity="relu").
+  w_ = ps.add_param(join_name(prefix, "weight"), {cout, cin, kh, kw},
+                    InitSpec::kaiming_normal_fan_out(cout * kh * kw));
+  if (bias) {
+    // torch.nn.Conv2d default bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    float bound = 1.f / std::sqrt(static_cast<float>(cin * kh * kw));
+    b_ = ps.add_param(join_name(prefix, "bias"), {cout}, InitSpec::uniform(-bound, bound));
+  }
+}
+
+Shape Conv2d::output_shape(const Shape& x) const {
+  return conv2d_output_shape(x, {cout_, cin_, kh_, kw_}, Conv2dParams{sh_, sw_, ph_, pw_});
+}
+
+int64_t Conv2d::macs(const Shape& x) const {
+  Shape y = output_shape(x);
+  return y[0] * y[1] * y[2] * y[3] * cin_ * kh_ * kw_;
+}
+
+const Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
+  GBAD_CHECK(ps_, "Conv2d used before construction");
+  x_ = x;
+  y_.resize(output_shape(x.shape()), x.device());
+  conv2d_forward(ctx, y_, x, ps_->value(w_), b_ >= 0 ? &ps_->value(b_) : nullptr,
+                 Conv2dParams{sh_, sw_, ph_, pw_});
+  return y_;
+}
+
+const Tensor& Conv2d::backward(Context& ctx, const Tensor& dy) {
+  GBAD_CHECK(x_.defined(), "Conv2d::backward called before forward");
+  static const Tensor kNone;
+  if (input_grad_) dx_.resize(x_.shape(), x_.device());
+  conv2d_backward(ctx, input_grad_ ? &dx_ : nullptr, &ps_->grad(w_),
+                  b_ >= 0 ? &ps_->grad(b_) : nullptr, dy, x_, ps_->value(w_),
+                  Conv2dParams{sh_, sw_, ph_, pw_});
+  return input_grad_ ? dx_ : kNone;
+}
+
+}  // namespace gbad

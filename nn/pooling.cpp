@@ -1,0 +1,67 @@
+// Pooling and upsampling layers (declared in nn/layers.h) over kernels/pooling.h.
+#include "kernels/pooling.h"
+#include "nn/layers.h"
+
+namespace gbad {
+
+namespace {
+const Tensor& no_grad() {
+  static const Tensor empty;
+  return empty;
+}
+
+void check_nchw(const char* layer, const Tensor& x) {
+  GBAD_CHECK(x.ndim() == 4, layer, ": expects an NCHW input, got ", shape_str(x.shape()));
+}
+}  // namespace
+
+const Tensor& MaxPool2d::forward(Context& ctx, const Tensor& x) {
+  check_nchw("MaxPool2d", x);
+  x_shape_ = x.shape();
+  const Shape out = {x.n(), x.c(), maxpool2d_out_size(x.h(), k_, s_, p_),
+                     maxpool2d_out_size(x.w(), k_, s_, p_)};
+  y_.resize(out, x.device());
+  argmax_.resize(out, x.device());
+  maxpool2d_forward(ctx, y_, argmax_, x, k_, s_, p_);
+  return y_;
+}
+
+const Tensor& MaxPool2d::backward(Context& ctx, const Tensor& dy) {
+  if (!input_grad_) return no_grad();
+  dx_.resize(x_shape_, dy.device());
+  maxpool2d_backward(ctx, dx_, dy, argmax_, k_, s_, p_);
+  return dx_;
+}
+
+const Tensor& GlobalAvgPool::forward(Context& ctx, const Tensor& x) {
+  check_nchw("GlobalAvgPool", x);
+  x_shape_ = x.shape();
+  y_.resize({x.n(), x.c()}, x.device());
+  global_avgpool_forward(ctx, y_, x);
+  return y_;
+}
+
+const Tensor& GlobalAvgPool::backward(Context& ctx, const Tensor& dy) {
+  if (!input_grad_) return no_grad();
+  dx_.resize(x_shape_, dy.device());
+  global_avgpool_backward(ctx, dx_, dy);
+  return dx_;
+}
+
+const Tensor& Upsample::forward(Context& ctx, const Tensor& x, int64_t h_out, int64_t w_out) {
+  check_nchw("Upsample", x);
+  GBAD_CHECK(h_out > 0 && w_out > 0, "Upsample: bad output size ", h_out, "x", w_out);
+  x_shape_ = x.shape();
+  y_.resize({x.n(), x.c(), h_out, w_out}, x.device());
+  upsample_nearest_forward(ctx, y_, x);
+  return y_;
+}
+
+const Tensor& Upsample::backward(Context& ctx, const Tensor& dy) {
+  if (!input_grad_) return no_grad();
+  dx_.resize(x_shape_, dy.device());
+  upsample_nearest_backward(ctx, dx_, dy);
+  return dx_;
+}
+
+}  // namespace gbad

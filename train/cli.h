@@ -1,0 +1,143 @@
+// A tiny command-line parser for the gbad executables: --name value, --flag, required and
+// optional options with defaults, generated --help text, unknown options rejected by name.
+#pragma once
+
+#include <cstdlib>
+#include <map>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nn/check.h"
+
+namespace gbad {
+
+class Cli {
+ public:
+  Cli(std::string program, std::string summary)
+      : program_(std::move(program)), summary_(std::move(summary)) {}
+
+  // An option taking a value. An empty default with required=true must be given.
+  Cli& option(const std::string& name, const std::string& def, const std::string& help,
+              bool required = false) {
+    opts_.push_back({name, def, help, false, required});
+    return *this;
+  }
+  Cli& flag(const std::string& name, const std::string& help) {
+    opts_.push_back({name, "", help, true, false});
+    return *this;
+  }
+
+  // Returns false when --help was asked for (the help text is then in help()).
+  bool parse(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "--help" || a == "-h") return false;
+      GBAD_CHECK(a.rfind("--", 0) == 0, "unexpected argument '", a, "' (options start with --; ",
+                 "see --help)");
+      std::string name = a.substr(2), value;
+      bool has_value = false;
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        has_value = true;
+      }
+      const Opt* o = find(name);
+      if (!o) GBAD_FAIL("unknown option --", name, " (see --help)");
+      if (o->is_flag) {
+        GBAD_CHECK(!has_value, "option --", name, " takes no value");
+        values_[name] = "1";
+        continue;
+      }
+      if (!has_value) {
+        GBAD_CHECK(i + 1 < argc, "option --", name, " needs a value");
+        value = argv[++i];
+      }
+      values_[name] = value;
+    }
+    for (const Opt& o : opts_)
+      if (o.required && !values_.count(o.name))
+        GBAD_FAIL("missing required option --", o.name, " (see --help)");
+    return true;
+  }
+
+  bool has(const std::string& name) const { return values_.count(name) > 0; }
+  bool get_flag(const std::string& name) const { return has(name); }
+  std::string get(const std::string& name) const {
+    auto it = values_.find(name);
+    if (it != values_.end()) return it->second;
+    const Opt* o = find(name);
+    GBAD_CHECK(o, "Cli: option --", name, " was never declared");
+    return o->def;
+  }
+  long long get_int(const std::string& name) const {
+    std::string s = get(name);
+    char* end = nullptr;
+    long long v = std::strtoll(s.c_str(), &end, 10);
+    GBAD_CHECK(!s.empty() && *end == '\0', "option --", name, ": '", s, "' is not an integer");
+    return v;
+  }
+  double get_double(const std::string& name) const {
+    std::string s = get(name);
+    char* end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    GBAD_CHECK(!s.empty() && *end == '\0', "option --", name, ": '", s, "' is not a number");
+    return v;
+  }
+  // Comma-separated integers: "10,100".
+  std::vector<int> get_int_list(const std::string& name) const {
+    std::vector<int> out;
+    std::stringstream ss(get(name));
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      char* end = nullptr;
+      long v = std::strtol(item.c_str(), &end, 10);
+      GBAD_CHECK(!item.empty() && *end == '\0', "option --", name, ": '", item,
+                 "' is not an integer");
+      out.push_back(static_cast<int>(v));
+    }
+    return out;
+  }
+
+  // Every declared option with its value as given or its default (flags: "1" or "0"), in
+  // declaration order: what a run directory's config.json records.
+  std::vector<std::pair<std::string, std::string>> resolved() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const Opt& o : opts_)
+      out.emplace_back(o.name, o.is_flag ? (has(o.name) ? "1" : "0") : get(o.name));
+    return out;
+  }
+
+  std::string help() const {
+    std::ostringstream os;
+    os << "usage: " << program_ << " [options]\n" << summary_ << "\n\noptions:\n";
+    for (const Opt& o : opts_) {
+      std::string head = "  --" + o.name + (o.is_flag ? "" : " VALUE");
+      os << head << std::string(head.size() < 24 ? 24 - head.size() : 1, ' ') << o.help;
+      if (o.required)
+        os << " (required)";
+      else if (!o.is_flag && !o.def.empty())
+        os << " (default: " << o.def << ")";
+      os << "\n";
+    }
+    os << "  --help                print this help\n";
+    return os.str();
+  }
+
+ private:
+  struct Opt {
+    std::string name, def, help;
+    bool is_flag, required;
+  };
+  const Opt* find(const std::string& name) const {
+    for (const Opt& o : opts_)
+      if (o.name == name) return &o;
+    return nullptr;
+  }
+  std::string program_, summary_;
+  std::vector<Opt> opts_;
+  std::map<std::string, std::string> values_;
+};
+
+}  // namespace gbad

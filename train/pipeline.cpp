@@ -1,0 +1,218 @@
+#include "train/pipeline.h"
+
+#include <omp.h>
+
+#include <cstdio>
+#include <exception>
+#include <sstream>
+
+#include "nn/io.h"
+#include "nn/safetensors.h"
+#include "train/progress.h"
+
+namespace gbad {
+
+int run_main(const char* program, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    return 1;
+  }
+}
+
+Device resolve_device(const std::string& opt) {
+  if (opt == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
+  Device d = parse_device(opt);
+  if (d == Device::CUDA)
+    GBAD_CHECK(cuda_available(), "--device cuda: no usable CUDA device (",
+#ifdef GBAD_WITH_CUDA
+               "no GPU or driver found"
+#else
+               "gbad was built without CUDA"
+#endif
+               ")");
+  return d;
+}
+
+ConfigList cli_config(const Cli& cli) { return cli.resolved(); }
+
+void add_device_options(Cli& cli) {
+  cli.option("device", "auto", "cpu, cuda, or auto (CUDA when a GPU is present)")
+      .option("seed", "1", "random seed (initialisation, sampling, augmentation)")
+      .option("threads", "0", "CPU threads for OpenMP loops (0 = all cores)");
+}
+
+void apply_thread_option(const Cli& cli) {
+  long long t = cli.get_int("threads");
+  GBAD_CHECK(t >= 0, "--threads must be >= 0");
+  if (t > 0) omp_set_num_threads(static_cast<int>(t));
+}
+
+CnnRun load_cnn_run(const std::string& dir, Device device) {
+  CnnRun r;
+  r.run = std::make_unique<RunConfig>(dir, "train-cnn");
+  ClassifierOptions opt;
+  opt.width = std::stoll(r.run->option("width"));
+  opt.fpn_channels = std::stoll(r.run->option("fpn-channels"));
+  opt.head_dim = std::stoll(r.run->option("head-dim"));
+  opt.num_classes = kNumClasses;
+  r.model = std::make_unique<Classifier>(r.run->option("arch"), opt, device, 0);
+  r.model->load(r.run->file("model.safetensors"));
+  r.data = r.run->option("data");
+  r.subset = r.run->option("subset");
+  r.image_size = static_cast<int>(std::stol(r.run->option("test-size")));
+  return r;
+}
+
+LoaderConfig eval_loader_config(int image_size, int batch, int workers) {
+  LoaderConfig c;
+  c.batch = batch;
+  c.workers = workers;
+  c.train_aug = false;
+  c.resize = image_size;
+  c.crop = image_size;
+  c.flip = false;
+  c.drop_last = false;
+  return c;
+}
+
+Tensor extract_features(Context& ctx, Classifier& model, const std::vector<Sample>& samples,
+                        const LoaderConfig& cfg, const std::string& label) {
+  const int64_t n = static_cast<int64_t>(samples.size());
+  const int64_t d = model.feature_dim();
+  Tensor out({n, d}, Device::CPU);
+  if (n == 0) return out;
+  model.set_training(false);
+  Loader loader(samples, cfg);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  loader.start_epoch(0, order);
+  Progress progress(label, n, "img");
+  Batch b;
+  Tensor x_dev;
+  int64_t done = 0;
+  while (loader.next(b)) {
+    const Tensor* x = &b.images;
+    if (ctx.is_cuda()) {
+      x_dev.resize(b.images.shape(), Device::CUDA);
+      x_dev.copy_from(b.images);
+      x = &x_dev;
+    }
+    const Tensor& f = model.features(ctx, *x);
+    // Rows of this batch go to their sample indices (the loader keeps order, but be exact).
+    std::vector<float> host = f.to_vector();
+    for (int64_t i = 0; i < b.size(); ++i) {
+      int64_t row = b.indices[static_cast<size_t>(i)];
+      std::copy(host.begin() + i * d, host.begin() + (i + 1) * d, out.f32() + row * d);
+    }
+    done += b.size();
+    progress.update(done);
+  }
+  progress.finish();
+  return out;
+}
+
+AnomalyScores anomaly_scores(Context& ctx, BiGan& bigan, const Tensor& features, int64_t batch) {
+  AnomalyScores s;
+  const int64_t n = features.size(0), d = features.size(1);
+  s.r.resize(static_cast<size_t>(n));
+  s.fm.resize(static_cast<size_t>(n));
+  Tensor xb, r, fm;
+  for (int64_t i = 0; i < n; i += batch) {
+    int64_t m = std::min(batch, n - i);
+    Tensor rows = features.slice0(i, i + m);
+    xb.resize({m, d}, ctx.device());
+    xb.copy_from(rows);
+    bigan.scores(ctx, xb, r, fm);
+    std::vector<float> rv = r.to_vector(), fv = fm.to_vector();
+    std::copy(rv.begin(), rv.end(), s.r.begin() + i);
+    std::copy(fv.begin(), fv.end(), s.fm.begin() + i);
+  }
+  return s;
+}
+
+std::vector<float> svm_rows(const AnomalyScores& s) {
+  std::vector<float> x(s.r.size() * 2);
+  for (size_t i = 0; i < s.r.size(); ++i) {
+    x[2 * i] = s.r[i];
+    x[2 * i + 1] = s.fm[i];
+  }
+  return x;
+}
+
+void apply_gate(std::vector<std::array<float, kNumClasses>>& scores,
+                const std::vector<int>& anomalous, float epsilon) {
+  GBAD_CHECK(scores.size() == anomalous.size(), "gate: ", scores.size(), " score rows but ",
+             anomalous.size(), " anomaly decisions");
+  for (size_t i = 0; i < scores.size(); ++i)
+    if (anomalous[i] <= 0)
+      for (float& v : scores[i]) v *= epsilon;
+}
+
+std::vector<std::array<float, kNumClasses>> confidences(const Tensor& features) {
+  GBAD_CHECK(features.ndim() == 2 && features.size(1) >= kNumClasses, "confidences: features ",
+             features.str(), " have fewer than ", kNumClasses, " columns");
+  const int64_t n = features.size(0), d = features.size(1);
+  std::vector<float> h = features.to_vector();
+  std::vector<std::array<float, kNumClasses>> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    for (int k = 0; k < kNumClasses; ++k)
+      out[static_cast<size_t>(i)][k] = h[static_cast<size_t>(i * d + d - kNumClasses + k)];
+  return out;
+}
+
+void write_scores_csv(const std::string& path, const std::vector<std::string>& stems,
+                      const std::vector<std::array<float, kNumClasses>>& scores) {
+  GBAD_CHECK(stems.size() == scores.size(), "write_scores_csv: ", stems.size(), " names, ",
+             scores.size(), " rows");
+  std::ostringstream os;
+  os << "name";
+  for (const char* c : kClassNames) os << "," << c;
+  os << "\n";
+  char buf[32];
+  for (size_t i = 0; i < stems.size(); ++i) {
+    os << stems[i];
+    for (float v : scores[i]) {
+      std::snprintf(buf, sizeof buf, ",%.9g", static_cast<double>(v));
+      os << buf;
+    }
+    os << "\n";
+  }
+  write_file_atomic(path, os.str());
+}
+
+void save_features(const std::string& path, const Tensor& features,
+                   const std::vector<std::string>& stems) {
+  GBAD_CHECK(features.size(0) == static_cast<int64_t>(stems.size()), "save_features: ",
+             features.size(0), " rows, ", stems.size(), " names");
+  SafeTensorsWriter w;
+  w.add("features", features);
+  std::string joined;
+  for (size_t i = 0; i < stems.size(); ++i) joined += (i ? "," : "") + stems[i];
+  w.set_metadata("format", "gbad-features");
+  w.set_metadata("stems", joined);
+  w.write(path);
+}
+
+Tensor load_features(const std::string& path, std::vector<std::string>* stems) {
+  SafeTensorsFile f = SafeTensorsFile::open(path);
+  auto it = f.metadata().find("format");
+  GBAD_CHECK(it != f.metadata().end() && it->second == "gbad-features", path,
+             " is not a gbad features file");
+  Tensor t = f.read_tensor("features", Device::CPU);
+  if (stems) {
+    stems->clear();
+    auto s = f.metadata().find("stems");
+    GBAD_CHECK(s != f.metadata().end(), path, " has no stems");
+    std::stringstream ss(s->second);
+    std::string item;
+    while (std::getline(ss, item, ',')) stems->push_back(item);
+    GBAD_CHECK(static_cast<int64_t>(stems->size()) == t.size(0), path, ": ", stems->size(),
+               " stems for ", t.size(0), " feature rows");
+  }
+  return t;
+}
+
+}  // namespace gbad

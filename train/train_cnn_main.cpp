@@ -1,0 +1,266 @@
+// gbad-train-cnn: phase 1. Trains a classifier on a SIXray split: GBAD's balanced "ideal" set
+// (every positive + as many random negatives) or the whole imbalanced "practical" split (the
+// paper's plain-CNN baseline). BCE-with-logits on the 5 labels, SGD with momentum.
+#include <cmath>
+#include <cstdio>
+
+#include "data/sampler.h"
+#include "kernels/loss.h"
+#include "nn/checkpoint.h"
+#include "nn/optim.h"
+#include "train/pipeline.h"
+#include "train/progress.h"
+
+using namespace gbad;
+
+namespace {
+
+float lr_at(const std::string& schedule, float base, int64_t step, int64_t total,
+            int64_t steps_per_epoch, int step_epochs, float gamma) {
+  if (schedule == "constant" || total <= 0) return base;
+  if (schedule == "cosine")
+    return 0.5f * base *
+           (1.f + std::cos(3.14159265358979f * static_cast<float>(step) /
+                           static_cast<float>(total)));
+  if (schedule == "step") {
+    int64_t epoch = steps_per_epoch > 0 ? step / steps_per_epoch : 0;
+    return base * std::pow(gamma, static_cast<float>(epoch / std::max(1, step_epochs)));
+  }
+  GBAD_FAIL("unknown --schedule '", schedule, "' (constant, cosine or step)");
+}
+
+// Options that must match when a run is resumed.
+const char* kResumeKeys[] = {"data",  "subset",     "arch",   "width", "fpn-channels",
+                             "head-dim", "train-set", "batch", "seed",  "crop",
+                             "resize", "ideal-negatives"};
+
+int run(int argc, char** argv) {
+  Cli cli("gbad-train-cnn",
+          "Phase 1 of GBAD: train the ResNet(+FPN) multi-label classifier on a SIXray split.\n"
+          "--train-set ideal (default) is GBAD's balanced set; practical is the whole split\n"
+          "(the plain-CNN baseline of the paper's Tables 1-3). Writes OUT/model.safetensors,\n"
+          "OUT/checkpoint.safetensors (for --resume), config.json, command.txt, versions.json\n"
+          "and metrics.jsonl.");
+  cli.option("data", "", "SIXray root (JPEGImage/ anywhere below, ImageSet/<subset>/)", true)
+      .option("subset", "100", "ImageSet subset: 10, 100, 1000 (or another folder name)")
+      .option("out", "", "run directory to write", true)
+      .option("arch", "resnet34-fpn",
+              "resnet{18,34,50,101}-{fpn,plain}; fpn = GBAD head, plain = GAP+FC baseline")
+      .option("width", "64", "backbone base width (64 = torchvision; smaller for CPU runs)")
+      .option("fpn-channels", "256", "FPN output channels")
+      .option("head-dim", "256", "size of the GBAD head's FC1..FC4 outputs (feature f)")
+      .option("train-set", "ideal", "ideal (all positives + as many negatives) or practical")
+      .option("ideal-negatives", "fresh", "ideal set negatives: fresh (new draw each epoch) or fixed")
+      .option("epochs", "15", "training epochs")
+      .option("batch", "32", "batch size")
+      .option("lr", "0.01", "SGD learning rate")
+      .option("momentum", "0.9", "SGD momentum")
+      .option("weight-decay", "1e-4", "SGD weight decay")
+      .option("schedule", "cosine", "learning-rate schedule: constant, cosine or step")
+      .option("step-epochs", "5", "step schedule: epochs between decays")
+      .option("step-gamma", "0.1", "step schedule: decay factor")
+      .option("resize", "256", "train: resize to this square size (aspect ignored)")
+      .option("crop", "224", "train: random crop size (the network input)")
+      .option("test-size", "224", "test-time input size (resize only), used by later phases")
+      .option("workers", "4", "image decoding threads")
+      .option("max-steps-per-epoch", "0", "stop each epoch after this many steps (0 = all)")
+      .option("checkpoint-every", "0", "also checkpoint every N steps (0 = at epoch ends)")
+      .option("log-every", "10", "metrics.jsonl line every N steps")
+      .option("pretrained", "", "torchvision weights converted with tools/convert_torchvision.py")
+      .flag("skip-missing", "skip CSV rows whose image is missing (default: stop with an error)")
+      .flag("resume", "continue an interrupted run in --out from its checkpoint");
+  add_device_options(cli);
+  if (!cli.parse(argc, argv)) {
+    std::fputs(cli.help().c_str(), stdout);
+    return 0;
+  }
+  apply_thread_option(cli);
+  const std::string out = cli.get("out");
+  const bool resume = cli.get_flag("resume");
+  if (resume) {
+    RunConfig prev(out, "train-cnn");
+    for (const char* k : kResumeKeys)
+      GBAD_CHECK(prev.option(k) == cli.get(k), "--resume: option --", k, " was '",
+                 prev.option(k), "' in ", out, "/config.json but is '", cli.get(k), "' now");
+  } else {
+    GBAD_CHECK(!file_exists(out + "/checkpoint.safetensors"), out,
+               " already holds a run; use --resume to continue it or choose another --out");
+  }
+  Device device = resolve_device(cli.get("device"));
+  const uint64_t seed = static_cast<uint64_t>(cli.get_int("seed"));
+  Context ctx(device, seed);
+  RunDir dir(out, "train-cnn");
+  dir.write_command(argc, argv);
+  dir.write_config(cli_config(cli));
+  dir.write_versions(ctx);
+
+  // Data.
+  ImageIndex index = index_images(cli.get("data"));
+  int64_t skipped = 0;
+  std::vector<Sample> train =
+      load_split(index, cli.get("subset"), "train", cli.get_flag("skip-missing"), &skipped);
+  if (skipped) std::printf("skipped %lld CSV rows without an image\n", (long long)skipped);
+  int64_t npos = 0;
+  for (const Sample& s : train) npos += s.positive();
+  SamplerConfig scfg;
+  scfg.kind = parse_sampler_kind(cli.get("train-set"));
+  GBAD_CHECK(scfg.kind == SamplerKind::Ideal || scfg.kind == SamplerKind::Practical,
+             "--train-set must be ideal or practical");
+  scfg.fresh_negatives = cli.get("ideal-negatives") == "fresh";
+  GBAD_CHECK(scfg.fresh_negatives || cli.get("ideal-negatives") == "fixed",
+             "--ideal-negatives must be fresh or fixed");
+  scfg.seed = seed;
+  const int64_t per_epoch = static_cast<int64_t>(sample_epoch(train, scfg, 0).size());
+  std::printf("train split %s/%s: %zu images (%lld positives); %s set: %lld images per epoch\n",
+              cli.get("subset").c_str(), "train", train.size(), (long long)npos,
+              cli.get("train-set").c_str(), (long long)per_epoch);
+
+  LoaderConfig lcfg;
+  lcfg.batch = static_cast<int>(cli.get_int("batch"));
+  lcfg.workers = static_cast<int>(cli.get_int("workers"));
+  lcfg.train_aug = true;
+  lcfg.resize = static_cast<int>(cli.get_int("resize"));
+  lcfg.crop = static_cast<int>(cli.get_int("crop"));
+  lcfg.seed = seed;
+  lcfg.drop_last = true;  // BatchNorm dislikes a batch of 1
+  GBAD_CHECK(lcfg.batch >= 2, "--batch must be at least 2 (BatchNorm)");
+  GBAD_CHECK(per_epoch >= lcfg.batch, "the training set (", per_epoch,
+             " images) is smaller than one batch (", lcfg.batch, ")");
+
+  // Model and optimiser.
+  ClassifierOptions mopt;
+  mopt.width = cli.get_int("width");
+  mopt.fpn_channels = cli.get_int("fpn-channels");
+  mopt.head_dim = cli.get_int("head-dim");
+  mopt.num_classes = kNumClasses;
+  Classifier model(cli.get("arch"), mopt, device, seed);
+  ParamStore& ps = model.param_store();
+  std::printf("model %s: %lld parameters, device %s\n", model.arch().c_str(),
+              (long long)ps.num_params(), ctx.device_description().c_str());
+  if (!cli.get("pretrained").empty() && !resume) {
+    PretrainedReport rep = model.load_pretrained(cli.get("pretrained"));
+    std::printf("pretrained: %d tensors loaded, %d skipped, %d left at initial values\n",
+                rep.loaded, rep.skipped, rep.missing);
+  }
+  SgdConfig ocfg;
+  ocfg.lr = static_cast<float>(cli.get_double("lr"));
+  ocfg.momentum = static_cast<float>(cli.get_double("momentum"));
+  ocfg.weight_decay = static_cast<float>(cli.get_double("weight-decay"));
+  Sgd sgd(ps, ocfg);
+
+  const int epochs = static_cast<int>(cli.get_int("epochs"));
+  int64_t steps_per_epoch = per_epoch / lcfg.batch;
+  const int64_t max_steps = cli.get_int("max-steps-per-epoch");
+  if (max_steps > 0) steps_per_epoch = std::min(steps_per_epoch, max_steps);
+  const int64_t total_steps = steps_per_epoch * epochs;
+  const int64_t ckpt_every = cli.get_int("checkpoint-every");
+  const int64_t log_every = std::max<long long>(1, cli.get_int("log-every"));
+  const std::string ckpt = dir.file("checkpoint.safetensors");
+
+  // Resume state: completed epochs and steps into the current epoch.
+  int start_epoch = 0;
+  int64_t start_batch = 0, global_step = 0;
+  if (resume && file_exists(ckpt)) {
+    load_params(ckpt, ps, LoadOptions{});
+    auto meta = read_metadata(ckpt);
+    GBAD_CHECK(meta.count("arch") && meta.at("arch") == model.arch(), ckpt,
+               " holds another architecture");
+    start_epoch = std::stoi(meta.at("epoch"));
+    start_batch = std::stoll(meta.at("batch_in_epoch"));
+    global_step = std::stoll(meta.at("global_step"));
+    sgd.set_steps(std::stoll(meta.at("optim_steps")));
+    ps.state(1).copy_from(read_extra_tensor(ckpt, "optim.state", Device::CPU));
+    std::printf("resumed from %s: epoch %d, step %lld of the epoch\n", ckpt.c_str(),
+                start_epoch + 1, (long long)start_batch);
+  }
+  auto save_checkpoint = [&](int epoch, int64_t batch_in_epoch) {
+    auto meta = model.metadata();
+    meta["epoch"] = std::to_string(epoch);
+    meta["batch_in_epoch"] = std::to_string(batch_in_epoch);
+    meta["global_step"] = std::to_string(global_step);
+    meta["optim_steps"] = std::to_string(sgd.steps());
+    meta["seed"] = std::to_string(seed);
+    save_params(ckpt, ps, meta, {{"optim.state", ps.state(1)}});
+  };
+
+  MetricsLog log(dir.file("metrics.jsonl"), resume);
+  Tensor x_dev, y_dev, m_dev, loss({1}, device), dlogits;
+  Loader loader(train, lcfg);
+  model.set_training(true);
+  for (int epoch = start_epoch; epoch < epochs; ++epoch) {
+    std::vector<int64_t> order = sample_epoch(train, scfg, epoch);
+    order.resize(static_cast<size_t>(steps_per_epoch * lcfg.batch));
+    int64_t first = epoch == start_epoch ? start_batch : 0;
+    order.erase(order.begin(), order.begin() + first * lcfg.batch);
+    loader.start_epoch(epoch, order);
+    char label[64];
+    std::snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, epochs);
+    Progress progress(label, steps_per_epoch * lcfg.batch, "img");
+    double loss_sum = 0;
+    int64_t loss_n = 0;
+    Batch b;
+    int64_t step_in_epoch = first;
+    while (loader.next(b)) {
+      float lr = lr_at(cli.get("schedule"), ocfg.lr, global_step, total_steps, steps_per_epoch,
+                       static_cast<int>(cli.get_int("step-epochs")),
+                       static_cast<float>(cli.get_double("step-gamma")));
+      sgd.set_lr(lr);
+      const Tensor *x = &b.images, *y = &b.labels, *m = &b.mask;
+      if (ctx.is_cuda()) {
+        x_dev.resize(b.images.shape(), device);
+        x_dev.copy_from(b.images);
+        y_dev.resize(b.labels.shape(), device);
+        y_dev.copy_from(b.labels);
+        m_dev.resize(b.mask.shape(), device);
+        m_dev.copy_from(b.mask);
+        x = &x_dev, y = &y_dev, m = &m_dev;
+      }
+      const Tensor& logits = model.forward(ctx, *x, true);
+      dlogits.resize(logits.shape(), device);
+      bce_with_logits(ctx, loss, dlogits, logits, *y, m);
+      float l = read_scalar(loss);
+      if (!std::isfinite(l))
+        GBAD_FAIL("training loss is ", l, " at epoch ", epoch + 1, ", step ", step_in_epoch + 1,
+                  " (lr ", lr, "); stopped before the update. The last good checkpoint is ",
+                  file_exists(ckpt) ? ckpt : std::string("(none yet)"),
+                  "; try a lower --lr, then --resume");
+      ps.zero_grad();
+      model.backward(ctx, dlogits);
+      sgd.step(ctx);
+      ++global_step;
+      ++step_in_epoch;
+      loss_sum += l;
+      ++loss_n;
+      char extra[64];
+      std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e", l, lr);
+      progress.update(step_in_epoch * lcfg.batch, extra);
+      if (global_step % log_every == 0) {
+        JsonWriter j;
+        j.begin_object().key("epoch").value(epoch + 1).key("step").value(global_step);
+        j.key("loss").value(l).key("lr").value(lr).key("images_per_s").value(progress.rate());
+        j.end_object();
+        log.write(j.str());
+      }
+      if (ckpt_every > 0 && global_step % ckpt_every == 0) save_checkpoint(epoch, step_in_epoch);
+    }
+    double mean_loss = loss_n ? loss_sum / static_cast<double>(loss_n) : 0.0;
+    char extra[64];
+    std::snprintf(extra, sizeof extra, "mean loss %.4f", mean_loss);
+    progress.finish(extra);
+    save_checkpoint(epoch + 1, 0);
+    JsonWriter j;
+    j.begin_object().key("epoch").value(epoch + 1).key("step").value(global_step);
+    j.key("epoch_mean_loss").value(mean_loss).key("images_per_s").value(progress.rate());
+    j.key("seconds").value(progress.elapsed_s()).end_object();
+    log.write(j.str());
+  }
+  model.save(dir.file("model.safetensors"), {{"epochs", std::to_string(epochs)}});
+  std::printf("wrote %s\n", dir.file("model.safetensors").c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_main("gbad-train-cnn", [&] { return run(argc, argv); });
+}
