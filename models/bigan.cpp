@@ -1,0 +1,432 @@
+#include "models/bigan.h"
+
+#include <cmath>
+
+#include "kernels/common.h"
+#include "kernels/elementwise.h"
+#include "kernels/loss.h"
+#include "nn/checkpoint.h"
+#include "nn/optim.h"
+
+namespace gbad {
+
+// ---- networks --------------------------------------------------------------------------------
+
+BiGanEncoder::BiGanEncoder(ParamStore& ps, const BiGanConfig& c)
+    : fc1_(ps, "encoder.fc1", c.x_dim, c.enc_hidden, true, true),
+      fc2_(ps, "encoder.fc2", c.enc_hidden, c.latent, true, true),
+      act_(c.leaky) {}
+
+const Tensor& BiGanEncoder::forward(Context& ctx, const Tensor& x) {
+  return fc2_.forward(ctx, act_.forward(ctx, fc1_.forward(ctx, x)));
+}
+
+const Tensor& BiGanEncoder::backward(Context& ctx, const Tensor& dz) {
+  return fc1_.backward(ctx, act_.backward(ctx, fc2_.backward(ctx, dz)));
+}
+
+BiGanGenerator::BiGanGenerator(ParamStore& ps, const BiGanConfig& c) {
+  int64_t in = c.latent;
+  std::vector<int64_t> sizes = c.gen_hidden;
+  sizes.push_back(c.x_dim);
+  fc_.reserve(sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    fc_.emplace_back(ps, "generator.fc" + std::to_string(i + 1), in, sizes[i], true, true);
+    in = sizes[i];
+  }
+  act_.resize(c.gen_hidden.size());
+}
+
+const Tensor& BiGanGenerator::forward(Context& ctx, const Tensor& z) {
+  const Tensor* h = &z;
+  for (size_t i = 0; i < fc_.size(); ++i) {
+    h = &fc_[i].forward(ctx, *h);
+    if (i < act_.size()) h = &act_[i].forward(ctx, *h);
+  }
+  return *h;
+}
+
+const Tensor& BiGanGenerator::backward(Context& ctx, const Tensor& dx) {
+  const Tensor* d = &dx;
+  for (size_t i = fc_.size(); i-- > 0;) {
+    if (i < act_.size()) d = &act_[i].backward(ctx, *d);
+    d = &fc_[i].backward(ctx, *d);
+  }
+  return *d;
+}
+
+BiGanDiscriminator::BiGanDiscriminator(ParamStore& ps, const BiGanConfig& c)
+    : fx_(ps, "discriminator.x", c.x_dim, c.dis_hidden, true, true),
+      fz_(ps, "discriminator.z", c.latent, c.dis_hidden, true, true),
+      fj_(ps, "discriminator.joint", 2 * c.dis_hidden, c.dis_hidden, true, true),
+      out_(ps, "discriminator.out", c.dis_hidden, 1, true, true),
+      ax_(c.leaky),
+      az_(c.leaky),
+      aj_(c.leaky),
+      dropx_(c.dropout),
+      dropz_(c.dropout),
+      dropj_(c.dropout) {}
+
+const Tensor& BiGanDiscriminator::forward(Context& ctx, const Tensor& x, const Tensor& z) {
+  const Tensor& hx = dropx_.forward(ctx, ax_.forward(ctx, fx_.forward(ctx, x)));
+  const Tensor& hz = dropz_.forward(ctx, az_.forward(ctx, fz_.forward(ctx, z)));
+  cat_.resize({hx.size(0), hx.size(1) + hz.size(1)}, hx.device());
+  concat1(ctx, cat_, hx, hz);
+  f_ = dropj_.forward(ctx, aj_.forward(ctx, fj_.forward(ctx, cat_)));
+  return out_.forward(ctx, f_);
+}
+
+void BiGanDiscriminator::backward(Context& ctx, const Tensor& dlogit, const Tensor* dfeatures) {
+  const Tensor* df = &out_.backward(ctx, dlogit);
+  if (dfeatures) {
+    df_.resize(df->shape(), df->device());
+    add(ctx, df_, *df, *dfeatures);
+    df = &df_;
+  }
+  const Tensor& dcat = fj_.backward(ctx, aj_.backward(ctx, dropj_.backward(ctx, *df)));
+  const int64_t n = dcat.size(0), h = dcat.size(1) / 2;
+  dcat_x_.resize({n, h}, dcat.device());
+  dcat_z_.resize({n, h}, dcat.device());
+  split1(ctx, dcat_x_, dcat_z_, dcat);
+  dx_ = fx_.backward(ctx, ax_.backward(ctx, dropx_.backward(ctx, dcat_x_)));
+  dz_ = fz_.backward(ctx, az_.backward(ctx, dropz_.backward(ctx, dcat_z_)));
+}
+
+void BiGanDiscriminator::set_training(bool t) {
+  for (Layer* l : std::initializer_list<Layer*>{&fx_, &fz_, &fj_, &out_, &ax_, &az_, &aj_, &dropx_,
+                                                &dropz_, &dropj_})
+    l->set_training(t);
+}
+
+// ---- BiGan -----------------------------------------------------------------------------------
+
+struct BiGan::Optim {
+  Adam e, g, d;
+  Optim(ParamStore& pe, ParamStore& pg, ParamStore& pd, const AdamConfig& c)
+      : e(pe, c), g(pg, c), d(pd, c) {}
+};
+
+BiGan::BiGan(const BiGanConfig& cfg, Device device) : cfg_(cfg) {
+  GBAD_CHECK(cfg.x_dim > 0 && cfg.latent > 0, "BiGan needs x_dim > 0 and latent > 0, got ",
+             cfg.x_dim, " and ", cfg.latent);
+  GBAD_CHECK(cfg.dropout >= 0.f && cfg.dropout < 1.f, "BiGan dropout must be in [0, 1), got ",
+             cfg.dropout);
+  enc_ = std::make_unique<BiGanEncoder>(ps_e_, cfg);
+  gen_ = std::make_unique<BiGanGenerator>(ps_g_, cfg);
+  dis_ = std::make_unique<BiGanDiscriminator>(ps_d_, cfg);
+  // Distinct seeds per network so E, G and D do not start from correlated weights.
+  ps_e_.finalize(device, cfg.seed * 3 + 0);
+  ps_g_.finalize(device, cfg.seed * 3 + 1);
+  ps_d_.finalize(device, cfg.seed * 3 + 2);
+  AdamConfig ac;
+  ac.lr = cfg.lr;
+  ac.beta1 = cfg.beta1;
+  ac.beta2 = cfg.beta2;
+  opt_ = std::make_unique<Optim>(ps_e_, ps_g_, ps_d_, ac);
+  if (cfg.ema_decay > 0.f) {
+    ema_e_ = ps_e_.params().clone();
+    ema_g_ = ps_g_.params().clone();
+    ema_d_ = ps_d_.params().clone();
+  }
+}
+
+BiGan::~BiGan() = default;
+
+void BiGan::fit_standardization(const Tensor& features) {
+  GBAD_CHECK(features.ndim() == 2 && features.size(1) == cfg_.x_dim,
+             "fit_standardization expects (N, ", cfg_.x_dim, ") features, got ", features.str());
+  const int64_t n = features.size(0), d = cfg_.x_dim;
+  GBAD_CHECK(n >= 2, "fit_standardization needs at least 2 rows, got ", n);
+  std::vector<float> v = features.to_vector();
+  std::vector<double> s(d, 0.0), s2(d, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j) s[j] += v[i * d + j];
+  std::vector<float> mean(d), sd(d);
+  for (int64_t j = 0; j < d; ++j) mean[j] = static_cast<float>(s[j] / n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j) {
+      const double c = v[i * d + j] - static_cast<double>(mean[j]);
+      s2[j] += c * c;
+    }
+  for (int64_t j = 0; j < d; ++j) sd[j] = static_cast<float>(std::sqrt(s2[j] / (n - 1)));
+  set_standardization(mean, sd);
+}
+
+void BiGan::set_standardization(const std::vector<float>& mean, const std::vector<float>& sd) {
+  GBAD_CHECK(static_cast<int64_t>(mean.size()) == cfg_.x_dim &&
+                 static_cast<int64_t>(sd.size()) == cfg_.x_dim,
+             "standardisation needs ", cfg_.x_dim, " means and stds, got ", mean.size(), " and ",
+             sd.size());
+  mean_ = mean;
+  std_ = sd;
+  for (float& s : std_)
+    if (!(s >= 1e-6f)) s = 1.f;
+}
+
+// On the host: the feature rows are tiny next to the networks, and one definition serves both
+// devices.
+void BiGan::standardize(Tensor& out, const Tensor& x) const {
+  GBAD_CHECK(x.ndim() == 2 && x.size(1) == cfg_.x_dim, "BiGan expects (N, ", cfg_.x_dim,
+             ") features, got ", x.str());
+  out.resize(x.shape(), x.device());
+  std::vector<float> v = x.to_vector();
+  if (!mean_.empty()) {
+    const int64_t d = cfg_.x_dim;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const size_t j = i % static_cast<size_t>(d);
+      v[i] = (v[i] - mean_[j]) / std_[j];
+    }
+  }
+  out.set_from(v);
+}
+
+void BiGan::sample_z(Context& ctx, Tensor& z, int64_t n) const {
+  const uint64_t seed = ctx.rng().seed(), offset = ctx.rng().next();
+  std::vector<float> v(static_cast<size_t>(n * cfg_.latent));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = rng_normal(seed, offset, i);
+  z.resize({n, cfg_.latent}, ctx.device());
+  z.set_from(v);
+}
+
+BiGanLosses BiGan::train_step(Context& ctx, const Tensor& x) {
+  const int64_t n = x.size(0);
+  standardize(xs_, x);
+  dis_->set_training(true);
+  ones_.resize({n, 1}, ctx.device());
+  ones_.fill(1.f);
+  zeros_.resize({n, 1}, ctx.device());
+  zeros_.zero();
+  loss_.resize({1}, ctx.device());
+  dlogit_.resize({n, 1}, ctx.device());
+  BiGanLosses out;
+
+  // (1) D: real pair -> 1, fake pair -> 0. Two passes, each backward right after its forward
+  // (the layers cache one forward); parameter gradients accumulate.
+  ps_d_.zero_grad();
+  sample_z(ctx, z_, n);
+  {
+    const Tensor& e = enc_->forward(ctx, xs_);
+    const Tensor& logit = dis_->forward(ctx, xs_, e);
+    bce_with_logits(ctx, loss_, dlogit_, logit, ones_, nullptr, nullptr);
+    out.loss_d = read_scalar(loss_);
+    dis_->backward(ctx, dlogit_);
+    const Tensor& gz = gen_->forward(ctx, z_);
+    const Tensor& logit_f = dis_->forward(ctx, gz, z_);
+    bce_with_logits(ctx, loss_, dlogit_, logit_f, zeros_, nullptr, nullptr);
+    out.loss_d += read_scalar(loss_);
+    dis_->backward(ctx, dlogit_);
+  }
+  opt_->d.step(ctx);
+
+  // (2) G: fake pair -> 1 plus lambda x L1(x, G(E(x))); E: real pair -> 0.
+  ps_g_.zero_grad();
+  ps_e_.zero_grad();
+  {
+    const Tensor& gz = gen_->forward(ctx, z_);
+    const Tensor& logit_f = dis_->forward(ctx, gz, z_);
+    bce_with_logits(ctx, loss_, dlogit_, logit_f, ones_, nullptr, nullptr);
+    out.loss_g = read_scalar(loss_);
+    dis_->backward(ctx, dlogit_);
+    gen_->backward(ctx, dis_->dx());
+
+    // The reconstruction term trains G only (it is G's objective, eq. 3): no gradient into E.
+    const Tensor& e = enc_->forward(ctx, xs_);
+    const Tensor& rec = gen_->forward(ctx, e);
+    drec_.resize(rec.shape(), rec.device());
+    l1_loss(ctx, loss_, drec_, rec, xs_);
+    out.loss_recon = read_scalar(loss_);
+    out.loss_g += cfg_.recon_weight * out.loss_recon;
+    scale_inplace(ctx, drec_, cfg_.recon_weight);
+    gen_->backward(ctx, drec_);
+
+    const Tensor& e2 = enc_->forward(ctx, xs_);
+    const Tensor& logit_r = dis_->forward(ctx, xs_, e2);
+    bce_with_logits(ctx, loss_, dlogit_, logit_r, zeros_, nullptr, nullptr);
+    out.loss_e = read_scalar(loss_);
+    dis_->backward(ctx, dlogit_);
+    enc_->backward(ctx, dis_->dz());
+  }
+  opt_->g.step(ctx);
+  opt_->e.step(ctx);
+  ps_d_.zero_grad();  // D's gradients from (2) are not D's objective
+
+  ++steps_;
+  if (cfg_.ema_decay > 0.f) {
+    const float d = cfg_.ema_decay;
+    axpby(ctx, ema_e_, 1.f - d, ps_e_.params(), d);
+    axpby(ctx, ema_g_, 1.f - d, ps_g_.params(), d);
+    axpby(ctx, ema_d_, 1.f - d, ps_d_.params(), d);
+  }
+  return out;
+}
+
+void BiGan::swap_ema() {
+  for (auto [ema, ps] :
+       {std::pair<Tensor*, ParamStore*>{&ema_e_, &ps_e_}, {&ema_g_, &ps_g_}, {&ema_d_, &ps_d_}}) {
+    Tensor tmp = ps->params().clone();
+    ps->params().copy_from(*ema);
+    ema->copy_from(tmp);
+  }
+}
+
+void BiGan::scores(Context& ctx, const Tensor& x, Tensor& r, Tensor& fm) {
+  const int64_t n = x.size(0);
+  standardize(xs_, x);
+  const bool ema = cfg_.ema_decay > 0.f;
+  if (ema) swap_ema();
+  try {
+    dis_->set_training(false);
+    const Tensor& e = enc_->forward(ctx, xs_);
+    const Tensor& rec = gen_->forward(ctx, e);
+    r.resize({n}, ctx.device());
+    l1_per_sample(ctx, r, xs_, rec);
+    dis_->forward(ctx, xs_, e);
+    fm_real_.resize(dis_->features().shape(), ctx.device());
+    fm_real_.copy_from(dis_->features());
+    dis_->forward(ctx, rec, e);
+    fm.resize({n}, ctx.device());
+    l2_per_sample(ctx, fm, fm_real_, dis_->features());
+    dis_->set_training(true);
+  } catch (...) {
+    if (ema) swap_ema();
+    throw;
+  }
+  if (ema) swap_ema();
+}
+
+// ---- files -----------------------------------------------------------------------------------
+
+namespace {
+
+const char* kBiGanFormat = "gbad-bigan";
+
+std::string join_sizes(const std::vector<int64_t>& v) {
+  std::string s;
+  for (int64_t x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+
+std::vector<int64_t> split_sizes(const std::string& s) {
+  std::vector<int64_t> v;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = s.find(',', start);
+    const std::string part =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!part.empty()) v.push_back(std::stoll(part));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return v;
+}
+
+// Copies every entry of `ps` from `f` (by name); shapes must match.
+void load_store(const SafeTensorsFile& f, ParamStore& ps) {
+  for (size_t i = 0; i < ps.entries().size(); ++i) {
+    const auto& e = ps.entries()[i];
+    GBAD_CHECK(f.has(e.name), f.path(), ": tensor '", e.name, "' is missing");
+    GBAD_CHECK(shape_numel(f.info(e.name).shape) == e.numel, f.path(), ": tensor '", e.name,
+               "' has shape ", shape_str(f.info(e.name).shape), ", expected ", shape_str(e.shape));
+    ps.value(static_cast<int>(i)).set_from(f.read_f32(e.name));
+  }
+}
+
+}  // namespace
+
+void BiGan::save(const std::string& path, const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> meta = extra;
+  meta["model"] = kBiGanFormat;
+  meta["x_dim"] = std::to_string(cfg_.x_dim);
+  meta["latent"] = std::to_string(cfg_.latent);
+  meta["enc_hidden"] = std::to_string(cfg_.enc_hidden);
+  meta["gen_hidden"] = join_sizes(cfg_.gen_hidden);
+  meta["dis_hidden"] = std::to_string(cfg_.dis_hidden);
+  meta["leaky"] = std::to_string(cfg_.leaky);
+  meta["dropout"] = std::to_string(cfg_.dropout);
+  meta["lr"] = std::to_string(cfg_.lr);
+  meta["beta1"] = std::to_string(cfg_.beta1);
+  meta["beta2"] = std::to_string(cfg_.beta2);
+  meta["recon_weight"] = std::to_string(cfg_.recon_weight);
+  meta["ema_decay"] = std::to_string(cfg_.ema_decay);
+  meta["seed"] = std::to_string(cfg_.seed);
+  meta["steps"] = std::to_string(steps_);
+
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (ParamStore* ps : {&ps_g_, &ps_d_})
+    for (size_t i = 0; i < ps->entries().size(); ++i)
+      tensors.emplace_back(ps->entries()[i].name, ps->value(static_cast<int>(i)));
+  if (cfg_.ema_decay > 0.f) {
+    tensors.emplace_back("ema.encoder", ema_e_);
+    tensors.emplace_back("ema.generator", ema_g_);
+    tensors.emplace_back("ema.discriminator", ema_d_);
+  }
+  // Adam keeps [m | v] in each store's state buffer.
+  tensors.emplace_back("adam.encoder", ps_e_.state(2));
+  tensors.emplace_back("adam.generator", ps_g_.state(2));
+  tensors.emplace_back("adam.discriminator", ps_d_.state(2));
+  if (!mean_.empty()) {
+    tensors.emplace_back("standardize.mean", Tensor::from_vector(mean_, {cfg_.x_dim}));
+    tensors.emplace_back("standardize.std", Tensor::from_vector(std_, {cfg_.x_dim}));
+  }
+  save_params(path, ps_e_, meta, tensors);
+}
+
+BiGanConfig BiGan::read_config(const std::string& path) {
+  const auto meta = read_metadata(path);
+  auto get = [&](const char* key) -> const std::string& {
+    auto it = meta.find(key);
+    GBAD_CHECK(it != meta.end(), path, ": not a Bi-GAN file (metadata has no '", key, "')");
+    return it->second;
+  };
+  GBAD_CHECK(get("model") == kBiGanFormat, path, ": not a Bi-GAN file (model '", get("model"),
+             "')");
+  BiGanConfig c;
+  c.x_dim = std::stoll(get("x_dim"));
+  c.latent = std::stoll(get("latent"));
+  c.enc_hidden = std::stoll(get("enc_hidden"));
+  c.gen_hidden = split_sizes(get("gen_hidden"));
+  c.dis_hidden = std::stoll(get("dis_hidden"));
+  c.leaky = std::stof(get("leaky"));
+  c.dropout = std::stof(get("dropout"));
+  c.lr = std::stof(get("lr"));
+  c.beta1 = std::stof(get("beta1"));
+  c.beta2 = std::stof(get("beta2"));
+  c.recon_weight = std::stof(get("recon_weight"));
+  c.ema_decay = std::stof(get("ema_decay"));
+  c.seed = std::stoull(get("seed"));
+  return c;
+}
+
+void BiGan::load(const std::string& path) {
+  const BiGanConfig c = read_config(path);
+  GBAD_CHECK(c.x_dim == cfg_.x_dim && c.latent == cfg_.latent && c.enc_hidden == cfg_.enc_hidden &&
+                 c.gen_hidden == cfg_.gen_hidden && c.dis_hidden == cfg_.dis_hidden,
+             path, ": Bi-GAN sizes (x_dim ", c.x_dim, ", latent ", c.latent,
+             ") differ from this model's (x_dim ", cfg_.x_dim, ", latent ", cfg_.latent, ")");
+  SafeTensorsFile f = SafeTensorsFile::open(path);
+  load_params(f, ps_e_);
+  load_store(f, ps_g_);
+  load_store(f, ps_d_);
+  if (cfg_.ema_decay > 0.f) {
+    if (f.has("ema.encoder")) {
+      ema_e_.set_from(f.read_f32("ema.encoder"));
+      ema_g_.set_from(f.read_f32("ema.generator"));
+      ema_d_.set_from(f.read_f32("ema.discriminator"));
+    } else {
+      ema_e_.copy_from(ps_e_.params());
+      ema_g_.copy_from(ps_g_.params());
+      ema_d_.copy_from(ps_d_.params());
+    }
+  }
+  ps_e_.state(2).set_from(f.read_f32("adam.encoder"));
+  ps_g_.state(2).set_from(f.read_f32("adam.generator"));
+  ps_d_.state(2).set_from(f.read_f32("adam.discriminator"));
+  if (f.has("standardize.mean"))
+    set_standardization(f.read_f32("standardize.mean"), f.read_f32("standardize.std"));
+  steps_ = std::stoll(f.metadata().at("steps"));
+  opt_->e.set_steps(steps_);
+  opt_->g.set_steps(steps_);
+  opt_->d.set_steps(steps_);
+}
+
+}  // namespace gbad

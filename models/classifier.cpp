@@ -1,0 +1,275 @@
+#include "models/classifier.h"
+
+#include <algorithm>
+
+#include "kernels/elementwise.h"
+#include "nn/checkpoint.h"
+
+namespace gbad {
+
+namespace {
+
+const std::vector<std::string>& arch_names() {
+  static const std::vector<std::string> names = {
+      "resnet18-fpn",   "resnet34-fpn",   "resnet50-fpn",   "resnet101-fpn",
+      "resnet18-plain", "resnet34-plain", "resnet50-plain", "resnet101-plain"};
+  return names;
+}
+
+std::string join_names() {
+  std::string s;
+  for (const auto& n : arch_names()) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+}  // namespace
+
+ArchSpec parse_arch(const std::string& name) {
+  ArchSpec a;
+  const auto dash = name.find('-');
+  if (name.rfind("resnet", 0) == 0 && dash != std::string::npos) {
+    const std::string depth = name.substr(6, dash - 6), head = name.substr(dash + 1);
+    if ((head == "fpn" || head == "plain") &&
+        (depth == "18" || depth == "34" || depth == "50" || depth == "101")) {
+      a.depth = std::stoi(depth);
+      a.fpn = head == "fpn";
+      return a;
+    }
+  }
+  GBAD_FAIL("unknown architecture '", name, "' (known: ", join_names(), ")");
+}
+
+// ---- heads -----------------------------------------------------------------------------------
+
+struct Classifier::Head {
+  // GBAD head (fpn) or plain head; unused members stay default-constructed.
+  bool fpn = true;
+  std::array<GlobalAvgPool, 4> gap;
+  std::array<Linear, 4> fc;
+  std::array<ReLU, 4> relu;
+  Linear out;  // head.fc5 or fc
+  Tensor f, dh;
+  std::array<Tensor, 4> dp;
+
+  // p: P2..P5 (fpn) or {-, -, -, C5} (plain) -> logits
+  const Tensor& forward(Context& ctx, const std::array<Tensor, 4>& p) {
+    if (!fpn) {
+      f = gap[3].forward(ctx, p[3]);
+      return out.forward(ctx, f);
+    }
+    for (int i = 0; i < 4; ++i) {
+      const Tensor& h = relu[i].forward(ctx, fc[i].forward(ctx, gap[i].forward(ctx, p[i])));
+      if (i == 0) {
+        f.resize(h.shape(), h.device());
+        f.copy_from(h);
+      } else {
+        add_inplace(ctx, f, h);
+      }
+    }
+    scale_inplace(ctx, f, 0.25f);
+    return out.forward(ctx, f);
+  }
+
+  const std::array<Tensor, 4>& backward(Context& ctx, const Tensor& dlogits) {
+    const Tensor& df = out.backward(ctx, dlogits);
+    if (!fpn) {
+      dp[3] = gap[3].backward(ctx, df);
+      return dp;
+    }
+    dh.resize(df.shape(), df.device());
+    dh.copy_from(df);
+    scale_inplace(ctx, dh, 0.25f);
+    for (int i = 0; i < 4; ++i)
+      dp[i] = gap[i].backward(ctx, fc[i].backward(ctx, relu[i].backward(ctx, dh)));
+    return dp;
+  }
+
+  void set_training(bool t) {
+    for (int i = 0; i < 4; ++i) {
+      gap[i].set_training(t);
+      fc[i].set_training(t);
+      relu[i].set_training(t);
+    }
+    out.set_training(t);
+  }
+};
+
+// ---- Classifier ------------------------------------------------------------------------------
+
+Classifier::Classifier(const std::string& arch, const ClassifierOptions& opt, Device device,
+                       uint64_t seed, bool allocate)
+    : arch_(arch), spec_(parse_arch(arch)), opt_(opt) {
+  GBAD_CHECK(opt.num_classes > 0, "num_classes must be positive, got ", opt.num_classes);
+  ResNetConfig rc;
+  rc.depth = spec_.depth;
+  rc.width = opt.width;
+  rc.input_grad = opt.input_grad;
+  backbone_ = std::make_unique<ResNet>(ps_, rc);
+  head_ = std::make_unique<Head>();
+  head_->fpn = spec_.fpn;
+  if (spec_.fpn) {
+    GBAD_CHECK(opt.fpn_channels > 0 && opt.head_dim > 0,
+               "fpn_channels and head_dim must be "
+               "positive, got ",
+               opt.fpn_channels, " and ", opt.head_dim);
+    fpn_ = std::make_unique<Fpn>(ps_, "fpn", backbone_->channels(), opt.fpn_channels);
+    for (int i = 0; i < 4; ++i)
+      head_->fc[i] = Linear(ps_, "head.fc" + std::to_string(i + 1), opt.fpn_channels, opt.head_dim);
+    head_->out = Linear(ps_, "head.fc5", opt.head_dim, opt.num_classes);
+  } else {
+    head_->out = Linear(ps_, "fc", backbone_->channels()[3], opt.num_classes);
+  }
+  if (allocate) ps_.finalize(device, seed);
+}
+
+Classifier::~Classifier() = default;
+
+const std::vector<std::string>& Classifier::architectures() {
+  return arch_names();
+}
+
+void Classifier::set_training(bool t) {
+  training_ = t;
+  backbone_->set_training(t);
+  if (fpn_) fpn_->set_training(t);
+  head_->set_training(t);
+}
+
+const Tensor& Classifier::forward(Context& ctx, const Tensor& x, bool training) {
+  GBAD_CHECK(ps_.finalized(), "Classifier '", arch_, "' was built without parameters");
+  GBAD_CHECK(x.device() == ps_.device(), "Classifier on ", device_name(ps_.device()),
+             " got input on ", device_name(x.device()));
+  if (training != training_) set_training(training);
+  std::array<Tensor, 4> c = backbone_->forward(ctx, x);
+  if (fpn_) return head_->forward(ctx, fpn_->forward(ctx, c));
+  return head_->forward(ctx, c);
+}
+
+const Tensor& Classifier::backward(Context& ctx, const Tensor& dlogits) {
+  const std::array<Tensor, 4>& dp = head_->backward(ctx, dlogits);
+  if (fpn_) return backbone_->backward(ctx, fpn_->backward(ctx, dp));
+  return backbone_->backward(ctx, dp);
+}
+
+int64_t Classifier::feature_dim() const {
+  return (spec_.fpn ? opt_.head_dim : backbone_->channels()[3]) + opt_.num_classes;
+}
+
+const Tensor& Classifier::features(Context& ctx, const Tensor& x) {
+  const Tensor& logits = forward(ctx, x, false);
+  sig_.resize(logits.shape(), logits.device());
+  sigmoid_forward(ctx, sig_, logits);
+  const Tensor& f = head_->f;
+  features_.resize({f.size(0), f.size(1) + logits.size(1)}, logits.device());
+  concat1(ctx, features_, f, sig_);
+  return features_;
+}
+
+std::map<std::string, std::string> Classifier::metadata() const {
+  return {{"arch", arch_},
+          {"width", std::to_string(opt_.width)},
+          {"num_classes", std::to_string(opt_.num_classes)},
+          {"fpn_channels", std::to_string(spec_.fpn ? opt_.fpn_channels : 0)},
+          {"head_dim", std::to_string(spec_.fpn ? opt_.head_dim : 0)}};
+}
+
+std::vector<LayerSummary> Classifier::summary(int64_t n, int64_t h, int64_t w) const {
+  std::vector<LayerSummary> rows;
+  std::array<Shape, 4> c = backbone_->summarize({n, 3, h, w}, ps_, rows);
+  if (spec_.fpn) {
+    std::array<Shape, 4> p = fpn_->summarize(c, ps_, rows);
+    for (int i = 0; i < 4; ++i) {
+      rows.push_back({"head.gap" + std::to_string(i + 1), "GlobalAvgPool", {n, p[i][1]}, 0, 0});
+      const std::string name = "head.fc" + std::to_string(i + 1);
+      rows.push_back({name,
+                      "Linear",
+                      {n, opt_.head_dim},
+                      count_params(ps_, name),
+                      n * opt_.fpn_channels * opt_.head_dim});
+    }
+    rows.push_back({"head.mean", "Mean", {n, opt_.head_dim}, 0, 0});
+    rows.push_back({"head.fc5",
+                    "Linear",
+                    {n, opt_.num_classes},
+                    count_params(ps_, "head.fc5"),
+                    n * opt_.head_dim * opt_.num_classes});
+  } else {
+    rows.push_back({"avgpool", "GlobalAvgPool", {n, c[3][1]}, 0, 0});
+    rows.push_back({"fc",
+                    "Linear",
+                    {n, opt_.num_classes},
+                    count_params(ps_, "fc"),
+                    n * c[3][1] * opt_.num_classes});
+  }
+  return rows;
+}
+
+}  // namespace gbad
+
+// ---- checkpoints -----------------------------------------------------------------------------
+
+namespace gbad {
+
+void Classifier::save(const std::string& path, const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> meta = extra;
+  for (const auto& [k, v] : metadata()) meta[k] = v;
+  meta["model"] = "gbad-classifier";
+  save_params(path, ps_, meta);
+}
+
+void Classifier::load(const std::string& path) {
+  const auto meta = read_metadata(path);
+  auto it = meta.find("arch");
+  GBAD_CHECK(it != meta.end(), path,
+             ": not a classifier checkpoint (no 'arch' in its metadata); "
+             "torchvision weights load with --pretrained");
+  GBAD_CHECK(it->second == arch_, path, ": checkpoint is a '", it->second,
+             "' model but this model is a '", arch_, "'");
+  for (const auto& [k, v] : metadata()) {
+    auto m = meta.find(k);
+    GBAD_CHECK(m != meta.end() && m->second == v, path, ": checkpoint has ", k, " = ",
+               (m == meta.end() ? std::string("(absent)") : m->second), " but this model has ", k,
+               " = ", v);
+  }
+  load_params(path, ps_);
+}
+
+PretrainedReport Classifier::load_pretrained(const std::string& path) {
+  SafeTensorsFile f = SafeTensorsFile::open(path);
+  auto is_backbone = [](const std::string& n) {
+    return n.rfind("fc.", 0) != 0 && n.rfind("fpn.", 0) != 0 && n.rfind("head.", 0) != 0;
+  };
+  std::vector<std::string> missing_backbone;
+  PretrainedReport rep;
+  LoadOptions lo;
+  lo.strict = false;
+  lo.require_gbad_format = false;
+  bool fc_ok = true;
+  for (const auto& e : ps_.entries()) {
+    if (!f.has(e.name)) {
+      if (is_backbone(e.name)) missing_backbone.push_back(e.name);
+      continue;
+    }
+    if (e.name.rfind("fc.", 0) == 0 && shape_numel(f.info(e.name).shape) != e.numel) fc_ok = false;
+  }
+  if (!missing_backbone.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing_backbone.size() && i < 5; ++i)
+      list += (i ? ", " : "") + missing_backbone[i];
+    GBAD_FAIL(path, ": not ", arch_, " backbone weights: ", missing_backbone.size(),
+              " backbone tensors missing (", list, missing_backbone.size() > 5 ? ", ..." : "", ")");
+  }
+  if (!fc_ok) lo.ignore_prefixes.push_back("fc.");
+  load_params(f, ps_, lo);
+  for (const auto& e : ps_.entries()) {
+    const bool ignored = !fc_ok && e.name.rfind("fc.", 0) == 0;
+    if (f.has(e.name) && !ignored)
+      ++rep.loaded;
+    else
+      ++rep.missing;
+  }
+  rep.skipped = static_cast<int>(f.names().size()) - rep.loaded;
+  return rep;
+}
+
+}  // namespace gbad

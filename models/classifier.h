@@ -1,0 +1,97 @@
+// The image classifier: a ResNet backbone plus one of two heads, chosen by name
+// "resnet{18,34,50,101}-{fpn,plain}".
+//   fpn:   FPN over C2..C5 -> P2..P5; h_i = ReLU(FC_i(GAP(P_i))) (head.fc1..fc4, fpn_channels ->
+//          head_dim), f = mean_i h_i, logits = FC5(f) (head.fc5). features = [f, sigmoid(logits)].
+//   plain: logits = fc(GAP(C5)) ("fc", torchvision's name). features = [pooled, sigmoid(logits)].
+// All parameters live in one ParamStore; backward is by hand; save/load use nn/checkpoint.h
+// with metadata {arch, width, num_classes, fpn_channels, head_dim}.
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/fpn.h"
+#include "models/resnet.h"
+
+namespace gbad {
+
+struct ClassifierOptions {
+  int64_t width = 64;          // backbone base width (64 = torchvision)
+  int64_t num_classes = 5;     // K
+  int64_t fpn_channels = 256;  // FPN output channels
+  int64_t head_dim = 256;      // size of h_i and f (GBAD head)
+  bool input_grad = false;     // backward() also returns dL/dx (gradient checks)
+};
+
+struct ArchSpec {
+  int depth = 18;
+  bool fpn = true;
+};
+// Parses "resnet34-fpn" etc; throws listing the known names.
+ArchSpec parse_arch(const std::string& name);
+
+struct PretrainedReport {
+  int loaded = 0;   // tensors copied
+  int skipped = 0;  // tensors in the file that were ignored (e.g. fc.* of another class count)
+  int missing = 0;  // model tensors not in the file (the head), left at their initial values
+};
+
+class Classifier {
+ public:
+  // Builds the model; with `allocate` the ParamStore is finalised on `device` (initialised from
+  // `seed`), without it only shapes exist (summaries of full-size models cost nothing).
+  Classifier(const std::string& arch, const ClassifierOptions& opt, Device device = Device::CPU,
+             uint64_t seed = 0, bool allocate = true);
+  ~Classifier();
+  Classifier(const Classifier&) = delete;
+  Classifier& operator=(const Classifier&) = delete;
+
+  static const std::vector<std::string>& architectures();
+
+  // x (N,3,H,W) -> logits (N,K), owned by the model. training: BN batch statistics.
+  const Tensor& forward(Context& ctx, const Tensor& x, bool training);
+  // Accumulates parameter gradients of the last forward; returns dL/dx when
+  // options.input_grad, else an empty tensor.
+  const Tensor& backward(Context& ctx, const Tensor& dlogits);
+  // Eval-mode forward, then x = [f or pooled, sigmoid(logits)] (N, feature_dim()).
+  const Tensor& features(Context& ctx, const Tensor& x);
+  int64_t feature_dim() const;
+  void set_training(bool t);
+  bool training() const { return training_; }
+
+  ParamStore& param_store() { return ps_; }
+  const ParamStore& param_store() const { return ps_; }
+  const std::string& arch() const { return arch_; }
+  const ClassifierOptions& options() const { return opt_; }
+  std::map<std::string, std::string> metadata() const;
+
+  // Checkpoints: everything in the ParamStore plus `extra` metadata (strings).
+  void save(const std::string& path, const std::map<std::string, std::string>& extra = {});
+  // Loads a checkpoint of this architecture and these options; a file of another architecture
+  // is an error naming both.
+  void load(const std::string& path);
+  // Converted torchvision weights (tools/convert_torchvision.py): every backbone tensor is
+  // required; "fc.*" is ignored when its shape differs (another class count); heads not in the
+  // file keep their initial values.
+  PretrainedReport load_pretrained(const std::string& path);
+
+  // Layer-by-layer summary for a batch of n images of h x w (no allocation needed).
+  std::vector<LayerSummary> summary(int64_t n, int64_t h, int64_t w) const;
+
+ private:
+  struct Head;
+  std::string arch_;
+  ArchSpec spec_;
+  ClassifierOptions opt_;
+  ParamStore ps_;
+  std::unique_ptr<ResNet> backbone_;
+  std::unique_ptr<Fpn> fpn_;
+  std::unique_ptr<Head> head_;
+  bool training_ = true;
+  Tensor features_, sig_, empty_;
+};
+
+}  // namespace gbad

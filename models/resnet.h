@@ -1,0 +1,93 @@
+// ResNet-18/34 (basic blocks) and ResNet-50/101 (bottleneck blocks, stride on the 3x3 conv as
+// torchvision's "v1.5"), with a base-width setting for small CPU runs. Parameter names equal
+// torchvision's state_dict names (conv1.weight, bn1.*, layer1.0.conv1.weight, ...,
+// layer2.0.downsample.0/1.*), so converted ImageNet weights load directly.
+// forward() returns C2..C5 (the outputs of layer1..layer4); backward() takes their gradients
+// (any may be empty = zero) and propagates by hand in reverse order.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "nn/context.h"
+#include "nn/layers.h"
+#include "nn/param_store.h"
+#include "nn/tensor.h"
+
+namespace gbad {
+
+// One row of a model summary (gbad-summary). MACs count the multiply-adds of convolutions and
+// fully connected layers (the convention behind the usual "ResNet-50: 4.1 G" figures);
+// BatchNorm, activations, pooling and additions count 0.
+struct LayerSummary {
+  std::string name;  // parameter prefix, e.g. "layer1.0.conv1"
+  std::string kind;  // "Conv2d", "BatchNorm2d", "Linear", "MaxPool2d", ...
+  Shape output;      // for the batch size the summary was asked for
+  int64_t params = 0;
+  int64_t macs = 0;
+};
+
+// Trainable parameters registered under `prefix` ("<prefix>.*"), from shapes only.
+int64_t count_params(const ParamStore& ps, const std::string& prefix);
+
+struct ResNetConfig {
+  int depth = 18;           // 18 | 34 | 50 | 101
+  int64_t width = 64;       // channels of the stem and of layer1's 3x3 convs (64 in torchvision)
+  bool input_grad = false;  // compute dL/dx of the image (gradient checks)
+};
+
+bool resnet_is_bottleneck(int depth);
+std::array<int, 4> resnet_blocks(int depth);  // blocks per stage; throws for other depths
+
+// BasicBlock (two 3x3 convs) or Bottleneck (1x1, 3x3 with the stride, 1x1 expanding by 4),
+// with a 1x1 conv + BN shortcut ("downsample.0/1") when the shape changes.
+class ResNetBlock {
+ public:
+  ResNetBlock(ParamStore& ps, const std::string& prefix, int64_t cin, int64_t planes, int stride,
+              bool bottleneck);
+  const Tensor& forward(Context& ctx, const Tensor& x);  // (N,Cin,H,W) -> (N,Cout,H/s,W/s)
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+  void set_training(bool t);
+  int64_t out_channels() const { return cout_; }
+  Shape summarize(const Shape& x, const ParamStore& ps, std::vector<LayerSummary>& rows) const;
+
+ private:
+  std::string prefix_;
+  bool bottleneck_ = false, has_down_ = false;
+  int64_t cout_ = 0;
+  Conv2d conv1_, conv2_, conv3_, down_conv_;
+  BatchNorm2d bn1_, bn2_, bn3_, down_bn_;
+  ReLU relu1_, relu2_, relu_out_;
+  Tensor sum_, dx_;
+};
+
+class ResNet {
+ public:
+  // Registers the backbone's parameters at the root of `ps` (torchvision names).
+  ResNet(ParamStore& ps, const ResNetConfig& cfg);
+  // x (N,3,H,W) -> C2..C5, handles to tensors the blocks own (valid until the next forward).
+  std::array<Tensor, 4> forward(Context& ctx, const Tensor& x);
+  // dc[i] = dL/dC(i+2); an undefined or empty tensor means zero. Accumulates parameter
+  // gradients; returns dL/dx (empty unless cfg.input_grad).
+  const Tensor& backward(Context& ctx, const std::array<Tensor, 4>& dc);
+  void set_training(bool t);
+  std::array<int64_t, 4> channels() const { return channels_; }
+  const ResNetConfig& config() const { return cfg_; }
+  // Output shapes of C2..C5 for input shape x; appends one row per layer.
+  std::array<Shape, 4> summarize(const Shape& x, const ParamStore& ps,
+                                 std::vector<LayerSummary>& rows) const;
+
+ private:
+  ResNetConfig cfg_;
+  Conv2d conv1_;
+  BatchNorm2d bn1_;
+  ReLU relu_;
+  MaxPool2d pool_{3, 2, 1};
+  std::array<std::vector<ResNetBlock>, 4> stages_;
+  std::array<int64_t, 4> channels_{};
+  std::array<Tensor, 4> dsum_;
+  Tensor empty_;
+};
+
+}  // namespace gbad

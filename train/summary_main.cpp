@@ -1,0 +1,120 @@
+// gbad-summary: layer-by-layer output shapes, parameter counts and forward multiply-adds of a
+// classifier architecture, computed from shapes (nothing is allocated, so full-size models
+// cost nothing).
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "models/classifier.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: gbad-summary --arch NAME [--num-classes K] [--image-size S | HxW] [--width W]\n"
+    "                    [--fpn-channels C] [--head-dim D] [--quiet] [--list] [--help]\n"
+    "  --arch NAME        resnet{18,34,50,101}-{fpn,plain} (see --list)\n"
+    "  --num-classes K    outputs of the last layer (default 5; 1000 = ImageNet)\n"
+    "  --image-size S     input S x S, or H x W written HxW (default 224)\n"
+    "  --width W          backbone base width (default 64, torchvision's)\n"
+    "  --fpn-channels C   FPN channels (default 256)\n"
+    "  --head-dim D       GBAD head hidden size (default 256)\n"
+    "  --quiet            totals only\n"
+    "MACs count convolutions and fully connected layers (one multiply-add = 1).\n";
+
+std::string group(int64_t v) {
+  std::string s = std::to_string(v), out;
+  int n = 0;
+  for (auto it = s.rbegin(); it != s.rend(); ++it) {
+    if (n && n % 3 == 0 && *it != '-') out.insert(out.begin(), ',');
+    out.insert(out.begin(), *it);
+    ++n;
+  }
+  return out;
+}
+
+int64_t parse_int(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  GBAD_CHECK(end && *end == 0 && x > 0, flag, " expects a positive integer, got '", v, "'");
+  return x;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    std::string arch;
+    gbad::ClassifierOptions opt;
+    int64_t h = 224, w = 224;
+    bool quiet = false;
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      auto next = [&]() -> std::string {
+        GBAD_CHECK(i + 1 < argc, a, " needs a value");
+        return argv[++i];
+      };
+      if (a == "--help" || a == "-h") {
+        std::cout << kUsage;
+        return 0;
+      } else if (a == "--list") {
+        for (const auto& n : gbad::Classifier::architectures()) std::cout << n << "\n";
+        return 0;
+      } else if (a == "--arch") {
+        arch = next();
+      } else if (a == "--num-classes") {
+        opt.num_classes = parse_int(a, next());
+      } else if (a == "--width") {
+        opt.width = parse_int(a, next());
+      } else if (a == "--fpn-channels") {
+        opt.fpn_channels = parse_int(a, next());
+      } else if (a == "--head-dim") {
+        opt.head_dim = parse_int(a, next());
+      } else if (a == "--quiet") {
+        quiet = true;
+      } else if (a == "--image-size") {
+        const std::string v = next();
+        const auto x = v.find('x');
+        if (x == std::string::npos) {
+          h = w = parse_int(a, v);
+        } else {
+          h = parse_int(a, v.substr(0, x));
+          w = parse_int(a, v.substr(x + 1));
+        }
+      } else {
+        GBAD_FAIL("unknown argument '", a, "' (see --help)");
+      }
+    }
+    GBAD_CHECK(!arch.empty(), "--arch is required (see --list)");
+    gbad::Classifier model(arch, opt, gbad::Device::CPU, 0, /*allocate=*/false);
+    const auto rows = model.summary(1, h, w);
+    int64_t params = 0, macs = 0;
+    for (const auto& r : rows) {
+      params += r.params;
+      macs += r.macs;
+    }
+    std::printf("%s  width %lld  classes %lld  input 3x%lldx%lld\n", arch.c_str(),
+                static_cast<long long>(opt.width), static_cast<long long>(opt.num_classes),
+                static_cast<long long>(h), static_cast<long long>(w));
+    if (!quiet) {
+      std::printf("%-28s %-14s %-20s %14s %16s\n", "layer", "kind", "output", "params", "MACs");
+      for (const auto& r : rows)
+        std::printf("%-28s %-14s %-20s %14s %16s\n", r.name.c_str(), r.kind.c_str(),
+                    gbad::shape_str(r.output).c_str(), group(r.params).c_str(),
+                    group(r.macs).c_str());
+    }
+    // The store also counts parameters of no row (none today); report what the model holds.
+    const int64_t total = model.param_store().num_params();
+    GBAD_CHECK(total == params, "internal: layer rows sum to ", params,
+               " parameters but the model "
+               "has ",
+               total);
+    std::printf("total parameters: %s\n", group(total).c_str());
+    std::printf("forward MACs per image: %s (%.2f G)\n", group(macs).c_str(), macs / 1e9);
+    std::printf("feature size: %lld\n", static_cast<long long>(model.feature_dim()));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
