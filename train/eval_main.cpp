@@ -8,10 +8,10 @@
 #include <string>
 
 #include "nn/check.h"
+#include "nn/io.h"
+#include "train/eval_model.h"
 #include "train/metrics.h"
 #include "train/scores_csv.h"
-#include "train/eval_model.h"
-#include "nn/io.h"
 
 namespace {
 
@@ -155,9 +155,9 @@ int file_mode(int argc, char** argv) {
         GBAD_FAIL("cannot create folder ", curves_dir, ": ", std::strerror(errno));
       auto put = [&](const std::string& stem, const gbad::Curve& roc, const gbad::Curve& pr) {
         gbad::write_file_atomic(curves_dir + "/" + stem + "_roc.csv",
-                                     gbad::curve_csv(roc, "fpr", "tpr"));
+                                gbad::curve_csv(roc, "fpr", "tpr"));
         gbad::write_file_atomic(curves_dir + "/" + stem + "_pr.csv",
-                                     gbad::curve_csv(pr, "recall", "precision"));
+                                gbad::curve_csv(pr, "recall", "precision"));
       };
       for (int c = 0; c < gbad::kNumClasses; ++c)
         put(gbad::kClassNames[c], report.roc[c], report.pr[c]);

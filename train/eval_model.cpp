@@ -90,11 +90,11 @@ int eval_model_main(int argc, char** argv) {
     std::printf("evaluating %s on %s/%s (%zu images)%s\n", cnn.model->arch().c_str(),
                 subset.c_str(), cli.get("split").c_str(), samples.size(),
                 gate ? " with the GBAD gate" : "");
-    Tensor feats = extract_features(
-        ctx, *cnn.model, samples,
-        eval_loader_config(cnn.image_size, static_cast<int>(cli.get_int("batch")),
-                           static_cast<int>(cli.get_int("workers"))),
-        "eval");
+    Tensor feats =
+        extract_features(ctx, *cnn.model, samples,
+                         eval_loader_config(cnn.image_size, static_cast<int>(cli.get_int("batch")),
+                                            static_cast<int>(cli.get_int("workers"))),
+                         "eval");
     ScoreTable table;
     table.scores = confidences(feats);
     for (const Sample& s : samples) table.names.push_back(s.stem);
@@ -118,8 +118,8 @@ int eval_model_main(int argc, char** argv) {
         n_anom += dv[i] > 0;
         npos += samples[i].positive();
         pos_anom += samples[i].positive() && dv[i] > 0;
-        std::snprintf(buf, sizeof buf, ",%.6g,%.6g,%.6g,%d\n", double(sc.r[i]),
-                      double(sc.fm[i]), dv[i], dv[i] > 0 ? 1 : 0);
+        std::snprintf(buf, sizeof buf, ",%.6g,%.6g,%.6g,%d\n", double(sc.r[i]), double(sc.fm[i]),
+                      dv[i], dv[i] > 0 ? 1 : 0);
         csv += samples[i].stem + buf;
       }
       write_file_atomic(dir.file("anomaly.csv"), csv);

@@ -11,7 +11,6 @@ namespace gbad {
 int eval_model_main(int argc, char** argv);
 
 // Writes metrics.json, curves/*.csv and plots/*.svg of a report (made with curves on) to dir.
-void write_eval_outputs(const std::string& dir, const EvalReport& report,
-                        const std::string& title);
+void write_eval_outputs(const std::string& dir, const EvalReport& report, const std::string& title);
 
 }  // namespace gbad

@@ -210,7 +210,6 @@ std::string fmt_number(double v) {
   return buf;
 }
 
-
 }  // namespace
 
 double average_precision_chr(const std::vector<float>& scores, const std::vector<int>& labels) {
@@ -406,8 +405,7 @@ std::string eval_report_json(const EvalReport& r) {
   o += "  \"n_pos\": " + per_class_int(r.n_pos) + ",\n";
   o += "  \"n_ignored\": " + per_class_int(r.n_ignored) + ",\n";
   o += "  \"warnings\": [";
-  for (size_t i = 0; i < r.warnings.size(); ++i)
-    o += (i ? ", " : "") + json_quote(r.warnings[i]);
+  for (size_t i = 0; i < r.warnings.size(); ++i) o += (i ? ", " : "") + json_quote(r.warnings[i]);
   o += "]\n}\n";
   return o;
 }

@@ -23,7 +23,6 @@
 
 namespace gbad {
 
-
 // ---- one class / one binary problem: scores[i] with labels[i] in {1, 0, -1} ----------------
 // AP values are fractions in [0, 1]; NaN when there is no positive (AP undefined).
 

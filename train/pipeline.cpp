@@ -36,7 +36,9 @@ Device resolve_device(const std::string& opt) {
   return d;
 }
 
-ConfigList cli_config(const Cli& cli) { return cli.resolved(); }
+ConfigList cli_config(const Cli& cli) {
+  return cli.resolved();
+}
 
 void add_device_options(Cli& cli) {
   cli.option("device", "auto", "cpu, cuda, or auto (CUDA when a GPU is present)")
@@ -163,11 +165,10 @@ std::vector<std::array<float, kNumClasses>> confidences(const Tensor& features) 
   return out;
 }
 
-
 void save_features(const std::string& path, const Tensor& features,
                    const std::vector<std::string>& stems) {
-  GBAD_CHECK(features.size(0) == static_cast<int64_t>(stems.size()), "save_features: ",
-             features.size(0), " rows, ", stems.size(), " names");
+  GBAD_CHECK(features.size(0) == static_cast<int64_t>(stems.size()),
+             "save_features: ", features.size(0), " rows, ", stems.size(), " names");
   SafeTensorsWriter w;
   w.add("features", features);
   std::string joined;

@@ -14,10 +14,14 @@ const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
 std::string esc(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else
+      o += c;
   }
   return o;
 }
@@ -36,8 +40,8 @@ std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotOptio
   auto X = [&](double x) { return ml + (x - o.xmin) / (o.xmax - o.xmin) * pw; };
   auto Y = [&](double y) { return mt + ph - (y - o.ymin) / (o.ymax - o.ymin) * ph; };
   std::ostringstream s;
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << o.width << "\" height=\""
-    << o.height << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << o.width << "\" height=\"" << o.height
+    << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
     << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     << "<text x=\"" << o.width / 2 << "\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">"
     << esc(o.title) << "</text>\n";
@@ -58,8 +62,8 @@ std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotOptio
   }
   s << "<rect x=\"" << ml << "\" y=\"" << mt << "\" width=\"" << pw << "\" height=\"" << ph
     << "\" fill=\"none\" stroke=\"black\"/>\n";
-  s << "<text x=\"" << num(ml + pw / 2) << "\" y=\"" << o.height - 8
-    << "\" text-anchor=\"middle\">" << esc(o.xlabel) << "</text>\n";
+  s << "<text x=\"" << num(ml + pw / 2) << "\" y=\"" << o.height - 8 << "\" text-anchor=\"middle\">"
+    << esc(o.xlabel) << "</text>\n";
   s << "<text transform=\"translate(14," << num(mt + ph / 2)
     << ") rotate(-90)\" text-anchor=\"middle\">" << esc(o.ylabel) << "</text>\n";
   if (o.diagonal)

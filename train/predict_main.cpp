@@ -101,8 +101,8 @@ int run(int argc, char** argv) {
     if (gate) {
       std::printf(" %9.4f %9.4f %9.4f %s", double(sc.r[i]), double(sc.fm[i]), dv[i],
                   anomalous[i] > 0 ? "anomalous (kept)" : "normal (suppressed)");
-      std::snprintf(buf, sizeof buf, ",%.6g,%.6g,%.6g,%d", double(sc.r[i]), double(sc.fm[i]),
-                    dv[i], anomalous[i] > 0 ? 1 : 0);
+      std::snprintf(buf, sizeof buf, ",%.6g,%.6g,%.6g,%d", double(sc.r[i]), double(sc.fm[i]), dv[i],
+                    anomalous[i] > 0 ? 1 : 0);
       csv += buf;
     }
     std::printf("\n");

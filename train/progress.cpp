@@ -6,8 +6,7 @@
 
 namespace gbad {
 
-Progress::Progress(std::string label, int64_t total, std::string unit, FILE* out,
-                   double interval_s)
+Progress::Progress(std::string label, int64_t total, std::string unit, FILE* out, double interval_s)
     : label_(std::move(label)),
       unit_(std::move(unit)),
       total_(total),
@@ -51,9 +50,9 @@ std::string Progress::format(const std::string& label, int64_t done, int64_t tot
   std::string eta = rate > 0 && total >= done
                         ? format_duration(static_cast<double>(total - done) / rate)
                         : std::string("?");
-  std::snprintf(buf, sizeof buf, "%s %lld/%lld (%.0f%%) %.1f %s/s elapsed %s eta %s",
-                label.c_str(), static_cast<long long>(done), static_cast<long long>(total), pct,
-                rate, unit.c_str(), format_duration(elapsed).c_str(), eta.c_str());
+  std::snprintf(buf, sizeof buf, "%s %lld/%lld (%.0f%%) %.1f %s/s elapsed %s eta %s", label.c_str(),
+                static_cast<long long>(done), static_cast<long long>(total), pct, rate,
+                unit.c_str(), format_duration(elapsed).c_str(), eta.c_str());
   std::string s = buf;
   if (!extra.empty()) s += " | " + extra;
   return s;

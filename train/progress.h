@@ -22,8 +22,7 @@ class Progress {
 
   // The text of one report, exposed for tests.
   static std::string format(const std::string& label, int64_t done, int64_t total,
-                            const std::string& unit, double elapsed_s,
-                            const std::string& extra);
+                            const std::string& unit, double elapsed_s, const std::string& extra);
   static std::string format_duration(double seconds);  // "1h02m", "3m05s", "12s"
 
  private:

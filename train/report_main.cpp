@@ -97,8 +97,8 @@ int run(int argc, char** argv) {
   t << line;
   for (const Row& r : rows) {
     std::snprintf(line, sizeof line, "%-28s %8s %8s %9s %8s %8s\n", r.name.c_str(),
-                  fmt(r.roc, "%.4f").c_str(), fmt(r.pr, "%.4f").c_str(),
-                  fmt(100 * r.p).c_str(), fmt(100 * r.r).c_str(), fmt(100 * r.f1).c_str());
+                  fmt(r.roc, "%.4f").c_str(), fmt(r.pr, "%.4f").c_str(), fmt(100 * r.p).c_str(),
+                  fmt(100 * r.r).c_str(), fmt(100 * r.f1).c_str());
     t << line;
   }
   std::fputs(t.str().c_str(), stdout);
@@ -124,14 +124,14 @@ int run(int argc, char** argv) {
           "and the negative class (%).\n\n| Method | ROC AUC | PR AUC | Precision | Recall | F1 "
           "|\n|---|---:|---:|---:|---:|---:|\n";
     for (const Row& r : rows)
-      md << "| " << r.name << " | " << fmt(r.roc, "%.4f") << " | " << fmt(r.pr, "%.4f")
-         << " | " << fmt(100 * r.p) << " | " << fmt(100 * r.r) << " | " << fmt(100 * r.f1)
-         << " |\n";
+      md << "| " << r.name << " | " << fmt(r.roc, "%.4f") << " | " << fmt(r.pr, "%.4f") << " | "
+         << fmt(100 * r.p) << " | " << fmt(100 * r.r) << " | " << fmt(100 * r.f1) << " |\n";
     md << "\n## Curves\n\n";
     for (const Row& r : rows) {
       md << "### " << r.name << "\n\n";
       for (const char* p : {"binary_pr.svg", "binary_roc.svg", "class_pr.svg"})
-        if (file_exists(r.dir + "/plots/" + p)) md << "![" << p << "](" << r.dir << "/plots/" << p << ") ";
+        if (file_exists(r.dir + "/plots/" + p))
+          md << "![" << p << "](" << r.dir << "/plots/" << p << ") ";
       md << "\n\n";
     }
     write_file_atomic(cli.get("out"), md.str());

@@ -45,7 +45,9 @@ RunDir::RunDir(const std::string& path, const std::string& phase) : path_(path),
   make_dirs(path);
 }
 
-bool RunDir::has(const std::string& name) const { return file_exists(file(name)); }
+bool RunDir::has(const std::string& name) const {
+  return file_exists(file(name));
+}
 
 void RunDir::write_command(int argc, char** argv) const {
   std::string s;
@@ -114,8 +116,7 @@ RunConfig::RunConfig(const std::string& dir, const std::string& expected_phase)
 
 std::string RunConfig::file(const std::string& name) const {
   std::string p = dir_ + "/" + name;
-  GBAD_CHECK(file_exists(p), "run directory ", dir_, " has no ", name,
-             " (did that phase finish?)");
+  GBAD_CHECK(file_exists(p), "run directory ", dir_, " has no ", name, " (did that phase finish?)");
   return p;
 }
 

@@ -42,7 +42,7 @@ class RunConfig {
  public:
   RunConfig(const std::string& dir, const std::string& expected_phase);
   const std::string& dir() const { return dir_; }
-  std::string file(const std::string& name) const;  // throws when missing
+  std::string file(const std::string& name) const;    // throws when missing
   std::string option(const std::string& name) const;  // throws naming the option and file
   std::string option_or(const std::string& name, const std::string& def) const;
   std::string extra(const std::string& name) const;

@@ -172,5 +172,4 @@ std::vector<ClassLabels> match_labels(const ScoreTable& scores, const LabelTable
   GBAD_FAIL(msg);
 }
 
-
 }  // namespace gbad

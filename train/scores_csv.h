@@ -38,5 +38,4 @@ void write_scores_csv(const std::string& path, const ScoreTable& table);
 // names the first few.
 std::vector<ClassLabels> match_labels(const ScoreTable& scores, const LabelTable& labels);
 
-
 }  // namespace gbad

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "data/sampler.h"
+#include "nn/checkpoint.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
 
@@ -48,8 +49,8 @@ int run(int argc, char** argv) {
   if (resume) {
     RunConfig prev(out, "train-bigan");
     for (const char* k : kResumeKeys)
-      GBAD_CHECK(prev.option(k) == cli.get(k), "--resume: option --", k, " was '",
-                 prev.option(k), "' in ", out, "/config.json but is '", cli.get(k), "' now");
+      GBAD_CHECK(prev.option(k) == cli.get(k), "--resume: option --", k, " was '", prev.option(k),
+                 "' in ", out, "/config.json but is '", cli.get(k), "' now");
   } else {
     GBAD_CHECK(!file_exists(out + "/checkpoint.safetensors"), out,
                " already holds a run; use --resume to continue it or choose another --out");
@@ -90,12 +91,11 @@ int run(int argc, char** argv) {
     for (const Sample& s : negs) stems.push_back(s.stem);
     std::printf("extracting features of %zu negatives (asked for %lld)\n", negs.size(),
                 (long long)scfg.num_negatives);
-    feats = extract_features(ctx, *cnn.model,
-                             negs,
-                             eval_loader_config(cnn.image_size,
-                                                static_cast<int>(cli.get_int("feature-batch")),
-                                                static_cast<int>(cli.get_int("workers"))),
-                             "features");
+    feats = extract_features(
+        ctx, *cnn.model, negs,
+        eval_loader_config(cnn.image_size, static_cast<int>(cli.get_int("feature-batch")),
+                           static_cast<int>(cli.get_int("workers"))),
+        "features");
     save_features(feat_path, feats, stems);
   }
   const int64_t n = feats.size(0), d = feats.size(1);
@@ -145,9 +145,9 @@ int run(int argc, char** argv) {
       BiGanLosses l = bigan.train_step(ctx, xb);
       for (float v : {l.loss_d, l.loss_g, l.loss_e, l.loss_recon})
         if (!std::isfinite(v))
-          GBAD_FAIL("Bi-GAN loss is not finite at epoch ", epoch + 1, ", step ", s + 1,
-                    " (D ", l.loss_d, ", G ", l.loss_g, ", E ", l.loss_e, ", recon ",
-                    l.loss_recon, "); the last good checkpoint is ",
+          GBAD_FAIL("Bi-GAN loss is not finite at epoch ", epoch + 1, ", step ", s + 1, " (D ",
+                    l.loss_d, ", G ", l.loss_g, ", E ", l.loss_e, ", recon ", l.loss_recon,
+                    "); the last good checkpoint is ",
                     file_exists(ckpt) ? ckpt : std::string("(none yet)"));
       sum.loss_d += l.loss_d;
       sum.loss_g += l.loss_g;

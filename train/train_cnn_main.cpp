@@ -20,8 +20,8 @@ float lr_at(const std::string& schedule, float base, int64_t step, int64_t total
   if (schedule == "constant" || total <= 0) return base;
   if (schedule == "cosine")
     return 0.5f * base *
-           (1.f + std::cos(3.14159265358979f * static_cast<float>(step) /
-                           static_cast<float>(total)));
+           (1.f +
+            std::cos(3.14159265358979f * static_cast<float>(step) / static_cast<float>(total)));
   if (schedule == "step") {
     int64_t epoch = steps_per_epoch > 0 ? step / steps_per_epoch : 0;
     return base * std::pow(gamma, static_cast<float>(epoch / std::max(1, step_epochs)));
@@ -30,9 +30,9 @@ float lr_at(const std::string& schedule, float base, int64_t step, int64_t total
 }
 
 // Options that must match when a run is resumed.
-const char* kResumeKeys[] = {"data",  "subset",     "arch",   "width", "fpn-channels",
-                             "head-dim", "train-set", "batch", "seed",  "crop",
-                             "resize", "ideal-negatives"};
+const char* kResumeKeys[] = {"data",         "subset",   "arch",      "width",
+                             "fpn-channels", "head-dim", "train-set", "batch",
+                             "seed",         "crop",     "resize",    "ideal-negatives"};
 
 int run(int argc, char** argv) {
   Cli cli("gbad-train-cnn",
@@ -50,7 +50,8 @@ int run(int argc, char** argv) {
       .option("fpn-channels", "256", "FPN output channels")
       .option("head-dim", "256", "size of the GBAD head's FC1..FC4 outputs (feature f)")
       .option("train-set", "ideal", "ideal (all positives + as many negatives) or practical")
-      .option("ideal-negatives", "fresh", "ideal set negatives: fresh (new draw each epoch) or fixed")
+      .option("ideal-negatives", "fresh",
+              "ideal set negatives: fresh (new draw each epoch) or fixed")
       .option("epochs", "15", "training epochs")
       .option("batch", "32", "batch size")
       .option("lr", "0.01", "SGD learning rate")
@@ -80,8 +81,8 @@ int run(int argc, char** argv) {
   if (resume) {
     RunConfig prev(out, "train-cnn");
     for (const char* k : kResumeKeys)
-      GBAD_CHECK(prev.option(k) == cli.get(k), "--resume: option --", k, " was '",
-                 prev.option(k), "' in ", out, "/config.json but is '", cli.get(k), "' now");
+      GBAD_CHECK(prev.option(k) == cli.get(k), "--resume: option --", k, " was '", prev.option(k),
+                 "' in ", out, "/config.json but is '", cli.get(k), "' now");
   } else {
     GBAD_CHECK(!file_exists(out + "/checkpoint.safetensors"), out,
                " already holds a run; use --resume to continue it or choose another --out");

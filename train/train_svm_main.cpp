@@ -64,8 +64,7 @@ int run(int argc, char** argv) {
   for (const Sample& s : train)
     if (s.positive()) pos.push_back(s);
   GBAD_CHECK(!pos.empty(), "the train split of subset ", subset, " has no positives");
-  std::printf("scoring %zu positives and %lld negatives\n", pos.size(),
-              (long long)neg.size(0));
+  std::printf("scoring %zu positives and %lld negatives\n", pos.size(), (long long)neg.size(0));
   Tensor pos_feat = extract_features(
       ctx, *cnn.model, pos,
       eval_loader_config(cnn.image_size, static_cast<int>(cli.get_int("feature-batch")),
@@ -104,10 +103,11 @@ int run(int argc, char** argv) {
     csv += stem + buf;
   }
   write_file_atomic(dir.file("scores.csv"), csv);
-  std::printf("SVM (%s, C %g, %lld support vectors): on its training set %lld/%zu positives "
-              "called anomalous, %lld/%zu negatives called normal\n",
-              cli.get("kernel").c_str(), scfg.C, (long long)svm.num_support_vectors(),
-              (long long)tp, sp.r.size(), (long long)tn, sn.r.size());
+  std::printf(
+      "SVM (%s, C %g, %lld support vectors): on its training set %lld/%zu positives "
+      "called anomalous, %lld/%zu negatives called normal\n",
+      cli.get("kernel").c_str(), scfg.C, (long long)svm.num_support_vectors(), (long long)tp,
+      sp.r.size(), (long long)tn, sn.r.size());
   JsonWriter j(true);
   j.begin_object()
       .key("positives")
