@@ -25,6 +25,10 @@ void linear_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Ten
                      const Tensor& x, const Tensor& w);
 
 namespace cpu {
+
+// Limits OpenBLAS to one thread (once per process): the CPU ops that parallelise over the
+// batch with OpenMP call it so BLAS threads and OpenMP threads do not compete for the cores.
+void blas_single_threaded();
 // float -> cblas_sgemm, double -> cblas_dgemm (gradient checks run in double).
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,

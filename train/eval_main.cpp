@@ -11,6 +11,7 @@
 #include "nn/io.h"
 #include "train/eval_model.h"
 #include "train/metrics.h"
+#include "train/pipeline.h"
 #include "train/scores_csv.h"
 
 namespace {
@@ -172,6 +173,7 @@ int file_mode(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
+  gbad::tune_cpu_runtime(argv);
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") {

@@ -1,6 +1,9 @@
 #include "train/pipeline.h"
 
 #include <omp.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <cstdio>
 #include <exception>
@@ -11,6 +14,24 @@
 #include "train/progress.h"
 
 namespace gbad {
+
+void tune_cpu_runtime(char** argv) {
+  if (std::getenv("GBAD_NO_REEXEC") != nullptr) return;
+  bool change = false;
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    change = true;
+  }
+  if (std::getenv("OPENBLAS_CORETYPE") == nullptr && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("fma")) {
+    ::setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+    change = true;
+  }
+  if (!change) return;
+  ::setenv("GBAD_NO_REEXEC", "1", 1);  // never loop
+  ::execv("/proc/self/exe", argv);
+  // exec failed: carry on with the defaults (slower, still correct).
+}
 
 int run_main(const char* program, const std::function<int()>& body) {
   try {

@@ -21,6 +21,15 @@
 
 namespace gbad {
 
+// Call first in main(). Two runtime settings that libgomp and OpenBLAS read only when they
+// load, so the program re-executes itself once when it changes either (set them yourself to
+// skip this; GBAD_NO_REEXEC=1 disables it):
+//  * OMP_WAIT_POLICY=PASSIVE when unset: busy-waiting OpenMP threads starve OpenBLAS and the
+//    loader threads (measured 18x slower training steps on a 2-core machine);
+//  * OPENBLAS_CORETYPE=Haswell when unset and the CPU has AVX2 and FMA: OpenBLAS 0.3.21 does
+//    not know recent Xeons and falls back to its slowest (Prescott) kernels (measured 2.4x).
+void tune_cpu_runtime(char** argv);
+
 // Runs `body`, printing "error: <what>" and returning 1 on any exception; returns body's code.
 int run_main(const char* program, const std::function<int()>& body);
 

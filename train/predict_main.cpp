@@ -115,5 +115,6 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tune_cpu_runtime(argv);
   return run_main("gbad-predict", [&] { return run(argc, argv); });
 }

@@ -185,5 +185,6 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tune_cpu_runtime(argv);
   return run_main("gbad-train-bigan", [&] { return run(argc, argv); });
 }

@@ -3,6 +3,8 @@
 
 #include <cblas.h>
 
+#include <mutex>
+
 #include <algorithm>
 #include <climits>
 
@@ -71,6 +73,11 @@ blasint bi(int64_t v) {
 }  // namespace
 
 namespace cpu {
+
+void blas_single_threaded() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+}
 
 template <>
 void gemm<float>(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
