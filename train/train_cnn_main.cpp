@@ -67,6 +67,9 @@ int run(int argc, char** argv) {
       .option("max-steps-per-epoch", "0", "stop each epoch after this many steps (0 = all)")
       .option("checkpoint-every", "0", "also checkpoint every N steps (0 = at epoch ends)")
       .option("log-every", "10", "metrics.jsonl line every N steps")
+      .option("stop-after", "0",
+              "exit after this many steps of this invocation, as if interrupted (for testing "
+              "--resume; 0 = never)")
       .option("pretrained", "", "torchvision weights converted with tools/convert_torchvision.py")
       .flag("skip-missing", "skip CSV rows whose image is missing (default: stop with an error)")
       .flag("resume", "continue an interrupted run in --out from its checkpoint");
@@ -76,6 +79,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   apply_thread_option(cli);
+  parse_arch(cli.get("arch"));  // a bad name fails before any data is read
   const std::string out = cli.get("out");
   const bool resume = cli.get_flag("resume");
   if (resume) {
@@ -184,6 +188,8 @@ int run(int argc, char** argv) {
     save_params(ckpt, ps, meta, {{"optim.state", ps.state(1)}});
   };
 
+  const int64_t stop_after = cli.get_int("stop-after");
+  int64_t steps_this_run = 0;
   MetricsLog log(dir.file("metrics.jsonl"), resume);
   Tensor x_dev, y_dev, m_dev, loss({1}, device), dlogits;
   Loader loader(train, lcfg);
@@ -243,6 +249,11 @@ int run(int argc, char** argv) {
         log.write(j.str());
       }
       if (ckpt_every > 0 && global_step % ckpt_every == 0) save_checkpoint(epoch, step_in_epoch);
+      if (stop_after > 0 && ++steps_this_run >= stop_after) {
+        std::printf("stopping after %lld steps (--stop-after); resume with --resume\n",
+                    (long long)steps_this_run);
+        return 3;
+      }
     }
     double mean_loss = loss_n ? loss_sum / static_cast<double>(loss_n) : 0.0;
     char extra[64];

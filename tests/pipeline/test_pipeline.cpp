@@ -1,0 +1,282 @@
+// End-to-end tests of the phase binaries on a miniature synthetic dataset: every phase, gated
+// evaluation, prediction and the report; resume equivalence; a killed run's checkpoint;
+// bad inputs to each binary.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "models/classifier.h"
+#include "nn/checkpoint.h"
+#include "nn/io.h"
+#include "nn/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace gbad {
+namespace {
+
+const std::string kBin = std::string(GBAD_BINARY_DIR) + "/bin/";
+
+struct Result {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  static int counter = 0;
+  fs::path log = fs::temp_directory_path() /
+                 ("gbad_pipeline_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  std::string cmd = args + " > " + log.string() + " 2>&1";
+  int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = file_exists(log.string()) ? read_file(log.string()) : "";
+  fs::remove(log);
+  return r;
+}
+
+// Shared miniature dataset and phase-1..3 runs, made once for the suite.
+class Pipeline : public ::testing::Test {
+ protected:
+  static fs::path root_;
+  static std::string model_opts_;
+
+  static void SetUpTestSuite() {
+    // ctest runs each test in its own process, possibly in parallel: one folder per process.
+    root_ = fs::path(GBAD_BINARY_DIR) / "tests" / ("tmp_pipeline_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    model_opts_ =
+        " --arch resnet18-fpn --width 4 --fpn-channels 8 --head-dim 8 --resize 40 --crop 32"
+        " --test-size 32 --batch 8 --workers 2 --device cpu ";
+    Result r = run(kBin + "gbad-synth --out " + d("data") +
+                   " --positives 24 --ratios 10 --size 48 --quiet --seed 3");
+    ASSERT_EQ(r.code, 0) << r.out;
+  }
+  static void TearDownTestSuite() {
+    if (!::testing::UnitTest::GetInstance()->Failed()) fs::remove_all(root_);
+  }
+  static std::string d(const std::string& rel) { return (root_ / rel).string(); }
+
+  // Phase 1 with the miniature model into `out`; extra options appended.
+  static Result train_cnn(const std::string& out, const std::string& extra = "") {
+    return run(kBin + "gbad-train-cnn --data " + d("data") + " --subset 10 --out " + d(out) +
+               model_opts_ + extra);
+  }
+};
+fs::path Pipeline::root_;
+std::string Pipeline::model_opts_;
+
+TEST_F(Pipeline, EveryPhaseGatedEvalPredictAndReport) {
+  Result r = train_cnn("cnn", "--epochs 2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* f : {"model.safetensors", "checkpoint.safetensors", "config.json", "command.txt",
+                        "versions.json", "metrics.jsonl"})
+    EXPECT_TRUE(fs::exists(d("cnn/") + f)) << f;
+  JsonValue cfg = parse_json(read_file(d("cnn/config.json")), "config.json");
+  EXPECT_EQ(cfg.find("phase")->s, "train-cnn");
+  EXPECT_EQ(cfg.find("options")->find("arch")->s, "resnet18-fpn");
+
+  r = run(kBin + "gbad-train-bigan --cnn " + d("cnn") + " --out " + d("gan") +
+          " --negatives 60 --epochs 2 --batch 10 --lr 1e-4 --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(d("gan/bigan.safetensors")));
+  EXPECT_TRUE(fs::exists(d("gan/negatives.safetensors")));
+
+  r = run(kBin + "gbad-train-svm --cnn " + d("cnn") + " --bigan " + d("gan") + " --out " +
+          d("svm") + " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(d("svm/svm.model")));
+  EXPECT_NE(r.out.find("support vectors"), std::string::npos) << r.out;
+
+  r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --bigan " + d("gan") + " --svm " + d("svm") +
+          " --out " + d("eval_gbad") + " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --no-gate --out " + d("eval_cnn") +
+          " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* e : {"eval_gbad", "eval_cnn"}) {
+    JsonValue m = parse_json(read_file(d(e) + "/metrics.json"), "metrics.json");
+    ASSERT_TRUE(m.find("ap") && m.find("ap")->find("Gun")) << e;
+    ASSERT_TRUE(m.find("binary") && m.find("binary")->find("roc_auc")) << e;
+    for (const char* p : {"binary_pr.svg", "binary_roc.svg", "class_pr.svg", "class_roc.svg"})
+      EXPECT_TRUE(fs::exists(d(e) + "/plots/" + p)) << e << " " << p;
+    // scores.csv: header + one row per test image (the subset's test split).
+    std::string scores = read_file(d(e) + "/scores.csv");
+    std::string labels = read_file(d("data/ImageSet/10/test.csv"));
+    EXPECT_EQ(std::count(scores.begin(), scores.end(), '\n'),
+              std::count(labels.begin(), labels.end(), '\n'));
+  }
+  // Gated confidences: images the SVM calls normal were multiplied by epsilon.
+  std::string anomaly = read_file(d("eval_gbad/anomaly.csv"));
+  EXPECT_EQ(anomaly.rfind("name,R,FM,svm_decision,anomalous\n", 0), 0u);
+
+  // The file mode of gbad-eval reads what the model mode wrote.
+  r = run(kBin + "gbad-eval --scores " + d("eval_cnn/scores.csv") + " --labels " +
+          d("data/ImageSet/10/test.csv") + " --json " + d("file_mode.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  JsonValue a = parse_json(read_file(d("file_mode.json")), "a");
+  JsonValue b = parse_json(read_file(d("eval_cnn/metrics.json")), "b");
+  EXPECT_DOUBLE_EQ(a.find("map")->d, b.find("map")->d);
+
+  r = run(kBin + "gbad-predict --cnn " + d("cnn") + " --bigan " + d("gan") + " --svm " + d("svm") +
+          " --images " + d("data/JPEGImage/P00001.jpg") + "," + d("data/JPEGImage/N0000001.jpg") +
+          " --csv " + d("predict.csv") + " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::string pred = read_file(d("predict.csv"));
+  EXPECT_EQ(std::count(pred.begin(), pred.end(), '\n'), 3) << pred;
+  EXPECT_NE(pred.find("P00001.jpg"), std::string::npos);
+
+  r = run(kBin + "gbad-report --runs 'CNN=" + d("eval_cnn") + ";GBAD=" + d("eval_gbad") +
+          "' --out " + d("report.md"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(read_file(d("report.md")).find("| GBAD |"), std::string::npos);
+
+  // Bad inputs to the later phases.
+  r = run(kBin + "gbad-train-bigan --cnn " + d("no_such_run") + " --out " + d("x1"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("does not exist"), std::string::npos) << r.out;
+  r = run(kBin + "gbad-train-svm --cnn " + d("gan") + " --bigan " + d("gan") + " --out " + d("x2"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("expected a 'train-cnn' run directory"), std::string::npos) << r.out;
+  r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --bigan " + d("gan") + " --out " + d("x3"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("--svm"), std::string::npos) << r.out;
+}
+
+TEST_F(Pipeline, ResumeEndsWithTheSameWeights) {
+  const std::string opts = "--epochs 2 --checkpoint-every 3 --ideal-negatives fresh";
+  Result r = train_cnn("straight", opts);
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = train_cnn("interrupted", opts + " --stop-after 5");
+  ASSERT_EQ(r.code, 3) << r.out;  // stopped as if killed: last checkpoint after step 3
+  EXPECT_FALSE(fs::exists(d("interrupted/model.safetensors")));
+  r = train_cnn("interrupted", opts + " --resume");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("resumed from"), std::string::npos) << r.out;
+  SafeTensorsFile a = SafeTensorsFile::open(d("straight/model.safetensors"));
+  SafeTensorsFile b = SafeTensorsFile::open(d("interrupted/model.safetensors"));
+  ASSERT_EQ(a.names(), b.names());
+  for (const std::string& n : a.names())
+    EXPECT_EQ(a.read_f32(n), b.read_f32(n)) << "tensor " << n << " differs after resume";
+
+  // A resume with another architecture or batch is refused by name.
+  r = train_cnn("interrupted", "--epochs 2 --resume --batch 4");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("--batch"), std::string::npos) << r.out;
+  // Starting a new run over an existing one is refused.
+  r = train_cnn("straight", "--epochs 1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("already holds a run"), std::string::npos) << r.out;
+}
+
+TEST_F(Pipeline, KilledRunLeavesALoadableCheckpoint) {
+  fs::remove_all(d("killed"));
+  std::string cmd = kBin + "gbad-train-cnn --data " + d("data") + " --subset 10 --out " +
+                    d("killed") + model_opts_ + "--epochs 50 --checkpoint-every 1";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const std::string ckpt = d("killed/checkpoint.safetensors");
+  auto t0 = std::chrono::steady_clock::now();
+  while (!fs::exists(ckpt) && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(fs::exists(ckpt)) << "no checkpoint within 60 s";
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // kill mid-way through a save
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ClassifierOptions o;
+  o.width = 4;
+  o.fpn_channels = 8;
+  o.head_dim = 8;
+  Classifier model("resnet18-fpn", o);
+  EXPECT_NO_THROW(load_params(ckpt, model.param_store(), LoadOptions{})) << "checkpoint of a "
+                                                                            "killed run";
+  for (const auto& e : fs::directory_iterator(d("killed")))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos)
+        << "a leftover temporary file is fine after SIGKILL, but the real file must load: "
+        << e.path();
+}
+
+TEST_F(Pipeline, BadInputsGiveOneClearError) {
+  // Missing data root, unknown subset, unknown architecture, batch too small.
+  Result r = run(kBin + "gbad-train-cnn --data " + d("nope") + " --out " + d("b1"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("error:"), std::string::npos) << r.out;
+  r = train_cnn("b2", "--subset 55 --epochs 1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("55"), std::string::npos) << r.out;
+  r = run(kBin + "gbad-train-cnn --data " + d("data") + " --out " + d("b3") +
+          " --arch resnet19-fpn");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("resnet19-fpn"), std::string::npos) << r.out;
+  r = run(kBin + "gbad-train-cnn --data " + d("data") + " --out " + d("b4") + " --bogus 1");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("--bogus"), std::string::npos) << r.out;
+
+  // A checkpoint of another architecture in a run directory: the loader names both.
+  r = train_cnn("plain", "--epochs 1 --arch resnet18-plain");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = train_cnn("fpn", "--epochs 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  // A corrupt image named in the error.
+  write_file_atomic(d("corrupt.jpg"), "\xff\xd8\xff\xe0 not really a jpeg");
+  r = run(kBin + "gbad-predict --cnn " + d("fpn") + " --images " + d("corrupt.jpg") +
+          " --device cpu");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("corrupt.jpg"), std::string::npos) << r.out;
+
+  fs::copy_file(d("plain/model.safetensors"), d("fpn/model.safetensors"),
+                fs::copy_options::overwrite_existing);
+  r = run(kBin + "gbad-eval --cnn " + d("fpn") + " --no-gate --out " + d("b5") + " --device cpu");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("resnet18-plain"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("resnet18-fpn"), std::string::npos) << r.out;
+
+  // A truncated model file.
+  std::string bytes = read_file(d("plain/model.safetensors"));
+  write_file_atomic(d("plain/model.safetensors"), bytes.substr(0, bytes.size() / 2));
+  r = run(kBin + "gbad-predict --cnn " + d("plain") + " --images " +
+          d("data/JPEGImage/P00001.jpg") + " --device cpu");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("model.safetensors"), std::string::npos) << r.out;
+}
+
+TEST_F(Pipeline, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
+  Result r = train_cnn("nan", "--epochs 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::string good = read_file(d("nan/checkpoint.safetensors"));
+  r = train_cnn("nan", "--epochs 3 --resume --lr 1e30 --momentum 0");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("training loss is"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("checkpoint.safetensors"), std::string::npos) << r.out;
+  // Either the first steps already diverged (nothing saved) or an epoch finished before the
+  // loss went non-finite; the checkpoint on disk loads and holds finite weights.
+  ClassifierOptions o;
+  o.width = 4;
+  o.fpn_channels = 8;
+  o.head_dim = 8;
+  Classifier model("resnet18-fpn", o);
+  ASSERT_NO_THROW(load_params(d("nan/checkpoint.safetensors"), model.param_store(), {}));
+  for (float v : model.param_store().params().to_vector()) ASSERT_TRUE(std::isfinite(v));
+  (void)good;
+}
+
+}  // namespace
+}  // namespace gbad
