@@ -38,6 +38,7 @@ void write_eval_outputs(const std::string& dir, const EvalReport& report,
   o.ylabel = "true positive rate";
   o.diagonal = true;
   write_file_atomic(dir + "/plots/class_roc.svg", svg_line_plot(roc, o));
+  o.title = title + ": any-threat ROC";
   std::snprintf(name, sizeof name, "any threat (AUC %.3f)", report.binary.roc_auc);
   write_file_atomic(dir + "/plots/binary_roc.svg",
                     svg_line_plot({{name, report.binary_roc.x, report.binary_roc.y}}, o));
@@ -108,7 +109,7 @@ int eval_model_main(int argc, char** argv) {
                  feats.size(1));
       Svm svm = Svm::load(svm_run.file("svm.model"));
       AnomalyScores sc = anomaly_scores(ctx, bigan, feats);
-      std::vector<double> dv = svm.decision_values(svm_rows(sc), 2);
+      std::vector<double> dv = svm.decision_values(svm_rows(sc, svm_uses_log_scores(svm_run)), 2);
       std::vector<int> anomalous;
       std::string csv = "name,R,FM,svm_decision,anomalous\n";
       char buf[96];

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <sstream>
@@ -156,13 +157,18 @@ AnomalyScores anomaly_scores(Context& ctx, BiGan& bigan, const Tensor& features,
   return s;
 }
 
-std::vector<float> svm_rows(const AnomalyScores& s) {
+std::vector<float> svm_rows(const AnomalyScores& s, bool log_scores) {
   std::vector<float> x(s.r.size() * 2);
+  auto f = [&](float v) { return log_scores ? std::log(std::max(v, 0.f) + 1e-6f) : v; };
   for (size_t i = 0; i < s.r.size(); ++i) {
-    x[2 * i] = s.r[i];
-    x[2 * i + 1] = s.fm[i];
+    x[2 * i] = f(s.r[i]);
+    x[2 * i + 1] = f(s.fm[i]);
   }
   return x;
+}
+
+bool svm_uses_log_scores(const RunConfig& svm_run) {
+  return svm_run.option_or("log-scores", "0") != "0";
 }
 
 void apply_gate(std::vector<std::array<float, kNumClasses>>& scores,

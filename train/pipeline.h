@@ -68,8 +68,13 @@ struct AnomalyScores {
 AnomalyScores anomaly_scores(Context& ctx, BiGan& bigan, const Tensor& features,
                              int64_t batch = 1024);
 
-// SVM input rows [R, FM] (n x 2, row-major).
-std::vector<float> svm_rows(const AnomalyScores& s);
+// SVM input rows (n x 2, row-major): [R, FM], or [log R, log FM] with log_scores. R and FM are
+// heavy-tailed (a few anomalies score 100x the typical negative), which squashes everything
+// else together after standardisation; the log spreads them out. The choice is recorded in
+// the phase-3 run directory (option "log-scores") and applied the same way at evaluation.
+std::vector<float> svm_rows(const AnomalyScores& s, bool log_scores);
+// Reads the phase-3 run's log-scores setting.
+bool svm_uses_log_scores(const RunConfig& svm_run);
 
 // The gate: confidences of images the SVM calls normal are multiplied by epsilon.
 // anomalous[i] is +1 (anomalous: keep) or -1 (normal: suppress).

@@ -74,7 +74,7 @@ int run(int argc, char** argv) {
     bigan.load(gan_run.file("bigan.safetensors"));
     Svm svm = Svm::load(svm_run.file("svm.model"));
     sc = anomaly_scores(ctx, bigan, feats);
-    std::vector<float> rows = svm_rows(sc);
+    std::vector<float> rows = svm_rows(sc, svm_uses_log_scores(svm_run));
     dv = svm.decision_values(rows, 2);
     for (double v : dv) anomalous.push_back(v > 0 ? 1 : -1);
   }

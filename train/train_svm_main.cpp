@@ -1,6 +1,7 @@
 // gbad-train-svm: phase 3. Anomaly scores (R, FM) of every positive training image and of the
 // phase-2 negatives, then an SVM that separates them (anomalous = +1, normal = -1).
 #include <cstdio>
+#include <filesystem>
 
 #include "train/pipeline.h"
 
@@ -22,6 +23,7 @@ int run(int argc, char** argv) {
       .option("C", "1", "SVM cost")
       .option("gamma", "0", "RBF gamma (0 = 1/num_features on the standardised scores)")
       .option("class-weight", "balanced", "none or balanced (weights inverse to class counts)")
+      .option("log-scores", "1", "train on log R and log FM (1) or on R and FM (0)")
       .option("standardize", "1", "standardise R and FM with the training mean/std (1 or 0)")
       .option("workers", "4", "image decoding threads")
       .option("feature-batch", "32", "batch size of the feature extraction")
@@ -37,11 +39,12 @@ int run(int argc, char** argv) {
   Context ctx(device, seed);
   CnnRun cnn = load_cnn_run(cli.get("cnn"), device);
   RunConfig gan_run(cli.get("bigan"), "train-bigan");
-  GBAD_CHECK(gan_run.option("cnn") == cli.get("cnn") ||
-                 gan_run.option("cnn") == cli.get("cnn") + "/" ||
-                 gan_run.option("cnn") + "/" == cli.get("cnn"),
-             "the Bi-GAN run ", cli.get("bigan"), " was trained on the features of ",
-             gan_run.option("cnn"), ", not of ", cli.get("cnn"));
+  {
+    std::error_code ec;
+    GBAD_CHECK(std::filesystem::equivalent(gan_run.option("cnn"), cli.get("cnn"), ec),
+               "the Bi-GAN run ", cli.get("bigan"), " was trained on the features of ",
+               gan_run.option("cnn"), ", not of ", cli.get("cnn"));
+  }
   const std::string data = cli.get("data").empty() ? cnn.data : cli.get("data");
   const std::string subset = cli.get("subset").empty() ? cnn.subset : cli.get("subset");
   RunDir dir(cli.get("out"), "train-svm");
@@ -73,7 +76,8 @@ int run(int argc, char** argv) {
   AnomalyScores sp = anomaly_scores(ctx, bigan, pos_feat);
   AnomalyScores sn = anomaly_scores(ctx, bigan, neg);
 
-  std::vector<float> x = svm_rows(sp), xn = svm_rows(sn);
+  const bool log_scores = cli.get_int("log-scores") != 0;
+  std::vector<float> x = svm_rows(sp, log_scores), xn = svm_rows(sn, log_scores);
   x.insert(x.end(), xn.begin(), xn.end());
   std::vector<int> y(sp.r.size(), 1);
   y.insert(y.end(), sn.r.size(), -1);
@@ -92,14 +96,16 @@ int run(int argc, char** argv) {
   std::vector<double> dv = svm.decision_values(x, 2);
   int64_t tp = 0, tn = 0;
   std::string csv = "stem,label,R,FM,decision\n";
+  const std::vector<float> raw_p = svm_rows(sp, false), raw_n = svm_rows(sn, false);
   char buf[128];
   for (size_t i = 0; i < y.size(); ++i) {
     bool anomalous = dv[i] > 0;
     tp += (y[i] > 0 && anomalous);
     tn += (y[i] < 0 && !anomalous);
     const std::string& stem = i < pos.size() ? pos[i].stem : neg_stems[i - pos.size()];
-    std::snprintf(buf, sizeof buf, ",%d,%.6g,%.6g,%.6g\n", y[i], double(x[2 * i]),
-                  double(x[2 * i + 1]), dv[i]);
+    const float* raw = i < pos.size() ? &raw_p[2 * i] : &raw_n[2 * (i - pos.size())];
+    std::snprintf(buf, sizeof buf, ",%d,%.6g,%.6g,%.6g\n", y[i], double(raw[0]), double(raw[1]),
+                  dv[i]);
     csv += stem + buf;
   }
   write_file_atomic(dir.file("scores.csv"), csv);
