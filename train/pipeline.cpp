@@ -25,7 +25,9 @@ void tune_cpu_runtime(char** argv) {
   }
   if (std::getenv("OPENBLAS_CORETYPE") == nullptr && __builtin_cpu_supports("avx2") &&
       __builtin_cpu_supports("fma")) {
-    ::setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    ::setenv("OPENBLAS_CORETYPE", avx512 ? "SkylakeX" : "Haswell", 1);
     change = true;
   }
   if (!change) return;

@@ -26,8 +26,10 @@ namespace gbad {
 // skip this; GBAD_NO_REEXEC=1 disables it):
 //  * OMP_WAIT_POLICY=PASSIVE when unset: busy-waiting OpenMP threads starve OpenBLAS and the
 //    loader threads (measured 18x slower training steps on a 2-core machine);
-//  * OPENBLAS_CORETYPE=Haswell when unset and the CPU has AVX2 and FMA: OpenBLAS 0.3.21 does
-//    not know recent Xeons and falls back to its slowest (Prescott) kernels (measured 2.4x).
+//  * OPENBLAS_CORETYPE when unset: OpenBLAS 0.3.21 does not know recent Xeons and falls back to
+//    its slowest (Prescott) kernels. SkylakeX (AVX-512) when the CPU has AVX-512 F/BW/DQ/VL,
+//    else Haswell when it has AVX2 and FMA (measured 2.4x for Haswell over Prescott, and 1.7x
+//    GEMM, 1.3-1.6x resnet34-fpn training for SkylakeX over Haswell: bench/RESULTS.md).
 void tune_cpu_runtime(char** argv);
 
 // Runs `body`, printing "error: <what>" and returning 1 on any exception; returns body's code.

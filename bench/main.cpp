@@ -1,0 +1,69 @@
+// gbad-bench: the Google Benchmark suite (kernels, GEMM/conv at ResNet-34 shapes, whole model
+// steps, Bi-GAN, SVM, data loader). CPU cases always run; CUDA cases are registered only when a
+// GPU is present. The benchmark context (printed and written with --benchmark_out) records the
+// CPU runtime settings, the BLAS build and the GPU.
+#include <cblas.h>
+#include <omp.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "bench/bench_common.h"
+#include "gbad_build_info.h"
+#include "train/pipeline.h"
+
+namespace {
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v ? v : fallback;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(colon + 2);
+    }
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before anything loads libgomp's or OpenBLAS's settings: may re-execute this program.
+  gbad::tune_cpu_runtime(argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+
+  const bool cuda = gbad::cuda_available();
+  benchmark::AddCustomContext("gbad_commit", GBAD_GIT_COMMIT);
+  benchmark::AddCustomContext("gbad_build_type", GBAD_BUILD_TYPE);
+  benchmark::AddCustomContext("cpu_model", cpu_model());
+  benchmark::AddCustomContext("OMP_WAIT_POLICY", env_or("OMP_WAIT_POLICY", "(unset)"));
+  benchmark::AddCustomContext("OPENBLAS_CORETYPE", env_or("OPENBLAS_CORETYPE", "(unset)"));
+  benchmark::AddCustomContext("OMP_NUM_THREADS", env_or("OMP_NUM_THREADS", "(unset)"));
+  benchmark::AddCustomContext("omp_max_threads", std::to_string(omp_get_max_threads()));
+  benchmark::AddCustomContext("openblas", openblas_get_config());
+  benchmark::AddCustomContext("openblas_core", openblas_get_corename());
+  if (cuda) {
+    gbad::Context ctx(gbad::Device::CUDA);
+    benchmark::AddCustomContext("cuda_device", ctx.device_description());
+    benchmark::AddCustomContext("cuda_archs", GBAD_CUDA_ARCHS);
+  } else {
+    benchmark::AddCustomContext("cuda_device", "none (CUDA cases not registered)");
+  }
+
+  gbad::bench::register_kernel_benchmarks(cuda);
+  gbad::bench::register_conv_benchmarks(cuda);
+  gbad::bench::register_model_benchmarks(cuda);
+  gbad::bench::register_pipeline_benchmarks(cuda);
+
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
