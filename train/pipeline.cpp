@@ -76,6 +76,21 @@ void apply_thread_option(const Cli& cli) {
   if (t > 0) omp_set_num_threads(static_cast<int>(t));
 }
 
+bool check_resume(const Cli& cli, const std::string& out, const std::string& phase,
+                  const std::vector<std::string>& keys) {
+  const bool resume = cli.get_flag("resume");
+  if (resume) {
+    RunConfig prev(out, phase);
+    for (const std::string& k : keys)
+      GBAD_CHECK(prev.option(k) == cli.get(k), "--resume: option --", k, " was '", prev.option(k),
+                 "' in ", out, "/config.json but is '", cli.get(k), "' now");
+  } else {
+    GBAD_CHECK(!file_exists(out + "/checkpoint.safetensors"), out,
+               " already holds a run; use --resume to continue it or choose another --out");
+  }
+  return resume;
+}
+
 CnnRun load_cnn_run(const std::string& dir, Device device) {
   CnnRun r;
   r.run = std::make_unique<RunConfig>(dir, "train-cnn");

@@ -45,6 +45,12 @@ ConfigList cli_config(const Cli& cli);
 void add_device_options(Cli& cli);  // --device, --seed, --threads
 void apply_thread_option(const Cli& cli);
 
+// For phases that can resume: with --resume, `out` must hold a run of `phase` whose options
+// `keys` equal the current ones (else an error names the option); without it, `out` must not
+// already hold a checkpoint. Returns whether to resume.
+bool check_resume(const Cli& cli, const std::string& out, const std::string& phase,
+                  const std::vector<std::string>& keys);
+
 // The classifier of a phase-1 run directory, built with the options recorded in its
 // config.json and loaded from its model.safetensors.
 struct CnnRun {

@@ -13,7 +13,8 @@ using namespace gbad;
 
 namespace {
 
-const char* kResumeKeys[] = {"cnn", "negatives", "batch", "seed", "latent", "recon-weight"};
+const std::vector<std::string> kResumeKeys = {"cnn",  "negatives", "batch",
+                                              "seed", "latent",    "recon-weight"};
 
 int run(int argc, char** argv) {
   Cli cli("gbad-train-bigan",
@@ -45,16 +46,7 @@ int run(int argc, char** argv) {
   }
   apply_thread_option(cli);
   const std::string out = cli.get("out");
-  const bool resume = cli.get_flag("resume");
-  if (resume) {
-    RunConfig prev(out, "train-bigan");
-    for (const char* k : kResumeKeys)
-      GBAD_CHECK(prev.option(k) == cli.get(k), "--resume: option --", k, " was '", prev.option(k),
-                 "' in ", out, "/config.json but is '", cli.get(k), "' now");
-  } else {
-    GBAD_CHECK(!file_exists(out + "/checkpoint.safetensors"), out,
-               " already holds a run; use --resume to continue it or choose another --out");
-  }
+  const bool resume = check_resume(cli, out, "train-bigan", kResumeKeys);
   Device device = resolve_device(cli.get("device"));
   const uint64_t seed = static_cast<uint64_t>(cli.get_int("seed"));
   Context ctx(device, seed);

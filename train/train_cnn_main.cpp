@@ -30,9 +30,9 @@ float lr_at(const std::string& schedule, float base, int64_t step, int64_t total
 }
 
 // Options that must match when a run is resumed.
-const char* kResumeKeys[] = {"data",         "subset",   "arch",      "width",
-                             "fpn-channels", "head-dim", "train-set", "batch",
-                             "seed",         "crop",     "resize",    "ideal-negatives"};
+const std::vector<std::string> kResumeKeys = {
+    "data",      "subset", "arch", "width", "fpn-channels", "head-dim",
+    "train-set", "batch",  "seed", "crop",  "resize",       "ideal-negatives"};
 
 int run(int argc, char** argv) {
   Cli cli("gbad-train-cnn",
@@ -81,16 +81,7 @@ int run(int argc, char** argv) {
   apply_thread_option(cli);
   parse_arch(cli.get("arch"));  // a bad name fails before any data is read
   const std::string out = cli.get("out");
-  const bool resume = cli.get_flag("resume");
-  if (resume) {
-    RunConfig prev(out, "train-cnn");
-    for (const char* k : kResumeKeys)
-      GBAD_CHECK(prev.option(k) == cli.get(k), "--resume: option --", k, " was '", prev.option(k),
-                 "' in ", out, "/config.json but is '", cli.get(k), "' now");
-  } else {
-    GBAD_CHECK(!file_exists(out + "/checkpoint.safetensors"), out,
-               " already holds a run; use --resume to continue it or choose another --out");
-  }
+  const bool resume = check_resume(cli, out, "train-cnn", kResumeKeys);
   Device device = resolve_device(cli.get("device"));
   const uint64_t seed = static_cast<uint64_t>(cli.get_int("seed"));
   Context ctx(device, seed);
