@@ -3,7 +3,10 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdlib>
+#include <filesystem>
 
 #include <cmath>
 #include <cstdio>
@@ -76,11 +79,28 @@ void apply_thread_option(const Cli& cli) {
   if (t > 0) omp_set_num_threads(static_cast<int>(t));
 }
 
+void remove_stale_temp_files(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    auto pos = name.rfind(".tmp.");
+    if (pos == std::string::npos || pos + 5 >= name.size()) continue;
+    const std::string pid = name.substr(pos + 5);
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    // Left by a writer that was killed (its process is gone): never a file anyone reads.
+    if (::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH) {
+      std::filesystem::remove(e.path(), ec);
+      std::printf("removed %s, left by an interrupted write\n", e.path().c_str());
+    }
+  }
+}
+
 bool check_resume(const Cli& cli, const std::string& out, const std::string& phase,
                   const std::vector<std::string>& keys) {
   const bool resume = cli.get_flag("resume");
   if (resume) {
     RunConfig prev(out, phase);
+    remove_stale_temp_files(out);
     for (const std::string& k : keys)
       GBAD_CHECK(prev.option(k) == cli.get(k), "--resume: option --", k, " was '", prev.option(k),
                  "' in ", out, "/config.json but is '", cli.get(k), "' now");

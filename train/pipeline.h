@@ -45,6 +45,10 @@ ConfigList cli_config(const Cli& cli);
 void add_device_options(Cli& cli);  // --device, --seed, --threads
 void apply_thread_option(const Cli& cli);
 
+// Removes `<name>.tmp.<pid>` files in dir whose writing process no longer exists (a SIGKILL
+// during an atomic write leaves one; the real file is intact).
+void remove_stale_temp_files(const std::string& dir);
+
 // For phases that can resume: with --resume, `out` must hold a run of `phase` whose options
 // `keys` equal the current ones (else an error names the option); without it, `out` must not
 // already hold a checkpoint. Returns whether to resume.
