@@ -41,7 +41,6 @@ uint64_t fnv1a(const char* p, size_t n) {
   return h;
 }
 
-
 }  // namespace
 
 // A two-class libsvm model whose arrays all live in this struct (free_sv = 0 semantics: we

@@ -12,8 +12,12 @@
 
 namespace gbad {
 
-float Rng::uniform() { return rng_uniform(seed_, ~uint64_t(0), host_counter_++); }
-float Rng::normal() { return rng_normal(seed_, ~uint64_t(0) - 1, host_counter_++); }
+float Rng::uniform() {
+  return rng_uniform(seed_, ~uint64_t(0), host_counter_++);
+}
+float Rng::normal() {
+  return rng_normal(seed_, ~uint64_t(0) - 1, host_counter_++);
+}
 
 struct Context::Impl {
   int cuda_device = 0;
@@ -39,8 +43,8 @@ Context::Context(Device device, uint64_t seed, int cuda_device)
   if (device == Device::CUDA) {
 #ifdef GBAD_WITH_CUDA
     GBAD_CHECK(cuda_available(), "--device cuda requested but no CUDA device is present");
-    GBAD_CHECK(cuda_device >= 0 && cuda_device < cuda_device_count(), "CUDA device ",
-               cuda_device, " does not exist (", cuda_device_count(), " present)");
+    GBAD_CHECK(cuda_device >= 0 && cuda_device < cuda_device_count(), "CUDA device ", cuda_device,
+               " does not exist (", cuda_device_count(), " present)");
     CUDA_CHECK(cudaSetDevice(cuda_device));
 #else
     GBAD_FAIL("--device cuda requested but gbad was built without CUDA (-DGBAD_CUDA=OFF)");
@@ -91,9 +95,15 @@ std::string Context::device_description() const {
          std::to_string(prop.minor) + ")";
 }
 #else
-CUstream_st* Context::stream() { GBAD_FAIL("gbad was built without CUDA"); }
-cublasContext* Context::cublas() { GBAD_FAIL("gbad was built without CUDA"); }
-cudnnContext* Context::cudnn() { GBAD_FAIL("gbad was built without CUDA"); }
+CUstream_st* Context::stream() {
+  GBAD_FAIL("gbad was built without CUDA");
+}
+cublasContext* Context::cublas() {
+  GBAD_FAIL("gbad was built without CUDA");
+}
+cudnnContext* Context::cudnn() {
+  GBAD_FAIL("gbad was built without CUDA");
+}
 void Context::synchronize() {}
 std::string Context::device_description() const {
   return "cpu (" + std::to_string(omp_get_max_threads()) + " threads)";

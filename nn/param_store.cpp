@@ -81,13 +81,11 @@ ParamStore::Ref ParamStore::add(const std::string& name, const Shape& shape, Ini
   return r;
 }
 
-ParamStore::Ref ParamStore::add_param(const std::string& name, const Shape& shape,
-                                      InitSpec init) {
+ParamStore::Ref ParamStore::add_param(const std::string& name, const Shape& shape, InitSpec init) {
   return add(name, shape, init, true);
 }
 
-ParamStore::Ref ParamStore::add_buffer(const std::string& name, const Shape& shape,
-                                       InitSpec init) {
+ParamStore::Ref ParamStore::add_buffer(const std::string& name, const Shape& shape, InitSpec init) {
   return add(name, shape, init, false);
 }
 
@@ -155,7 +153,9 @@ Tensor& ParamStore::state(int slots) {
   return state_;
 }
 
-void ParamStore::zero_grad() { grads_.zero(); }
+void ParamStore::zero_grad() {
+  grads_.zero();
+}
 
 void ParamStore::to(Device device) {
   if (device == device_ || !finalized_) {

@@ -19,13 +19,13 @@ namespace gbad {
 enum class InitKind {
   Zeros,
   Ones,
-  Constant,           // a
-  Uniform,            // U(a, b)
-  Normal,             // N(a, b^2)
+  Constant,             // a
+  Uniform,              // U(a, b)
+  Normal,               // N(a, b^2)
   KaimingNormalFanOut,  // N(0, 2 / fan_out), torchvision's ResNet convolutions
   KaimingUniformFanIn,  // torch.nn.Linear/Conv default weight: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-  XavierUniform,      // U(-a, a), a = sqrt(6 / (fan_in + fan_out))
-  XavierNormal,       // N(0, 2 / (fan_in + fan_out))
+  XavierUniform,        // U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+  XavierNormal,         // N(0, 2 / (fan_in + fan_out))
 };
 
 struct InitSpec {

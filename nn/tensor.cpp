@@ -17,7 +17,9 @@ namespace gbad {
 void cuda_fill_f32(float* p, int64_t n, float value);  // nn/tensor_cuda.cu
 #endif
 
-const char* device_name(Device d) { return d == Device::CUDA ? "cuda" : "cpu"; }
+const char* device_name(Device d) {
+  return d == Device::CUDA ? "cuda" : "cpu";
+}
 
 Device parse_device(const std::string& s) {
   if (s == "cpu") return Device::CPU;
@@ -25,7 +27,9 @@ Device parse_device(const std::string& s) {
   GBAD_FAIL("unknown device '", s, "' (expected cpu or cuda)");
 }
 
-size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+size_t dtype_size(DType t) {
+  return t == DType::F32 ? 4 : 2;
+}
 
 int cuda_device_count() {
 #ifdef GBAD_WITH_CUDA
@@ -45,7 +49,9 @@ int cuda_device_count() {
 #endif
 }
 
-bool cuda_available() { return cuda_device_count() > 0; }
+bool cuda_available() {
+  return cuda_device_count() > 0;
+}
 
 // ---- Buffer --------------------------------------------------------------------------------
 
@@ -66,7 +72,9 @@ Buffer::Buffer(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   }
 }
 
-Buffer::~Buffer() { release(); }
+Buffer::~Buffer() {
+  release();
+}
 
 Buffer::Buffer(Buffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_), device_(o.device_) {
   o.ptr_ = nullptr;
@@ -176,8 +184,7 @@ const float* Tensor::f32() const {
 }
 
 void* Tensor::raw() const {
-  return storage_ ? static_cast<char*>(storage_->data()) + offset_ * dtype_size(dtype_)
-                  : nullptr;
+  return storage_ ? static_cast<char*>(storage_->data()) + offset_ * dtype_size(dtype_) : nullptr;
 }
 
 void Tensor::resize(const Shape& shape, Device device) {
@@ -222,15 +229,17 @@ Tensor Tensor::view(int64_t offset, const Shape& shape) const {
 }
 
 Tensor Tensor::slice0(int64_t begin, int64_t end) const {
-  GBAD_CHECK(ndim() >= 1 && begin >= 0 && begin <= end && end <= shape_[0], "slice0(", begin,
-             ", ", end, ") out of range for ", str());
+  GBAD_CHECK(ndim() >= 1 && begin >= 0 && begin <= end && end <= shape_[0], "slice0(", begin, ", ",
+             end, ") out of range for ", str());
   Shape s = shape_;
   int64_t row = s[0] ? numel_ / s[0] : 0;
   s[0] = end - begin;
   return view(begin * row, s);
 }
 
-Tensor Tensor::clone() const { return to(device_); }
+Tensor Tensor::clone() const {
+  return to(device_);
+}
 
 Tensor Tensor::to(Device device) const {
   Tensor t(shape_, device, dtype_);

@@ -98,7 +98,7 @@ class Tensor {
   Tensor slice0(int64_t begin, int64_t end) const;
 
   Tensor clone() const;
-  Tensor to(Device device) const;  // deep copy onto a device (a copy even when the same)
+  Tensor to(Device device) const;     // deep copy onto a device (a copy even when the same)
   void copy_from(const Tensor& src);  // same numel; any devices
   void fill(float value);
   void zero();

@@ -17,8 +17,8 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi, Devi
   return Tensor::from_vector(random_vector(shape_numel(shape), seed, lo, hi), shape, device);
 }
 
-void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel,
-                  double abs, const char* what) {
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs,
+                  const char* what) {
   ASSERT_EQ(a.size(), b.size()) << what;
   size_t worst = 0, bad = 0;
   double worst_excess = -1;

@@ -17,14 +17,14 @@ namespace gbad::test {
 struct Tol {
   static constexpr double kCudaVsCpuRel = 1e-4;  // CUDA op vs CPU twin, fp32, relative
   static constexpr double kCudaVsCpuAbs = 1e-5;
-  static constexpr double kGradDouble = 1e-6;    // finite differences in double precision
-  static constexpr double kGradFloat = 2e-2;     // finite differences through float32 code
-  static constexpr double kHand = 1e-6;          // against hand-computed values
+  static constexpr double kGradDouble = 1e-6;  // finite differences in double precision
+  static constexpr double kGradFloat = 2e-2;   // finite differences through float32 code
+  static constexpr double kHand = 1e-6;        // against hand-computed values
 };
 
 // Skips the current test when no CUDA device is usable (machines without GPU or driver).
-#define GBAD_REQUIRE_CUDA()                                           \
-  do {                                                                \
+#define GBAD_REQUIRE_CUDA()                                          \
+  do {                                                               \
     if (!::gbad::cuda_available()) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
@@ -34,10 +34,9 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.f, float h
                      Device device = Device::CPU);
 
 // EXPECTs every element close: |a - b| <= abs + rel * max(|a|, |b|). Reports the worst index.
-void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel,
-                  double abs, const char* what = "");
-void expect_close(const Tensor& a, const Tensor& b, double rel, double abs,
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs,
                   const char* what = "");
+void expect_close(const Tensor& a, const Tensor& b, double rel, double abs, const char* what = "");
 
 // Central finite-difference gradient check (Caffe's GradientChecker idea).
 //   f():      evaluates the scalar loss at the current contents of x (accumulate in double)
