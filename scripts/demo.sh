@@ -9,7 +9,7 @@
 #   6. gbad-eval         the three methods on the test splits of subsets 100 and 10
 #   7. gbad-report       the table (paper Tables 1-3 and 4) and a Markdown report with plots
 # Runs on the CPU (width-reduced backbones, 96-pixel inputs); uses the GPU when one is present.
-# Usage: scripts/demo.sh [RUN_DIR]   (default runs/demo; an existing RUN_DIR is replaced)
+# Usage: scripts/demo.sh [RUN_DIR]   (default runs/demo; an earlier demo run there is replaced)
 # Environment: DEMO_POSITIVES (default 300), DEMO_DEVICE (auto), DEMO_FAST=1 (a 1-minute smoke
 # version with tiny sizes).
 set -euo pipefail
@@ -26,8 +26,14 @@ if [ "${DEMO_FAST:-0}" = 1 ]; then
   positives=40 size=64 resize=72 crop=64 width=8 fpn=16 head=16
   cnn_epochs=2 practical_epochs=1 gan_epochs=3 negatives=300 batch=16
 fi
+# Replace an earlier demo run, but never delete a folder the demo did not make.
+if [ -e "$run" ] && [ -n "$(ls -A "$run" 2>/dev/null)" ] && [ ! -f "$run/.gbad-demo" ]; then
+  echo "demo: error: $run exists and is not a gbad demo run; choose another RUN_DIR" >&2
+  exit 1
+fi
 rm -rf "$run"
 mkdir -p "$run"
+touch "$run/.gbad-demo"
 start=$(date +%s)
 stamp() { echo; echo "== [$(( $(date +%s) - start )) s] $*"; }
 common=(--device "$device" --seed 1)
