@@ -4,6 +4,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <utility>
 
 #include "nn/check.h"
 #include "nn/context.h"
@@ -21,6 +22,18 @@ inline void check_devices(const Context& ctx, const char* op,
                ") is not on the context's device (", device_name(ctx.device()), ")");
     GBAD_CHECK(t->dtype() == DType::F32, op, ": tensor argument ", i, " is not float32");
     ++i;
+  }
+}
+
+// Named variant for ops with optional arguments: null or undefined tensors are skipped, and
+// the error names the argument.
+inline void check_named_devices(
+    const Context& ctx, const char* op,
+    std::initializer_list<std::pair<const char*, const Tensor*>> tensors) {
+  for (const auto& [name, t] : tensors) {
+    if (!t || !t->defined()) continue;
+    GBAD_CHECK(t->device() == ctx.device(), op, ": ", name, " is on ", device_name(t->device()),
+               " but the context is ", device_name(ctx.device()));
   }
 }
 

@@ -1,21 +1,15 @@
 // CPU BatchNorm2d reference: plain loops, OpenMP over channels, sums in double. Also the
 // dispatchers of kernels/batchnorm.h.
 #include "kernels/batchnorm.h"
+#include "kernels/op_checks.h"
 
 #include <cmath>
 
 namespace gbad {
 
-namespace {
+using detail::check_named_devices;
 
-void check_devices(const Context& ctx, const char* op,
-                   std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
-  for (const auto& [name, t] : ts) {
-    if (!t || !t->defined()) continue;
-    GBAD_CHECK(t->device() == ctx.device(), op, ": ", name, " is on ", device_name(t->device()),
-               " but the context is ", device_name(ctx.device()));
-  }
-}
+namespace {
 
 struct BnDims {
   int64_t n, c, hw;
@@ -269,15 +263,15 @@ void batchnorm2d_backward_eval(Context&, Tensor* dx, Tensor* dgamma, Tensor* dbe
 void batchnorm2d_forward_train(Context& ctx, Tensor& y, Tensor& save_mean, Tensor& save_invstd,
                                Tensor& running_mean, Tensor& running_var, const Tensor& x,
                                const Tensor& gamma, const Tensor& beta, float eps, float momentum) {
-  check_devices(ctx, "batchnorm2d_forward_train",
-                {{"y", &y},
-                 {"save_mean", &save_mean},
-                 {"save_invstd", &save_invstd},
-                 {"running_mean", &running_mean},
-                 {"running_var", &running_var},
-                 {"x", &x},
-                 {"gamma", &gamma},
-                 {"beta", &beta}});
+  check_named_devices(ctx, "batchnorm2d_forward_train",
+                      {{"y", &y},
+                       {"save_mean", &save_mean},
+                       {"save_invstd", &save_invstd},
+                       {"running_mean", &running_mean},
+                       {"running_var", &running_var},
+                       {"x", &x},
+                       {"gamma", &gamma},
+                       {"beta", &beta}});
   GBAD_BN_DISPATCH(
       batchnorm2d_forward_train,
       check_train(y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta), y,
@@ -287,15 +281,15 @@ void batchnorm2d_forward_train(Context& ctx, Tensor& y, Tensor& save_mean, Tenso
 void batchnorm2d_backward(Context& ctx, Tensor* dx, Tensor* dgamma, Tensor* dbeta, const Tensor& dy,
                           const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
                           const Tensor& save_invstd, float eps) {
-  check_devices(ctx, "batchnorm2d_backward",
-                {{"dx", dx},
-                 {"dgamma", dgamma},
-                 {"dbeta", dbeta},
-                 {"dy", &dy},
-                 {"x", &x},
-                 {"gamma", &gamma},
-                 {"save_mean", &save_mean},
-                 {"save_invstd", &save_invstd}});
+  check_named_devices(ctx, "batchnorm2d_backward",
+                      {{"dx", dx},
+                       {"dgamma", dgamma},
+                       {"dbeta", dbeta},
+                       {"dy", &dy},
+                       {"x", &x},
+                       {"gamma", &gamma},
+                       {"save_mean", &save_mean},
+                       {"save_invstd", &save_invstd}});
   GBAD_BN_DISPATCH(batchnorm2d_backward,
                    check_backward("batchnorm2d_backward", dx, dgamma, dbeta, dy, x, gamma,
                                   save_mean, save_invstd),
@@ -305,13 +299,13 @@ void batchnorm2d_backward(Context& ctx, Tensor* dx, Tensor* dgamma, Tensor* dbet
 void batchnorm2d_forward_eval(Context& ctx, Tensor& y, const Tensor& x, const Tensor& gamma,
                               const Tensor& beta, const Tensor& running_mean,
                               const Tensor& running_var, float eps) {
-  check_devices(ctx, "batchnorm2d_forward_eval",
-                {{"y", &y},
-                 {"x", &x},
-                 {"gamma", &gamma},
-                 {"beta", &beta},
-                 {"running_mean", &running_mean},
-                 {"running_var", &running_var}});
+  check_named_devices(ctx, "batchnorm2d_forward_eval",
+                      {{"y", &y},
+                       {"x", &x},
+                       {"gamma", &gamma},
+                       {"beta", &beta},
+                       {"running_mean", &running_mean},
+                       {"running_var", &running_var}});
   GBAD_BN_DISPATCH(batchnorm2d_forward_eval,
                    check_eval(y, x, gamma, beta, running_mean, running_var), y, x, gamma, beta,
                    running_mean, running_var, eps);
@@ -320,15 +314,15 @@ void batchnorm2d_forward_eval(Context& ctx, Tensor& y, const Tensor& x, const Te
 void batchnorm2d_backward_eval(Context& ctx, Tensor* dx, Tensor* dgamma, Tensor* dbeta,
                                const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                const Tensor& running_mean, const Tensor& running_var, float eps) {
-  check_devices(ctx, "batchnorm2d_backward_eval",
-                {{"dx", dx},
-                 {"dgamma", dgamma},
-                 {"dbeta", dbeta},
-                 {"dy", &dy},
-                 {"x", &x},
-                 {"gamma", &gamma},
-                 {"running_mean", &running_mean},
-                 {"running_var", &running_var}});
+  check_named_devices(ctx, "batchnorm2d_backward_eval",
+                      {{"dx", dx},
+                       {"dgamma", dgamma},
+                       {"dbeta", dbeta},
+                       {"dy", &dy},
+                       {"x", &x},
+                       {"gamma", &gamma},
+                       {"running_mean", &running_mean},
+                       {"running_var", &running_var}});
   GBAD_BN_DISPATCH(batchnorm2d_backward_eval,
                    check_backward("batchnorm2d_backward_eval", dx, dgamma, dbeta, dy, x, gamma,
                                   running_mean, running_var),
@@ -336,7 +330,8 @@ void batchnorm2d_backward_eval(Context& ctx, Tensor* dx, Tensor* dgamma, Tensor*
 }
 
 void batchnorm2d_count_batch(Context& ctx, Tensor& num_batches_tracked) {
-  check_devices(ctx, "batchnorm2d_count_batch", {{"num_batches_tracked", &num_batches_tracked}});
+  check_named_devices(ctx, "batchnorm2d_count_batch",
+                      {{"num_batches_tracked", &num_batches_tracked}});
   GBAD_CHECK(num_batches_tracked.numel() == 1, "batchnorm2d_count_batch: expected a scalar, got ",
              num_batches_tracked.str());
   if (ctx.is_cuda()) {

@@ -3,6 +3,7 @@
 // its peak). OpenMP parallelises im2col/col2im; the GEMMs are called outside any parallel
 // region because OpenBLAS threads itself. Also the dispatchers of kernels/conv2d.h.
 #include "kernels/conv2d.h"
+#include "kernels/op_checks.h"
 
 #include <omp.h>
 
@@ -12,6 +13,8 @@
 #include "kernels/gemm.h"
 
 namespace gbad {
+
+using detail::check_named_devices;
 
 std::string Conv2dShape::str() const {
   std::ostringstream os;
@@ -57,15 +60,6 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p)
 }
 
 namespace {
-
-void check_devices(const Context& ctx, const char* op,
-                   std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
-  for (const auto& [name, t] : ts) {
-    if (!t || !t->defined()) continue;
-    GBAD_CHECK(t->device() == ctx.device(), op, ": ", name, " is on ", device_name(t->device()),
-               " but the context is ", device_name(ctx.device()));
-  }
-}
 
 Conv2dShape check_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
                           const Conv2dParams& p) {
@@ -324,7 +318,7 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Ten
 
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
                     const Conv2dParams& p) {
-  check_devices(ctx, "conv2d_forward", {{"y", &y}, {"x", &x}, {"w", &w}, {"bias", bias}});
+  check_named_devices(ctx, "conv2d_forward", {{"y", &y}, {"x", &x}, {"w", &w}, {"bias", bias}});
   if (ctx.is_cuda()) {
 #ifdef GBAD_WITH_CUDA
     check_forward(y, x, w, bias, p);
@@ -339,8 +333,8 @@ void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, c
 
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
                      const Tensor& x, const Tensor& w, const Conv2dParams& p) {
-  check_devices(ctx, "conv2d_backward",
-                {{"dx", dx}, {"dw", dw}, {"db", db}, {"dy", &dy}, {"x", &x}, {"w", &w}});
+  check_named_devices(ctx, "conv2d_backward",
+                      {{"dx", dx}, {"dw", dw}, {"db", db}, {"dy", &dy}, {"x", &x}, {"w", &w}});
   if (ctx.is_cuda()) {
 #ifdef GBAD_WITH_CUDA
     check_backward(dx, dw, db, dy, x, w, p);

@@ -1,5 +1,6 @@
 // CPU GEMM (OpenBLAS) and the Linear op reference; also the dispatchers of kernels/gemm.h.
 #include "kernels/gemm.h"
+#include "kernels/op_checks.h"
 
 #include <cblas.h>
 
@@ -10,16 +11,9 @@
 
 namespace gbad {
 
-namespace {
+using detail::check_named_devices;
 
-void check_devices(const Context& ctx, const char* op,
-                   std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
-  for (const auto& [name, t] : ts) {
-    if (!t || !t->defined()) continue;
-    GBAD_CHECK(t->device() == ctx.device(), op, ": ", name, " is on ", device_name(t->device()),
-               " but the context is ", device_name(ctx.device()));
-  }
-}
+namespace {
 
 void check_linear(const Tensor& x, const Tensor& w, int64_t* n, int64_t* in, int64_t* out) {
   GBAD_CHECK(x.ndim() == 2 && w.ndim() == 2, "linear: x ", x.str(), " and W ", w.str(),
@@ -163,7 +157,7 @@ void gemm(Context& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_
 }
 
 void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* b) {
-  check_devices(ctx, "linear_forward", {{"y", &y}, {"x", &x}, {"W", &w}, {"b", b}});
+  check_named_devices(ctx, "linear_forward", {{"y", &y}, {"x", &x}, {"W", &w}, {"b", b}});
   if (ctx.is_cuda()) {
 #ifdef GBAD_WITH_CUDA
     int64_t n, in, out;
@@ -179,8 +173,8 @@ void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, c
 
 void linear_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
                      const Tensor& x, const Tensor& w) {
-  check_devices(ctx, "linear_backward",
-                {{"dx", dx}, {"dW", dw}, {"db", db}, {"dy", &dy}, {"x", &x}, {"W", &w}});
+  check_named_devices(ctx, "linear_backward",
+                      {{"dx", dx}, {"dW", dw}, {"db", db}, {"dy", &dy}, {"x", &x}, {"W", &w}});
   if (ctx.is_cuda()) {
 #ifdef GBAD_WITH_CUDA
     int64_t n, in, out;
