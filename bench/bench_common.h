@@ -8,8 +8,8 @@
 #include <functional>
 #include <string>
 
-#include "nn/context.h"
-#include "nn/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace gbad::bench {
 

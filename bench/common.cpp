@@ -4,7 +4,7 @@
 #include "bench/bench_common.h"
 
 #ifdef GBAD_WITH_CUDA
-#include "nn/cuda_check.h"
+#include "core/cuda_check.h"
 #endif
 
 namespace gbad::bench {

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "kernels/common.h"
-#include "nn/check.h"
+#include "core/philox.h"
+#include "core/check.h"
 
 namespace gbad {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace gbad {
 

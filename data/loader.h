@@ -15,7 +15,7 @@
 
 #include "data/image.h"
 #include "data/sixray.h"
-#include "nn/tensor.h"
+#include "core/tensor.h"
 
 namespace gbad {
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "kernels/common.h"
-#include "nn/check.h"
+#include "core/philox.h"
+#include "core/check.h"
 
 namespace gbad {
 

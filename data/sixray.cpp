@@ -9,7 +9,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace fs = std::filesystem;
 

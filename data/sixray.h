@@ -13,11 +13,9 @@
 #include <unordered_map>
 #include <vector>
 
-namespace gbad {
+#include "core/classes.h"
 
-inline constexpr int kNumClasses = 5;
-inline constexpr std::array<const char*, kNumClasses> kClassNames = {"Gun", "Knife", "Wrench",
-                                                                     "Pliers", "Scissors"};
+namespace gbad {
 
 // One image of a split: labels are 1 (present), -1 (absent) or 0 (ignore / difficult).
 struct Sample {

@@ -10,8 +10,8 @@
 #include <mutex>
 #include <thread>
 
-#include "kernels/common.h"
-#include "nn/check.h"
+#include "core/philox.h"
+#include "core/check.h"
 
 namespace fs = std::filesystem;
 

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <string>
 
-#include "nn/context.h"
-#include "nn/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace gbad {
 

@@ -5,8 +5,8 @@
 // A gradient output that is undefined (default-constructed Tensor) is skipped.
 #pragma once
 
-#include "nn/context.h"
-#include "nn/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace gbad {
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "kernels/common.h"
+#include "core/philox.h"
 
 namespace gbad {
 

@@ -6,9 +6,9 @@
 #include <initializer_list>
 #include <utility>
 
-#include "nn/check.h"
-#include "nn/context.h"
-#include "nn/tensor.h"
+#include "core/check.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace gbad::detail {
 

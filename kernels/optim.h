@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "nn/context.h"
-#include "nn/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace gbad {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/common.h"
+#include "core/philox.h"
 
 namespace gbad {
 

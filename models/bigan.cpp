@@ -2,10 +2,10 @@
 
 #include <cmath>
 
-#include "kernels/common.h"
+#include "core/philox.h"
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
-#include "nn/checkpoint.h"
+#include "io/checkpoint.h"
 #include "nn/optim.h"
 
 namespace gbad {

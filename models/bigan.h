@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "nn/context.h"
+#include "core/context.h"
 #include "nn/layers.h"
-#include "nn/param_store.h"
-#include "nn/tensor.h"
+#include "core/param_store.h"
+#include "core/tensor.h"
 
 namespace gbad {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "kernels/elementwise.h"
-#include "nn/checkpoint.h"
+#include "io/checkpoint.h"
 
 namespace gbad {
 

@@ -1,6 +1,6 @@
 #include "models/svm.h"
 
-#include "nn/io.h"
+#include "io/io.h"
 
 #include <svm.h>
 #include <unistd.h>
@@ -13,7 +13,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace gbad {
 namespace {

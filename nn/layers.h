@@ -19,9 +19,9 @@
 
 #include <string>
 
-#include "nn/context.h"
-#include "nn/param_store.h"
-#include "nn/tensor.h"
+#include "core/context.h"
+#include "core/param_store.h"
+#include "core/tensor.h"
 
 namespace gbad {
 

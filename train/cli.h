@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace gbad {
 

@@ -7,12 +7,12 @@
 #include <cstring>
 #include <string>
 
-#include "nn/check.h"
-#include "nn/io.h"
+#include "core/check.h"
+#include "io/io.h"
 #include "train/eval_model.h"
-#include "train/metrics.h"
+#include "eval/metrics.h"
 #include "train/pipeline.h"
-#include "train/scores_csv.h"
+#include "eval/scores_csv.h"
 
 namespace {
 

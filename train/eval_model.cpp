@@ -2,10 +2,10 @@
 
 #include <cstdio>
 
-#include "nn/io.h"
+#include "io/io.h"
 #include "train/pipeline.h"
-#include "train/plot.h"
-#include "train/scores_csv.h"
+#include "eval/plot.h"
+#include "eval/scores_csv.h"
 
 namespace gbad {
 

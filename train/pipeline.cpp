@@ -13,8 +13,8 @@
 #include <exception>
 #include <sstream>
 
-#include "nn/io.h"
-#include "nn/safetensors.h"
+#include "io/io.h"
+#include "io/safetensors.h"
 #include "train/progress.h"
 
 namespace gbad {

@@ -15,7 +15,7 @@
 #include "models/bigan.h"
 #include "models/classifier.h"
 #include "models/svm.h"
-#include "nn/context.h"
+#include "core/context.h"
 #include "train/cli.h"
 #include "train/run_dir.h"
 

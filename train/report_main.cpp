@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "data/sixray.h"
-#include "nn/io.h"
+#include "io/io.h"
 #include "train/pipeline.h"
 
 using namespace gbad;

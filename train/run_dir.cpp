@@ -7,7 +7,7 @@
 #include <ctime>
 
 #include "gbad_build_info.h"
-#include "nn/check.h"
+#include "core/check.h"
 
 #ifdef GBAD_WITH_CUDA
 #include <cuda_runtime.h>

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "nn/context.h"
-#include "nn/io.h"
+#include "core/context.h"
+#include "io/io.h"
 
 namespace gbad {
 

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "data/sampler.h"
-#include "nn/checkpoint.h"
+#include "io/checkpoint.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
 

@@ -6,7 +6,7 @@
 
 #include "data/sampler.h"
 #include "kernels/loss.h"
-#include "nn/checkpoint.h"
+#include "io/checkpoint.h"
 #include "nn/optim.h"
 #include "train/pipeline.h"
 #include "train/progress.h"

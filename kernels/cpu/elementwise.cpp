@@ -2,7 +2,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/common.h"
+#include "core/philox.h"
 #include "kernels/elementwise.h"
 
 namespace gbad::cpu {

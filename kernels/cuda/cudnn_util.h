@@ -10,7 +10,7 @@
 
 #include <utility>
 
-#include "nn/cuda_check.h"
+#include "core/cuda_check.h"
 
 namespace gbad::cuda {
 

@@ -5,8 +5,8 @@
 
 #include <cstdint>
 
-#include "nn/context.h"
-#include "nn/cuda_check.h"
+#include "core/context.h"
+#include "core/cuda_check.h"
 
 namespace gbad::cuda_detail {
 

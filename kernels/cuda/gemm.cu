@@ -3,7 +3,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/gemm_body.h"
-#include "nn/cuda_check.h"
+#include "core/cuda_check.h"
 
 namespace gbad::cuda {
 

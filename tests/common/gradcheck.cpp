@@ -2,7 +2,7 @@
 #include <cmath>
 
 #include "common/test_util.h"
-#include "kernels/common.h"
+#include "core/philox.h"
 
 namespace gbad::test {
 

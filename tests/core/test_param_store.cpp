@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "common/test_util.h"
-#include "nn/param_store.h"
+#include "core/param_store.h"
 
 namespace gbad {
 namespace {

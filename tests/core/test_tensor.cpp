@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "common/test_util.h"
-#include "kernels/common.h"
-#include "nn/context.h"
-#include "nn/tensor.h"
+#include "core/philox.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace gbad {
 namespace {

@@ -8,7 +8,7 @@
 #include "data/loader.h"
 #include "data/sixray.h"
 #include "data_test_util.h"
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace fs = std::filesystem;
 using namespace gbad;

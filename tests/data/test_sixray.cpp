@@ -9,7 +9,7 @@
 #include "data/sampler.h"
 #include "data/sixray.h"
 #include "data_test_util.h"
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace fs = std::filesystem;
 using namespace gbad;

@@ -9,7 +9,7 @@
 #include "data/sixray.h"
 #include "data/synth.h"
 #include "data_test_util.h"
-#include "nn/check.h"
+#include "core/check.h"
 #include "train/cli.h"
 
 namespace fs = std::filesystem;

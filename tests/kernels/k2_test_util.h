@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "common/test_util.h"
-#include "nn/context.h"
-#include "nn/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace gbad::test {
 

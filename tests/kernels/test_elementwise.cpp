@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "kernels/common.h"
+#include "core/philox.h"
 #include "kernels/elementwise.h"
 #include "kernels/k2_test_util.h"
 

@@ -10,9 +10,9 @@
 #include <sstream>
 #include <string>
 
-#include "nn/check.h"
-#include "train/metrics.h"
-#include "train/scores_csv.h"
+#include "core/check.h"
+#include "eval/metrics.h"
+#include "eval/scores_csv.h"
 
 namespace gbad {
 namespace {

@@ -8,8 +8,8 @@
 #include <random>
 
 #include "common/test_util.h"
-#include "nn/check.h"
-#include "train/metrics.h"
+#include "core/check.h"
+#include "eval/metrics.h"
 
 namespace gbad {
 namespace {

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "models/svm.h"
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace gbad {
 namespace {

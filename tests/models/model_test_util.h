@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/test_util.h"
-#include "nn/param_store.h"
+#include "core/param_store.h"
 
 namespace gbad::test {
 

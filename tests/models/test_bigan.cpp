@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "kernels/common.h"
+#include "core/philox.h"
 #include "model_test_util.h"
 #include "models/bigan.h"
 

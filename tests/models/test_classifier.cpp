@@ -6,7 +6,7 @@
 #include "kernels/loss.h"
 #include "model_test_util.h"
 #include "models/classifier.h"
-#include "nn/checkpoint.h"
+#include "io/checkpoint.h"
 #include "nn/optim.h"
 
 namespace gbad {

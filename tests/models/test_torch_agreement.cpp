@@ -10,7 +10,7 @@
 #include "kernels/loss.h"
 #include "model_test_util.h"
 #include "models/classifier.h"
-#include "nn/checkpoint.h"
+#include "io/checkpoint.h"
 #include "nn/optim.h"
 
 namespace gbad {

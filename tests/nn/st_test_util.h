@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/io.h"
+#include "io/io.h"
 
 namespace gbad::test {
 

@@ -3,8 +3,8 @@
 #include <cstring>
 
 #include "common/test_util.h"
-#include "nn/checkpoint.h"
-#include "nn/io.h"
+#include "io/checkpoint.h"
+#include "io/io.h"
 #include "st_test_util.h"
 
 namespace gbad {

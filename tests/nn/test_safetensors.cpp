@@ -5,8 +5,8 @@
 #include <limits>
 
 #include "common/test_util.h"
-#include "nn/io.h"
-#include "nn/safetensors.h"
+#include "io/io.h"
+#include "io/safetensors.h"
 #include "st_test_util.h"
 
 namespace gbad {

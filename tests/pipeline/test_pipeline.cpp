@@ -15,9 +15,9 @@
 #include <thread>
 
 #include "models/classifier.h"
-#include "nn/checkpoint.h"
-#include "nn/io.h"
-#include "nn/safetensors.h"
+#include "io/checkpoint.h"
+#include "io/io.h"
+#include "io/safetensors.h"
 
 namespace fs = std::filesystem;
 

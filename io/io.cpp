@@ -1,4 +1,4 @@
-#include "nn/io.h"
+#include "io/io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace gbad {
 

@@ -1,6 +1,6 @@
-#include "train/metrics.h"
+#include "eval/metrics.h"
 
-#include "nn/io.h"
+#include "io/io.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include <limits>
 #include <numeric>
 
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace gbad {
 namespace {

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "data/sixray.h"  // kNumClasses, kClassNames
+#include "core/classes.h"
 
 namespace gbad {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/tensor.h"
+#include "core/tensor.h"
 
 namespace gbad {
 

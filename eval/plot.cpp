@@ -1,4 +1,4 @@
-#include "train/plot.h"
+#include "eval/plot.h"
 
 #include <algorithm>
 #include <cmath>

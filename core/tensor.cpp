@@ -1,4 +1,4 @@
-#include "nn/tensor.h"
+#include "core/tensor.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -8,7 +8,7 @@
 #ifdef GBAD_WITH_CUDA
 #include <cuda_runtime.h>
 
-#include "nn/cuda_check.h"
+#include "core/cuda_check.h"
 #endif
 
 namespace gbad {

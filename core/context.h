@@ -8,7 +8,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "nn/tensor.h"
+#include "core/tensor.h"
 
 // Opaque CUDA handle types, so this header needs no CUDA headers.
 struct CUstream_st;

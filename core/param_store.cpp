@@ -1,8 +1,8 @@
-#include "nn/param_store.h"
+#include "core/param_store.h"
 
 #include <cmath>
 
-#include "kernels/common.h"
+#include "core/philox.h"
 
 namespace gbad {
 

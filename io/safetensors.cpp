@@ -1,9 +1,9 @@
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "nn/io.h"
+#include "io/io.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors I/O assumes a little-endian host"

@@ -1,6 +1,6 @@
-#include "train/scores_csv.h"
+#include "eval/scores_csv.h"
 
-#include "nn/io.h"
+#include "io/io.h"
 
 #include <unistd.h>
 
@@ -12,7 +12,7 @@
 #include <fstream>
 #include <unordered_map>
 
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace gbad {
 namespace {

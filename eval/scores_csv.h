@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "train/metrics.h"
+#include "eval/metrics.h"
 
 namespace gbad {
 

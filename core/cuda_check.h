@@ -6,7 +6,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace gbad {
 const char* cublas_status_string(cublasStatus_t s);

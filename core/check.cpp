@@ -1,4 +1,4 @@
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace gbad {
 

@@ -1,6 +1,6 @@
 #include <cstdint>
 
-#include "nn/cuda_check.h"
+#include "core/cuda_check.h"
 
 namespace gbad {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/check.h"
+#include "core/check.h"
 
 namespace gbad {
 

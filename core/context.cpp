@@ -1,13 +1,13 @@
-#include "nn/context.h"
+#include "core/context.h"
 
 #include <omp.h>
 
 #include <string>
 
-#include "kernels/common.h"
+#include "core/philox.h"
 
 #ifdef GBAD_WITH_CUDA
-#include "nn/cuda_check.h"
+#include "core/cuda_check.h"
 #endif
 
 namespace gbad {

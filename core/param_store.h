@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "nn/context.h"
-#include "nn/tensor.h"
+#include "core/context.h"
+#include "core/tensor.h"
 
 namespace gbad {
 

@@ -1,4 +1,4 @@
-#include "nn/checkpoint.h"
+#include "io/checkpoint.h"
 
 #include <set>
 #include <sstream>

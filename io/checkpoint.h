@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "nn/param_store.h"
-#include "nn/safetensors.h"
+#include "core/param_store.h"
+#include "io/safetensors.h"
 
 namespace gbad {
 
