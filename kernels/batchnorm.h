@@ -65,6 +65,7 @@ void batchnorm2d_forward_eval(Context& ctx, Tensor& y, const Tensor& x, const Te
 void batchnorm2d_backward_eval(Context& ctx, Tensor* dx, Tensor* dgamma, Tensor* dbeta,
                                const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                const Tensor& running_mean, const Tensor& running_var, float eps);
+void batchnorm2d_count_batch(Context& ctx, Tensor& num_batches_tracked);
 }  // namespace cpu
 
 #ifdef GBAD_WITH_CUDA

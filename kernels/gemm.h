@@ -24,6 +24,13 @@ void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, c
 void linear_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
                      const Tensor& x, const Tensor& w);
 
+namespace detail {
+// Sizes non-negative and row-major leading dimensions covering a stored row (BLAS would only
+// print a message). Used by the dispatcher and by the templated CPU GEMM.
+void check_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, int64_t lda,
+                int64_t ldb, int64_t ldc);
+}  // namespace detail
+
 namespace cpu {
 
 // Limits OpenBLAS to one thread (once per process): the CPU ops that parallelise over the
@@ -41,6 +48,9 @@ template <typename T>
 void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int64_t n,
                      int64_t in, int64_t out);
 
+void gemm(Context& ctx, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+          int64_t ldc);
 void linear_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* b);
 void linear_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
                      const Tensor& x, const Tensor& w);
