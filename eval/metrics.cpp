@@ -1,6 +1,6 @@
 #include "eval/metrics.h"
 
-#include "io/io.h"
+#include "io/json.h"
 
 #include <algorithm>
 #include <cmath>
@@ -203,13 +203,6 @@ Ranked rank_all(const std::vector<float>& scores, const std::vector<int>& labels
   return r;
 }
 
-std::string fmt_number(double v) {
-  if (std::isnan(v)) return "null";
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.12g", v);
-  return buf;
-}
-
 }  // namespace
 
 double average_precision_chr(const std::vector<float>& scores, const std::vector<int>& labels) {
@@ -368,46 +361,38 @@ EvalReport evaluate(const std::vector<ClassScores>& scores, const std::vector<Cl
 }
 
 std::string eval_report_json(const EvalReport& r) {
-  auto per_class = [](const std::array<double, kNumClasses>& v) {
-    std::string o = "{";
-    for (int c = 0; c < kNumClasses; ++c) {
-      if (c) o += ", ";
-      o += json_quote(kClassNames[c]) + ": " + fmt_number(v[c]);
-    }
-    return o + "}";
-  };
-  auto per_class_int = [](const std::array<int64_t, kNumClasses>& v) {
-    std::string o = "{";
-    for (int c = 0; c < kNumClasses; ++c) {
-      if (c) o += ", ";
-      o += json_quote(kClassNames[c]) + ": " + std::to_string(v[c]);
-    }
-    return o + "}";
+  // NaN (no AP: a class without positives) is written as null.
+  auto per_class = [](const auto& v) {
+    Json o = Json::object();
+    for (int c = 0; c < kNumClasses; ++c) o[kClassNames[c]] = v[c];
+    return o;
   };
   const ThresholdMetrics& t = r.binary.at_threshold;
-  std::string o = "{\n";
-  o += "  \"ap\": " + per_class(r.ap) + ",\n";
-  o += "  \"map\": " + fmt_number(r.map) + ",\n";
-  o += "  \"ap_voc07\": " + per_class(r.ap_voc07) + ",\n";
-  o += "  \"map_voc07\": " + fmt_number(r.map_voc07) + ",\n";
-  o += "  \"binary\": {\"roc_auc\": " + fmt_number(r.binary.roc_auc) +
-       ", \"pr_auc\": " + fmt_number(r.binary.pr_auc) +
-       ", \"precision\": " + fmt_number(t.precision) + ", \"recall\": " + fmt_number(t.recall) +
-       ", \"f1\": " + fmt_number(t.f1) + ", \"threshold\": " + fmt_number(t.threshold) +
-       ", \"n_pos\": " + std::to_string(r.binary.n_pos) +
-       ", \"n_neg\": " + std::to_string(r.binary.n_neg) + ", \"tp\": " + std::to_string(t.tp) +
-       ", \"fp\": " + std::to_string(t.fp) + ", \"tn\": " + std::to_string(t.tn) +
-       ", \"fn\": " + std::to_string(t.fn) + "},\n";
-  o += "  \"ap_kind\": \"chr (non-interpolated, stable sort: ties keep input order)\",\n";
-  o += "  \"ap_voc07_kind\": \"voc07 11-point interpolated\",\n";
-  o += "  \"units\": \"ap/map in percent, binary in [0, 1]\",\n";
-  o += "  \"n_images\": " + std::to_string(r.n_images) + ",\n";
-  o += "  \"n_pos\": " + per_class_int(r.n_pos) + ",\n";
-  o += "  \"n_ignored\": " + per_class_int(r.n_ignored) + ",\n";
-  o += "  \"warnings\": [";
-  for (size_t i = 0; i < r.warnings.size(); ++i) o += (i ? ", " : "") + json_quote(r.warnings[i]);
-  o += "]\n}\n";
-  return o;
+  const Json j = {{"ap", per_class(r.ap)},
+                  {"map", r.map},
+                  {"ap_voc07", per_class(r.ap_voc07)},
+                  {"map_voc07", r.map_voc07},
+                  {"binary",
+                   {{"roc_auc", r.binary.roc_auc},
+                    {"pr_auc", r.binary.pr_auc},
+                    {"precision", t.precision},
+                    {"recall", t.recall},
+                    {"f1", t.f1},
+                    {"threshold", t.threshold},
+                    {"n_pos", r.binary.n_pos},
+                    {"n_neg", r.binary.n_neg},
+                    {"tp", t.tp},
+                    {"fp", t.fp},
+                    {"tn", t.tn},
+                    {"fn", t.fn}}},
+                  {"ap_kind", "chr (non-interpolated, stable sort: ties keep input order)"},
+                  {"ap_voc07_kind", "voc07 11-point interpolated"},
+                  {"units", "ap/map in percent, binary in [0, 1]"},
+                  {"n_images", r.n_images},
+                  {"n_pos", per_class(r.n_pos)},
+                  {"n_ignored", per_class(r.n_ignored)},
+                  {"warnings", r.warnings}};
+  return json_text(j, 2) + "\n";
 }
 
 std::string eval_report_table(const EvalReport& r) {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "io/io.h"
+#include "io/json.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors I/O assumes a little-endian host"
@@ -111,25 +112,19 @@ void SafeTensorsWriter::set_metadata(const std::string& key, const std::string& 
 }
 
 std::string SafeTensorsWriter::header() const {
-  JsonWriter j;
-  j.begin_object();
+  Json j = Json::object();
   if (!metadata_.empty()) {
-    j.key("__metadata__").begin_object();
-    for (const auto& kv : metadata_) j.key(kv.first).value(kv.second);
-    j.end_object();
+    Json& m = j["__metadata__"] = Json::object();
+    for (const auto& kv : metadata_) m[kv.first] = kv.second;
   }
   uint64_t offset = 0;
   for (const auto& kv : tensors_) {
     const Item& it = kv.second;
-    j.key(kv.first).begin_object().key("dtype").value(it.dtype).key("shape").begin_array();
-    for (int64_t d : it.shape) j.value(d);
-    uint64_t end = offset + it.bytes.size();
-    j.end_array().key("data_offsets").begin_array().value(offset).value(end).end_array();
-    j.end_object();
+    const uint64_t end = offset + it.bytes.size();
+    j[kv.first] = {{"dtype", it.dtype}, {"shape", it.shape}, {"data_offsets", {offset, end}}};
     offset = end;
   }
-  j.end_object();
-  std::string json = j.str();
+  std::string json = json_text(j);
   json.append((8 - json.size() % 8) % 8, ' ');  // data starts 8-byte aligned
   uint64_t n = json.size();
   std::string out(8, '\0');
@@ -163,48 +158,49 @@ SafeTensorsFile SafeTensorsFile::parse(std::string bytes, const std::string& pat
              size, " bytes; truncated or not a safetensors file?)");
   GBAD_CHECK(n <= kMaxHeaderBytes, where, ": header length ", n, " bytes exceeds the ",
              kMaxHeaderBytes, "-byte limit");
-  JsonValue root = parse_json(bytes.substr(8, n), where + " header");
+  const Json root = parse_json(bytes.substr(8, n), where + " header");
   GBAD_CHECK(root.is_object(), where, ": header is not a JSON object");
   const uint64_t data_len = size - 8 - n;
 
-  for (const auto& kv : root.obj) {
-    const std::string& name = kv.first;
-    const JsonValue& v = kv.second;
+  for (const auto& kv : root.items()) {
+    const std::string& name = kv.key();
+    const Json& v = kv.value();
     if (name == "__metadata__") {
       GBAD_CHECK(v.is_object(), where, ": __metadata__ is not an object");
-      for (const auto& m : v.obj) {
-        GBAD_CHECK(m.second.is_string(), where, ": __metadata__ value of '", m.first,
+      for (const auto& m : v.items()) {
+        GBAD_CHECK(m.value().is_string(), where, ": __metadata__ value of '", m.key(),
                    "' is not a string");
-        f.metadata_[m.first] = m.second.s;
+        f.metadata_[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
     const std::string tw = where + ": tensor '" + name + "'";
     GBAD_CHECK(v.is_object(), tw, ": entry is not an object");
-    const JsonValue* dt = v.find("dtype");
-    const JsonValue* sh = v.find("shape");
-    const JsonValue* off = v.find("data_offsets");
+    const Json* dt = json_find(v, "dtype");
+    const Json* sh = json_find(v, "shape");
+    const Json* off = json_find(v, "data_offsets");
     GBAD_CHECK(dt, tw, ": missing \"dtype\"");
     GBAD_CHECK(sh, tw, ": missing \"shape\"");
     GBAD_CHECK(off, tw, ": missing \"data_offsets\"");
     GBAD_CHECK(dt->is_string(), tw, ": \"dtype\" is not a string");
     SafeTensorInfo info;
-    info.dtype = dt->s;
+    info.dtype = dt->get<std::string>();
     size_t elem = safetensors_dtype_size(info.dtype);
     GBAD_CHECK(elem > 0, tw, ": unknown dtype '", info.dtype, "'");
     GBAD_CHECK(sh->is_array(), tw, ": \"shape\" is not an array");
-    for (const JsonValue& d : sh->arr) {
-      GBAD_CHECK(d.kind == JsonValue::Kind::Number && d.is_int && d.i >= 0, tw,
+    for (const Json& d : *sh) {
+      // nlohmann parses every non-negative integer literal as number_unsigned.
+      GBAD_CHECK(d.is_number_unsigned() && d.get<uint64_t>() <= uint64_t(INT64_MAX), tw,
                  ": \"shape\" holds something other than a non-negative integer");
-      info.shape.push_back(d.i);
+      info.shape.push_back(d.get<int64_t>());
     }
-    GBAD_CHECK(off->is_array() && off->arr.size() == 2, tw,
+    GBAD_CHECK(off->is_array() && off->size() == 2, tw,
                ": \"data_offsets\" is not a [begin, end] pair");
-    for (const JsonValue& o : off->arr)
-      GBAD_CHECK(o.kind == JsonValue::Kind::Number && o.is_int && o.i >= 0, tw,
+    for (const Json& o : *off)
+      GBAD_CHECK(o.is_number_unsigned(), tw,
                  ": \"data_offsets\" holds something other than a non-negative integer");
-    info.begin = static_cast<uint64_t>(off->arr[0].i);
-    info.end = static_cast<uint64_t>(off->arr[1].i);
+    info.begin = (*off)[0].get<uint64_t>();
+    info.end = (*off)[1].get<uint64_t>();
     GBAD_CHECK(info.begin <= info.end, tw, ": data_offsets [", info.begin, ", ", info.end,
                "] end before they begin");
     uint64_t nbytes = 0;

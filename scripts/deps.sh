@@ -2,7 +2,7 @@
 # Installs the Debian packages gbad needs, only those that are missing. Safe to re-run.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build git pkg-config libopenblas-dev libsvm-dev libstb-dev
-      libgtest-dev libbenchmark-dev)
+      libgtest-dev libbenchmark-dev nlohmann-json3-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

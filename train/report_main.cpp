@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "data/sixray.h"
-#include "io/io.h"
+#include "io/json.h"
 #include "train/pipeline.h"
 
 using namespace gbad;
@@ -18,11 +18,6 @@ struct Row {
   std::vector<double> ap;
   double map = NAN, map_voc07 = NAN, roc = NAN, pr = NAN, p = NAN, r = NAN, f1 = NAN;
 };
-
-double num(const JsonValue* v) {
-  if (!v || v->kind != JsonValue::Kind::Number) return NAN;
-  return v->is_int ? static_cast<double>(v->i) : v->d;
-}
 
 std::string fmt(double v, const char* f = "%.2f") {
   if (!std::isfinite(v)) return "-";
@@ -54,18 +49,18 @@ int run(int argc, char** argv) {
     r.name = item.substr(0, eq);
     r.dir = item.substr(eq + 1);
     std::string path = r.dir + "/metrics.json";
-    JsonValue j = parse_json(read_file(path), path);
-    const JsonValue* ap = j.find("ap");
+    const Json j = read_json_file(path);
+    const Json* ap = json_find(j, "ap");
     GBAD_CHECK(ap && ap->is_object(), path, " has no \"ap\" object");
-    for (const char* c : kClassNames) r.ap.push_back(num(ap->find(c)));
-    r.map = num(j.find("map"));
-    r.map_voc07 = num(j.find("map_voc07"));
-    if (const JsonValue* b = j.find("binary")) {
-      r.roc = num(b->find("roc_auc"));
-      r.pr = num(b->find("pr_auc"));
-      r.p = num(b->find("precision"));
-      r.r = num(b->find("recall"));
-      r.f1 = num(b->find("f1"));
+    for (const char* c : kClassNames) r.ap.push_back(json_number_or_nan(json_find(*ap, c)));
+    r.map = json_number_or_nan(json_find(j, "map"));
+    r.map_voc07 = json_number_or_nan(json_find(j, "map_voc07"));
+    if (const Json* b = json_find(j, "binary")) {
+      r.roc = json_number_or_nan(json_find(*b, "roc_auc"));
+      r.pr = json_number_or_nan(json_find(*b, "pr_auc"));
+      r.p = json_number_or_nan(json_find(*b, "precision"));
+      r.r = json_number_or_nan(json_find(*b, "recall"));
+      r.f1 = json_number_or_nan(json_find(*b, "f1"));
     }
     rows.push_back(r);
   }

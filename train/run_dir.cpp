@@ -6,8 +6,8 @@
 #include <cstring>
 #include <ctime>
 
-#include "gbad_build_info.h"
 #include "core/check.h"
+#include "gbad_build_info.h"
 
 #ifdef GBAD_WITH_CUDA
 #include <cuda_runtime.h>
@@ -60,44 +60,33 @@ void RunDir::write_command(int argc, char** argv) const {
 }
 
 void RunDir::write_config(const ConfigList& options, const ConfigList& extra) const {
-  JsonWriter j(true);
-  j.begin_object().key("phase").value(phase_).key("written").value(now_iso8601());
-  j.key("options").begin_object();
-  for (const auto& [k, v] : options) j.key(k).value(v);
-  j.end_object();
-  for (const auto& [k, v] : extra) j.key(k).value(v);
-  j.end_object();
-  write_file_atomic(file("config.json"), j.str() + "\n");
+  Json j = {{"phase", phase_}, {"written", now_iso8601()}, {"options", Json::object()}};
+  for (const auto& [k, v] : options) j["options"][k] = v;
+  for (const auto& [k, v] : extra) j[k] = v;
+  write_json_file(file("config.json"), j);
 }
 
 void RunDir::write_versions(Context& ctx) const {
-  JsonWriter j(true);
-  j.begin_object()
-      .key("gbad_version")
-      .value(GBAD_VERSION_STRING)
-      .key("git_commit")
-      .value(GBAD_GIT_COMMIT)
-      .key("build_type")
-      .value(GBAD_BUILD_TYPE)
-      .key("device")
-      .value(device_name(ctx.device()))
-      .key("device_name")
-      .value(ctx.device_description());
+  Json j = {{"gbad_version", GBAD_VERSION_STRING},
+            {"git_commit", GBAD_GIT_COMMIT},
+            {"build_type", GBAD_BUILD_TYPE},
+            {"device", device_name(ctx.device())},
+            {"device_name", ctx.device_description()}};
 #ifdef GBAD_WITH_CUDA
-  j.key("cuda_compiled").value(true).key("cuda_archs").value(GBAD_CUDA_ARCHS);
+  j["cuda_compiled"] = true;
+  j["cuda_archs"] = GBAD_CUDA_ARCHS;
   if (ctx.is_cuda()) {
     int rt = 0, drv = 0;
     cudaRuntimeGetVersion(&rt);
     cudaDriverGetVersion(&drv);
-    j.key("cuda_runtime").value(static_cast<int64_t>(rt));
-    j.key("cuda_driver").value(static_cast<int64_t>(drv));
-    j.key("cudnn").value(static_cast<int64_t>(cudnnGetVersion()));
+    j["cuda_runtime"] = rt;
+    j["cuda_driver"] = drv;
+    j["cudnn"] = static_cast<int64_t>(cudnnGetVersion());
   }
 #else
-  j.key("cuda_compiled").value(false);
+  j["cuda_compiled"] = false;
 #endif
-  j.end_object();
-  write_file_atomic(file("versions.json"), j.str() + "\n");
+  write_json_file(file("versions.json"), j);
 }
 
 RunConfig::RunConfig(const std::string& dir, const std::string& expected_phase)
@@ -107,10 +96,11 @@ RunConfig::RunConfig(const std::string& dir, const std::string& expected_phase)
              " does not exist");
   std::string cfg = dir + "/config.json";
   GBAD_CHECK(file_exists(cfg), dir, " is not a gbad run directory (no config.json)");
-  json_ = parse_json(read_file(cfg), cfg);
-  const JsonValue* ph = json_.find("phase");
+  json_ = read_json_file(cfg);
+  const Json* ph = json_find(json_, "phase");
   GBAD_CHECK(ph && ph->is_string(), cfg, " has no \"phase\"");
-  GBAD_CHECK(ph->s == expected_phase, dir, " was written by phase '", ph->s, "', expected a '",
+  const std::string phase = ph->get<std::string>();
+  GBAD_CHECK(phase == expected_phase, dir, " was written by phase '", phase, "', expected a '",
              expected_phase, "' run directory");
 }
 
@@ -121,22 +111,22 @@ std::string RunConfig::file(const std::string& name) const {
 }
 
 std::string RunConfig::option_or(const std::string& name, const std::string& def) const {
-  const JsonValue* o = json_.find("options");
-  const JsonValue* v = o ? o->find(name) : nullptr;
-  return v && v->is_string() ? v->s : def;
+  const Json* o = json_find(json_, "options");
+  const Json* v = o ? json_find(*o, name) : nullptr;
+  return v && v->is_string() ? v->get<std::string>() : def;
 }
 
 std::string RunConfig::option(const std::string& name) const {
-  const JsonValue* o = json_.find("options");
-  const JsonValue* v = o ? o->find(name) : nullptr;
+  const Json* o = json_find(json_, "options");
+  const Json* v = o ? json_find(*o, name) : nullptr;
   GBAD_CHECK(v && v->is_string(), dir_, "/config.json has no option '", name, "'");
-  return v->s;
+  return v->get<std::string>();
 }
 
 std::string RunConfig::extra(const std::string& name) const {
-  const JsonValue* v = json_.find(name);
+  const Json* v = json_find(json_, name);
   GBAD_CHECK(v && v->is_string(), dir_, "/config.json has no entry '", name, "'");
-  return v->s;
+  return v->get<std::string>();
 }
 
 MetricsLog::MetricsLog(const std::string& path, bool append) : path_(path) {
@@ -148,9 +138,9 @@ MetricsLog::~MetricsLog() {
   if (f_) std::fclose(f_);
 }
 
-void MetricsLog::write(const std::string& json_object) {
+void MetricsLog::write(const Json& object) {
   if (!f_) return;
-  std::fputs(json_object.c_str(), f_);
+  std::fputs(json_text(object).c_str(), f_);
   std::fputc('\n', f_);
   std::fflush(f_);
 }

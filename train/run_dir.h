@@ -13,6 +13,7 @@
 
 #include "core/context.h"
 #include "io/io.h"
+#include "io/json.h"
 
 namespace gbad {
 
@@ -49,7 +50,7 @@ class RunConfig {
 
  private:
   std::string dir_, phase_;
-  JsonValue json_;
+  Json json_;
 };
 
 // metrics.jsonl: one object per line, appended and flushed, so a killed run keeps its log.
@@ -60,8 +61,8 @@ class MetricsLog {
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
-  // A JSON object's text (JsonWriter::str()).
-  void write(const std::string& json_object);
+  // One object, written as one line.
+  void write(const Json& object);
 
  private:
   std::FILE* f_ = nullptr;

@@ -152,12 +152,13 @@ int run(int argc, char** argv) {
       progress.update(done, extra);
     }
     double k = steps > 0 ? 1.0 / static_cast<double>(steps) : 0.0;
-    JsonWriter j;
-    j.begin_object().key("epoch").value(epoch + 1).key("step").value(bigan.steps());
-    j.key("loss_d").value(sum.loss_d * k).key("loss_g").value(sum.loss_g * k);
-    j.key("loss_e").value(sum.loss_e * k).key("loss_recon").value(sum.loss_recon * k);
-    j.key("vectors_per_s").value(progress.rate()).end_object();
-    log.write(j.str());
+    log.write({{"epoch", epoch + 1},
+               {"step", bigan.steps()},
+               {"loss_d", sum.loss_d * k},
+               {"loss_g", sum.loss_g * k},
+               {"loss_e", sum.loss_e * k},
+               {"loss_recon", sum.loss_recon * k},
+               {"vectors_per_s", progress.rate()}});
     bigan.save(ckpt, {{"epoch", std::to_string(epoch + 1)},
                       {"rng_offset", std::to_string(ctx.rng().offset())}});
   }

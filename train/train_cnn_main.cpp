@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "data/sampler.h"
-#include "kernels/loss.h"
 #include "io/checkpoint.h"
+#include "kernels/loss.h"
 #include "nn/optim.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
@@ -233,11 +233,11 @@ int run(int argc, char** argv) {
       std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e", l, lr);
       progress.update(step_in_epoch * lcfg.batch, extra);
       if (global_step % log_every == 0) {
-        JsonWriter j;
-        j.begin_object().key("epoch").value(epoch + 1).key("step").value(global_step);
-        j.key("loss").value(l).key("lr").value(lr).key("images_per_s").value(progress.rate());
-        j.end_object();
-        log.write(j.str());
+        log.write({{"epoch", epoch + 1},
+                   {"step", global_step},
+                   {"loss", l},
+                   {"lr", lr},
+                   {"images_per_s", progress.rate()}});
       }
       if (ckpt_every > 0 && global_step % ckpt_every == 0) save_checkpoint(epoch, step_in_epoch);
       if (stop_after > 0 && ++steps_this_run >= stop_after) {
@@ -251,11 +251,11 @@ int run(int argc, char** argv) {
     std::snprintf(extra, sizeof extra, "mean loss %.4f", mean_loss);
     progress.finish(extra);
     save_checkpoint(epoch + 1, 0);
-    JsonWriter j;
-    j.begin_object().key("epoch").value(epoch + 1).key("step").value(global_step);
-    j.key("epoch_mean_loss").value(mean_loss).key("images_per_s").value(progress.rate());
-    j.key("seconds").value(progress.elapsed_s()).end_object();
-    log.write(j.str());
+    log.write({{"epoch", epoch + 1},
+               {"step", global_step},
+               {"epoch_mean_loss", mean_loss},
+               {"images_per_s", progress.rate()},
+               {"seconds", progress.elapsed_s()}});
   }
   model.save(dir.file("model.safetensors"), {{"epochs", std::to_string(epochs)}});
   std::printf("wrote %s\n", dir.file("model.safetensors").c_str());

@@ -114,20 +114,13 @@ int run(int argc, char** argv) {
       "called anomalous, %lld/%zu negatives called normal\n",
       cli.get("kernel").c_str(), scfg.C, (long long)svm.num_support_vectors(), (long long)tp,
       sp.r.size(), (long long)tn, sn.r.size());
-  JsonWriter j(true);
-  j.begin_object()
-      .key("positives")
-      .value(static_cast<int64_t>(sp.r.size()))
-      .key("negatives")
-      .value(static_cast<int64_t>(sn.r.size()))
-      .key("train_recall_anomalous")
-      .value(sp.r.empty() ? 0.0 : double(tp) / double(sp.r.size()))
-      .key("train_specificity")
-      .value(sn.r.empty() ? 0.0 : double(tn) / double(sn.r.size()))
-      .key("support_vectors")
-      .value(svm.num_support_vectors())
-      .end_object();
-  write_file_atomic(dir.file("summary.json"), j.str() + "\n");
+  write_json_file(
+      dir.file("summary.json"),
+      {{"positives", sp.r.size()},
+       {"negatives", sn.r.size()},
+       {"train_recall_anomalous", sp.r.empty() ? 0.0 : double(tp) / double(sp.r.size())},
+       {"train_specificity", sn.r.empty() ? 0.0 : double(tn) / double(sn.r.size())},
+       {"support_vectors", svm.num_support_vectors()}});
   std::printf("wrote %s\n", dir.file("svm.model").c_str());
   return 0;
 }

@@ -10,6 +10,7 @@
 #include "common/test_util.h"
 #include "core/check.h"
 #include "eval/metrics.h"
+#include "io/json.h"
 
 namespace gbad {
 namespace {
@@ -291,17 +292,21 @@ TEST(Evaluate, PerClassBinaryAndJson) {
   EXPECT_EQ(r.roc[0].size(), 7u);
   EXPECT_GT(r.binary_pr.size(), 0u);
 
-  const std::string j = eval_report_json(r);
-  EXPECT_NE(j.find("\"ap\": {\"Gun\": 75.5555555556, \"Knife\": 100, \"Wrench\": 100, "
-                   "\"Pliers\": 100, \"Scissors\": null}"),
-            std::string::npos)
-      << j;
-  EXPECT_NE(j.find("\"map\": 93.8888888889"), std::string::npos) << j;
-  EXPECT_NE(j.find("\"binary\": {\"roc_auc\": 1, \"pr_auc\": 1, \"precision\": 1, \"recall\": 1, "
-                   "\"f1\": 1"),
-            std::string::npos)
-      << j;
-  EXPECT_NE(j.find("\"ap_voc07\": {\"Gun\": 76.3636363636"), std::string::npos) << j;
+  const Json j = parse_json(eval_report_json(r), "eval_report_json");
+  EXPECT_NEAR(j["ap"]["Gun"].get<double>(), 75.5555555556, 1e-9);
+  for (const char* c : {"Knife", "Wrench", "Pliers"}) EXPECT_EQ(j["ap"][c].get<double>(), 100.0);
+  EXPECT_TRUE(j["ap"]["Scissors"].is_null());  // no positives: no AP
+  EXPECT_NEAR(j["map"].get<double>(), 93.8888888889, 1e-9);
+  for (const char* k : {"roc_auc", "pr_auc", "precision", "recall", "f1"})
+    EXPECT_EQ(j["binary"][k].get<double>(), 1.0) << k;
+  EXPECT_EQ(j["binary"]["tp"].get<int64_t>(), 5);
+  EXPECT_NEAR(j["ap_voc07"]["Gun"].get<double>(), 76.3636363636, 1e-9);
+  // The key order readers and people see.
+  std::vector<std::string> keys;
+  for (const auto& kv : j.items()) keys.push_back(kv.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"ap", "map", "ap_voc07", "map_voc07", "binary",
+                                            "ap_kind", "ap_voc07_kind", "units", "n_images",
+                                            "n_pos", "n_ignored", "warnings"}));
   EXPECT_NE(eval_report_table(r).find("n/a"), std::string::npos);
 }
 

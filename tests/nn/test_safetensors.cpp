@@ -6,6 +6,7 @@
 
 #include "common/test_util.h"
 #include "io/io.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 #include "st_test_util.h"
 
@@ -31,43 +32,54 @@ void expect_error(F&& fn, const std::vector<std::string>& parts) {
 
 // ---- JSON -----------------------------------------------------------------------------------
 
-TEST(Json, EscapeAndWriter) {
-  EXPECT_EQ(json_escape("a\"b\\c\n\x01"), "a\\\"b\\\\c\\n\\u0001");
-  EXPECT_EQ(json_quote("x"), "\"x\"");
-  JsonWriter j;
-  j.begin_object().key("s").value("q\"").key("n").value(int64_t{-3}).key("d").value(0.1);
-  j.key("nan").value(std::nan("")).key("a").begin_array().value(true).null().end_array();
-  j.key("e").begin_object().end_object().end_object();
-  EXPECT_EQ(j.str(), R"({"s":"q\"","n":-3,"d":0.1,"nan":null,"a":[true,null],"e":{}})");
-  JsonValue v = parse_json(j.str());
-  ASSERT_TRUE(v.is_object());
-  EXPECT_EQ(v.find("s")->s, "q\"");
-  EXPECT_TRUE(v.find("n")->is_int);
-  EXPECT_EQ(v.find("n")->i, -3);
-  EXPECT_EQ(v.find("d")->d, 0.1);
-  EXPECT_EQ(v.find("nan")->kind, JsonValue::Kind::Null);
-  EXPECT_EQ(v.find("a")->arr.size(), 2u);
-  EXPECT_EQ(v.find("missing"), nullptr);
-
-  JsonWriter p(true);
-  p.begin_object().key("k").begin_array().value(1).value(2).end_array().end_object();
-  EXPECT_EQ(p.str(), "{\n  \"k\": [\n    1,\n    2\n  ]\n}");
-  EXPECT_EQ(parse_json(p.str()).find("k")->arr[1].i, 2);
+TEST(Json, WriteAndParseRoundTrip) {
+  Json j = {
+      {"s", "q\"\n\x01"},    {"n", -3}, {"d", 0.1}, {"nan", std::nan("")}, {"a", {true, nullptr}},
+      {"e", Json::object()}, {"z", 1}};
+  // Keys keep the order they were written in; NaN has no JSON spelling and becomes null.
+  EXPECT_EQ(json_text(j),
+            R"({"s":"q\"\n\u0001","n":-3,"d":0.1,"nan":null,"a":[true,null],"e":{},"z":1})");
+  const Json v = parse_json(json_text(j, 2));
+  EXPECT_EQ(v["s"].get<std::string>(), "q\"\n\x01");
+  EXPECT_EQ(v["n"].get<int64_t>(), -3);
+  EXPECT_EQ(v["d"].get<double>(), 0.1);
+  EXPECT_TRUE(v["nan"].is_null());
+  EXPECT_TRUE(std::isnan(json_number_or_nan(json_find(v, "nan"))));
+  EXPECT_EQ(json_number_or_nan(json_find(v, "z")), 1.0);
+  EXPECT_EQ(json_find(v, "missing"), nullptr);
+  EXPECT_EQ(json_find(v["a"], "s"), nullptr);  // not an object
+  EXPECT_EQ(json_text(Json{{"k", {1, 2}}}, 2), "{\n  \"k\": [\n    1,\n    2\n  ]\n}");
+  // Doubles read back bit for bit.
+  for (double x : {1.0 / 3.0, 1e-300, 123456789.123456789, -2.5e17}) {
+    const Json r = parse_json(json_text(Json{{"x", x}}));
+    EXPECT_EQ(r["x"].get<double>(), x);
+  }
+  // Bytes that are not UTF-8 do not make writing throw.
+  EXPECT_NO_THROW(json_text(Json{{"p", std::string("a\xff")}}));
 }
 
 TEST(Json, ParserEdgeCases) {
-  EXPECT_EQ(parse_json(R"("\u00e9\ud83d\ude00")").s, "\xc3\xa9\xf0\x9f\x98\x80");
-  EXPECT_EQ(parse_json("9223372036854775807").i, std::numeric_limits<int64_t>::max());
-  EXPECT_FALSE(parse_json("9223372036854775808").is_int);  // too big: double only
-  EXPECT_FALSE(parse_json("1.5e3").is_int);
-  EXPECT_EQ(parse_json("1.5e3").d, 1500.0);
-  for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "{\"a\":1,\"a\":2}", "01", "-", "1.",
-                          "\"\\x\"", "\"\\ud800\"", "\"abc", "tru", "[1] 2", "{1:2}", "\"a\nb\""}) {
+  EXPECT_EQ(parse_json(R"("\u00e9\ud83d\ude00")").get<std::string>(), "\xc3\xa9\xf0\x9f\x98\x80");
+  EXPECT_EQ(parse_json("9223372036854775807").get<int64_t>(), std::numeric_limits<int64_t>::max());
+  EXPECT_TRUE(parse_json("18446744073709551615").is_number_unsigned());
+  EXPECT_TRUE(parse_json("1.5e3").is_number_float());
+  EXPECT_EQ(parse_json("1.5e3").get<double>(), 1500.0);
+  for (const char* bad :
+       {"", "{", "{\"a\":}", "[1,]", "{\"a\":1,\"a\":2}", "01", "-", "1.", "\"\\x\"", "\"\\ud800\"",
+        "\"abc", "tru", "[1] 2", "{1:2}", "\"a\nb\"", "\"\xff\"", "{\"o\":{\"k\":1,\"k\":2}}"}) {
     EXPECT_THROW(parse_json(bad), Error) << bad;
   }
+  // A repeated key is an error, the same key in two objects is not.
+  expect_error([&] { parse_json(R"({"a":{"k":1},"k":{"k":2,"k":3}})", "dup"); },
+               {"dup", "duplicate key \"k\""});
+  EXPECT_NO_THROW(parse_json(R"({"a":{"k":1},"k":{"k":2}})"));
+  expect_error([&] { parse_json("{\"a\": [1,", "cut"); }, {"cut: invalid JSON at byte"});
   std::string deep(100, '[');
   deep += std::string(100, ']');
   expect_error([&] { parse_json(deep, "deep"); }, {"deep", "nesting"});
+  std::string ok(60, '[');
+  ok += std::string(60, ']');
+  EXPECT_NO_THROW(parse_json(ok));
 }
 
 // ---- atomic writes --------------------------------------------------------------------------

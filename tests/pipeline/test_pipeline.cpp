@@ -14,10 +14,11 @@
 #include <string>
 #include <thread>
 
-#include "models/classifier.h"
 #include "io/checkpoint.h"
 #include "io/io.h"
+#include "io/json.h"
 #include "io/safetensors.h"
+#include "models/classifier.h"
 
 namespace fs = std::filesystem;
 
@@ -82,9 +83,9 @@ TEST_F(Pipeline, EveryPhaseGatedEvalPredictAndReport) {
   for (const char* f : {"model.safetensors", "checkpoint.safetensors", "config.json", "command.txt",
                         "versions.json", "metrics.jsonl"})
     EXPECT_TRUE(fs::exists(d("cnn/") + f)) << f;
-  JsonValue cfg = parse_json(read_file(d("cnn/config.json")), "config.json");
-  EXPECT_EQ(cfg.find("phase")->s, "train-cnn");
-  EXPECT_EQ(cfg.find("options")->find("arch")->s, "resnet18-fpn");
+  const Json cfg = read_json_file(d("cnn/config.json"));
+  EXPECT_EQ(cfg["phase"], "train-cnn");
+  EXPECT_EQ(cfg["options"]["arch"], "resnet18-fpn");
 
   r = run(kBin + "gbad-train-bigan --cnn " + d("cnn") + " --out " + d("gan") +
           " --negatives 60 --epochs 2 --batch 10 --lr 1e-4 --device cpu");
@@ -105,9 +106,9 @@ TEST_F(Pipeline, EveryPhaseGatedEvalPredictAndReport) {
           " --device cpu");
   ASSERT_EQ(r.code, 0) << r.out;
   for (const char* e : {"eval_gbad", "eval_cnn"}) {
-    JsonValue m = parse_json(read_file(d(e) + "/metrics.json"), "metrics.json");
-    ASSERT_TRUE(m.find("ap") && m.find("ap")->find("Gun")) << e;
-    ASSERT_TRUE(m.find("binary") && m.find("binary")->find("roc_auc")) << e;
+    const Json m = read_json_file(d(e) + "/metrics.json");
+    ASSERT_TRUE(m.contains("ap") && m["ap"].contains("Gun")) << e;
+    ASSERT_TRUE(m.contains("binary") && m["binary"].contains("roc_auc")) << e;
     for (const char* p : {"binary_pr.svg", "binary_roc.svg", "class_pr.svg", "class_roc.svg"})
       EXPECT_TRUE(fs::exists(d(e) + "/plots/" + p)) << e << " " << p;
     // scores.csv: header + one row per test image (the subset's test split).
@@ -124,9 +125,9 @@ TEST_F(Pipeline, EveryPhaseGatedEvalPredictAndReport) {
   r = run(kBin + "gbad-eval --scores " + d("eval_cnn/scores.csv") + " --labels " +
           d("data/ImageSet/10/test.csv") + " --json " + d("file_mode.json"));
   ASSERT_EQ(r.code, 0) << r.out;
-  JsonValue a = parse_json(read_file(d("file_mode.json")), "a");
-  JsonValue b = parse_json(read_file(d("eval_cnn/metrics.json")), "b");
-  EXPECT_DOUBLE_EQ(a.find("map")->d, b.find("map")->d);
+  const Json a = read_json_file(d("file_mode.json"));
+  const Json b = read_json_file(d("eval_cnn/metrics.json"));
+  EXPECT_DOUBLE_EQ(a["map"].get<double>(), b["map"].get<double>());
 
   r = run(kBin + "gbad-predict --cnn " + d("cnn") + " --bigan " + d("gan") + " --svm " + d("svm") +
           " --images " + d("data/JPEGImage/P00001.jpg") + "," + d("data/JPEGImage/N0000001.jpg") +
