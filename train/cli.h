@@ -1,5 +1,6 @@
 // A tiny command-line parser for the gbad executables: --name value, --flag, required and
 // optional options with defaults, generated --help text, unknown options rejected by name.
+// Every command-line mistake throws UsageError (the binaries exit with status 2 on it).
 #pragma once
 
 #include <cstdlib>
@@ -12,6 +13,12 @@
 #include "core/check.h"
 
 namespace gbad {
+
+// A bad command line: unknown, missing or malformed option.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
 
 class Cli {
  public:
@@ -34,8 +41,8 @@ class Cli {
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "--help" || a == "-h") return false;
-      GBAD_CHECK(a.rfind("--", 0) == 0, "unexpected argument '", a, "' (options start with --; ",
-                 "see --help)");
+      usage_check(a.rfind("--", 0) == 0, "unexpected argument '", a,
+                  "' (options start with --; see --help)");
       std::string name = a.substr(2), value;
       bool has_value = false;
       if (auto eq = name.find('='); eq != std::string::npos) {
@@ -44,21 +51,21 @@ class Cli {
         has_value = true;
       }
       const Opt* o = find(name);
-      if (!o) GBAD_FAIL("unknown option --", name, " (see --help)");
+      usage_check(o != nullptr, "unknown option --", name, " (see --help)");
       if (o->is_flag) {
-        GBAD_CHECK(!has_value, "option --", name, " takes no value");
+        usage_check(!has_value, "option --", name, " takes no value");
         values_[name] = "1";
         continue;
       }
       if (!has_value) {
-        GBAD_CHECK(i + 1 < argc, "option --", name, " needs a value");
+        usage_check(i + 1 < argc, "option --", name, " needs a value");
         value = argv[++i];
       }
       values_[name] = value;
     }
     for (const Opt& o : opts_)
-      if (o.required && !values_.count(o.name))
-        GBAD_FAIL("missing required option --", o.name, " (see --help)");
+      usage_check(!o.required || values_.count(o.name), "missing required option --", o.name,
+                  " (see --help)");
     return true;
   }
 
@@ -75,14 +82,14 @@ class Cli {
     std::string s = get(name);
     char* end = nullptr;
     long long v = std::strtoll(s.c_str(), &end, 10);
-    GBAD_CHECK(!s.empty() && *end == '\0', "option --", name, ": '", s, "' is not an integer");
+    usage_check(!s.empty() && *end == '\0', "option --", name, ": '", s, "' is not an integer");
     return v;
   }
   double get_double(const std::string& name) const {
     std::string s = get(name);
     char* end = nullptr;
     double v = std::strtod(s.c_str(), &end);
-    GBAD_CHECK(!s.empty() && *end == '\0', "option --", name, ": '", s, "' is not a number");
+    usage_check(!s.empty() && *end == '\0', "option --", name, ": '", s, "' is not a number");
     return v;
   }
   // Comma-separated integers: "10,100".
@@ -93,8 +100,8 @@ class Cli {
     while (std::getline(ss, item, ',')) {
       char* end = nullptr;
       long v = std::strtol(item.c_str(), &end, 10);
-      GBAD_CHECK(!item.empty() && *end == '\0', "option --", name, ": '", item,
-                 "' is not an integer");
+      usage_check(!item.empty() && *end == '\0', "option --", name, ": '", item,
+                  "' is not an integer");
       out.push_back(static_cast<int>(v));
     }
     return out;
@@ -126,6 +133,10 @@ class Cli {
   }
 
  private:
+  template <typename... Args>
+  static void usage_check(bool ok, const Args&... args) {
+    if (!ok) throw UsageError(detail::concat(args...));
+  }
   struct Opt {
     std::string name, def, help;
     bool is_flag, required;

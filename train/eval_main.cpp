@@ -1,18 +1,13 @@
 // gbad-eval: the SIXray evaluation protocol on any model's scores.
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "core/check.h"
+#include "eval/metrics.h"
+#include "eval/scores_csv.h"
 #include "io/io.h"
 #include "train/eval_model.h"
-#include "eval/metrics.h"
 #include "train/pipeline.h"
-#include "eval/scores_csv.h"
 
 namespace {
 
@@ -89,98 +84,61 @@ JSON: {"ap": {"Gun": .., ...}, "map": .., "ap_voc07": {...}, "map_voc07": .., "b
        {"roc_auc": .., "pr_auc": .., "precision": .., "recall": .., "f1": .., ...}, ...}
 )";
 
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "error: %s\n(run gbad-eval --help for usage)\n", msg.c_str());
-  std::exit(2);
-}
-
-double parse_double(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  const double d = std::strtod(v.c_str(), &end);
-  if (v.empty() || end != v.c_str() + v.size())
-    usage_error(flag + " needs a number, got '" + v + "'");
-  return d;
-}
-
-}  // namespace
-
+// The file mode: --scores and --labels.
 int file_mode(int argc, char** argv) {
-  std::string scores_path, labels_path, json_path, curves_dir;
-  gbad::EvalOptions options;
-  long curve_points = 2000;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::fputs(kHelp, stdout);
-      return 0;
-    } else if (a == "--scores") {
-      scores_path = value();
-    } else if (a == "--labels") {
-      labels_path = value();
-    } else if (a == "--json") {
-      json_path = value();
-    } else if (a == "--threshold") {
-      options.threshold = parse_double(a, value());
-    } else if (a == "--curves") {
-      curves_dir = value();
-    } else if (a == "--curve-points") {
-      const double d = parse_double(a, value());
-      if (d < 0 || d != long(d)) usage_error("--curve-points needs a whole number >= 0");
-      curve_points = long(d);
-    } else {
-      usage_error("unknown argument '" + a + "'");
-    }
+  using namespace gbad;
+  Cli cli("gbad-eval", "file mode; see gbad-eval --help");
+  cli.option("scores", "", "scores CSV", true)
+      .option("labels", "", "SIXray split CSV", true)
+      .option("json", "", "also write the results as JSON")
+      .option("threshold", "0.5", "binary decision threshold")
+      .option("curves", "", "folder for ROC and PR curve points")
+      .option("curve-points", "2000", "at most this many points per curve (0 = all)");
+  cli.parse(argc, argv);  // --help never reaches here (main prints kHelp)
+  const std::string scores_path = cli.get("scores"), labels_path = cli.get("labels");
+  const std::string json_path = cli.get("json"), curves_dir = cli.get("curves");
+  const long long curve_points = cli.get_int("curve-points");
+  if (curve_points < 0) throw UsageError("--curve-points needs a whole number >= 0");
+  EvalOptions options;
+  options.threshold = cli.get_double("threshold");
+  options.curves = !curves_dir.empty();
+  options.max_curve_points = size_t(curve_points);
+
+  const ScoreTable scores = read_scores_csv(scores_path);
+  const LabelTable labels = read_label_csv(labels_path);
+  const auto matched = match_labels(scores, labels);
+  const EvalReport report = evaluate(scores.scores, matched, options);
+  std::printf("scores %s, labels %s\n", scores_path.c_str(), labels_path.c_str());
+  std::fputs(eval_report_table(report).c_str(), stdout);
+  if (!json_path.empty()) {
+    write_file_atomic(json_path, eval_report_json(report));
+    std::printf("wrote %s\n", json_path.c_str());
   }
-  if (scores_path.empty() || labels_path.empty()) usage_error("--scores and --labels are required");
-
-  try {
-    const gbad::ScoreTable scores = gbad::read_scores_csv(scores_path);
-    const gbad::LabelTable labels = gbad::read_label_csv(labels_path);
-    const auto matched = gbad::match_labels(scores, labels);
-    options.curves = !curves_dir.empty();
-    options.max_curve_points = size_t(curve_points);
-    const gbad::EvalReport report = gbad::evaluate(scores.scores, matched, options);
-
-    std::printf("scores %s, labels %s\n", scores_path.c_str(), labels_path.c_str());
-    std::fputs(gbad::eval_report_table(report).c_str(), stdout);
-    if (!json_path.empty()) {
-      gbad::write_file_atomic(json_path, gbad::eval_report_json(report));
-      std::printf("wrote %s\n", json_path.c_str());
-    }
-    if (!curves_dir.empty()) {
-      if (::mkdir(curves_dir.c_str(), 0777) != 0 && errno != EEXIST)
-        GBAD_FAIL("cannot create folder ", curves_dir, ": ", std::strerror(errno));
-      auto put = [&](const std::string& stem, const gbad::Curve& roc, const gbad::Curve& pr) {
-        gbad::write_file_atomic(curves_dir + "/" + stem + "_roc.csv",
-                                gbad::curve_csv(roc, "fpr", "tpr"));
-        gbad::write_file_atomic(curves_dir + "/" + stem + "_pr.csv",
-                                gbad::curve_csv(pr, "recall", "precision"));
-      };
-      for (int c = 0; c < gbad::kNumClasses; ++c)
-        put(gbad::kClassNames[c], report.roc[c], report.pr[c]);
-      put("binary", report.binary_roc, report.binary_pr);
-      std::printf("wrote curves to %s\n", curves_dir.c_str());
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+  if (!curves_dir.empty()) {
+    make_dirs(curves_dir);
+    auto put = [&](const std::string& stem, const Curve& roc, const Curve& pr) {
+      write_file_atomic(curves_dir + "/" + stem + "_roc.csv", curve_csv(roc, "fpr", "tpr"));
+      write_file_atomic(curves_dir + "/" + stem + "_pr.csv", curve_csv(pr, "recall", "precision"));
+    };
+    for (int c = 0; c < kNumClasses; ++c) put(kClassNames[c], report.roc[c], report.pr[c]);
+    put("binary", report.binary_roc, report.binary_pr);
+    std::printf("wrote curves to %s\n", curves_dir.c_str());
   }
   return 0;
 }
 
+}  // namespace
+
 int main(int argc, char** argv) {
-  gbad::tune_cpu_runtime(argv);
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") {
       std::fputs(kHelp, stdout);
       return 0;
     }
-    if (a == "--cnn" || a.rfind("--cnn=", 0) == 0) return gbad::eval_model_main(argc, argv);
+    if (a == "--cnn" || a.rfind("--cnn=", 0) == 0)
+      return gbad::phase_main(argc, argv, "gbad-eval", "model mode; see gbad-eval --help",
+                              gbad::eval_model_main);
   }
-  return file_mode(argc, argv);
+  return gbad::run_main(argc, argv, "gbad-eval", [&] { return file_mode(argc, argv); });
 }

@@ -2,10 +2,10 @@
 
 #include <cstdio>
 
-#include "io/io.h"
-#include "train/pipeline.h"
 #include "eval/plot.h"
 #include "eval/scores_csv.h"
+#include "io/io.h"
+#include "train/pipeline.h"
 
 namespace gbad {
 
@@ -51,97 +51,88 @@ void write_eval_outputs(const std::string& dir, const EvalReport& report,
                     svg_line_plot({{name, report.binary_pr.x, report.binary_pr.y}}, o));
 }
 
-int eval_model_main(int argc, char** argv) {
-  return run_main("gbad-eval", [&]() -> int {
-    Cli cli("gbad-eval", "model mode; see gbad-eval --help");
-    cli.option("cnn", "", "phase-1 run directory", true)
-        .option("bigan", "", "phase-2 run directory")
-        .option("svm", "", "phase-3 run directory")
-        .flag("no-gate", "evaluate the classifier alone")
-        .option("out", "", "output directory", true)
-        .option("data", "", "SIXray root (default: phase 1's)")
-        .option("subset", "", "ImageSet subset (default: phase 1's)")
-        .option("split", "test", "split CSV to evaluate")
-        .option("epsilon", "1e-4", "factor for the confidences of normal images")
-        .option("threshold", "0.5", "binary decision threshold")
-        .option("batch", "32", "images per forward pass")
-        .option("workers", "4", "image decoding threads")
-        .option("title", "", "title of the plots (default: the output directory)")
-        .flag("skip-missing", "skip CSV rows whose image is missing");
-    add_device_options(cli);
-    GBAD_CHECK(cli.parse(argc, argv), "use gbad-eval --help");
-    apply_thread_option(cli);
-    const bool gate = !cli.get_flag("no-gate");
-    GBAD_CHECK(!gate || (!cli.get("bigan").empty() && !cli.get("svm").empty()),
-               "the GBAD gate needs --bigan RUN2 and --svm RUN3 (or --no-gate for the "
-               "classifier alone)");
-    Device device = resolve_device(cli.get("device"));
-    Context ctx(device, static_cast<uint64_t>(cli.get_int("seed")));
-    CnnRun cnn = load_cnn_run(cli.get("cnn"), device);
-    const std::string data = cli.get("data").empty() ? cnn.data : cli.get("data");
-    const std::string subset = cli.get("subset").empty() ? cnn.subset : cli.get("subset");
-    RunDir dir(cli.get("out"), "eval");
-    dir.write_command(argc, argv);
-    dir.write_config(cli_config(cli), {{"data", data}, {"subset", subset}});
-    dir.write_versions(ctx);
+int eval_model_main(Phase& p) {
+  Cli& cli = p.cli();
+  cli.option("cnn", "", "phase-1 run directory", true)
+      .option("bigan", "", "phase-2 run directory")
+      .option("svm", "", "phase-3 run directory")
+      .flag("no-gate", "evaluate the classifier alone")
+      .option("out", "", "output directory", true)
+      .option("data", "", "SIXray root (default: phase 1's)")
+      .option("subset", "", "ImageSet subset (default: phase 1's)")
+      .option("split", "test", "split CSV to evaluate")
+      .option("epsilon", "1e-4", "factor for the confidences of normal images")
+      .option("threshold", "0.5", "binary decision threshold")
+      .option("batch", "32", "images per forward pass")
+      .option("workers", "4", "image decoding threads")
+      .option("title", "", "title of the plots (default: the output directory)")
+      .flag("skip-missing", "skip CSV rows whose image is missing");
+  if (!p.parse()) return 0;
+  const bool gate = !cli.get_flag("no-gate");
+  GBAD_CHECK(!gate || (!cli.get("bigan").empty() && !cli.get("svm").empty()),
+             "the GBAD gate needs --bigan RUN2 and --svm RUN3 (or --no-gate for the "
+             "classifier alone)");
+  const Device device = p.device();
+  Context& ctx = p.ctx();
+  CnnRun cnn = load_cnn_run(cli.get("cnn"), device);
+  const std::string data = cli.get("data").empty() ? cnn.data : cli.get("data");
+  const std::string subset = cli.get("subset").empty() ? cnn.subset : cli.get("subset");
+  RunDir& dir = p.open_run_dir(cli.get("out"), "eval", {{"data", data}, {"subset", subset}});
 
-    ImageIndex index = index_images(data);
-    std::vector<Sample> samples =
-        load_split(index, subset, cli.get("split"), cli.get_flag("skip-missing"), nullptr);
-    std::printf("evaluating %s on %s/%s (%zu images)%s\n", cnn.model->arch().c_str(),
-                subset.c_str(), cli.get("split").c_str(), samples.size(),
-                gate ? " with the GBAD gate" : "");
-    Tensor feats =
-        extract_features(ctx, *cnn.model, samples,
-                         eval_loader_config(cnn.image_size, static_cast<int>(cli.get_int("batch")),
-                                            static_cast<int>(cli.get_int("workers"))),
-                         "eval");
-    ScoreTable table;
-    table.scores = confidences(feats);
-    for (const Sample& s : samples) table.names.push_back(s.stem);
-    if (gate) {
-      RunConfig gan_run(cli.get("bigan"), "train-bigan");
-      RunConfig svm_run(cli.get("svm"), "train-svm");
-      BiGan bigan(BiGan::read_config(gan_run.file("bigan.safetensors")), device);
-      bigan.load(gan_run.file("bigan.safetensors"));
-      GBAD_CHECK(bigan.config().x_dim == feats.size(1), "the Bi-GAN of ", cli.get("bigan"),
-                 " takes ", bigan.config().x_dim, " features but the classifier gives ",
-                 feats.size(1));
-      Svm svm = Svm::load(svm_run.file("svm.model"));
-      AnomalyScores sc = anomaly_scores(ctx, bigan, feats);
-      std::vector<double> dv = svm.decision_values(svm_rows(sc, svm_uses_log_scores(svm_run)), 2);
-      std::vector<int> anomalous;
-      std::string csv = "name,R,FM,svm_decision,anomalous\n";
-      char buf[96];
-      int64_t n_anom = 0, pos_anom = 0, npos = 0;
-      for (size_t i = 0; i < dv.size(); ++i) {
-        anomalous.push_back(dv[i] > 0 ? 1 : -1);
-        n_anom += dv[i] > 0;
-        npos += samples[i].positive();
-        pos_anom += samples[i].positive() && dv[i] > 0;
-        std::snprintf(buf, sizeof buf, ",%.6g,%.6g,%.6g,%d\n", double(sc.r[i]), double(sc.fm[i]),
-                      dv[i], dv[i] > 0 ? 1 : 0);
-        csv += samples[i].stem + buf;
-      }
-      write_file_atomic(dir.file("anomaly.csv"), csv);
-      apply_gate(table.scores, anomalous, static_cast<float>(cli.get_double("epsilon")));
-      std::printf("gate: %lld of %zu images called anomalous (%lld of %lld positives)\n",
-                  (long long)n_anom, dv.size(), (long long)pos_anom, (long long)npos);
+  ImageIndex index = index_images(data);
+  std::vector<Sample> samples =
+      load_split(index, subset, cli.get("split"), cli.get_flag("skip-missing"), nullptr);
+  std::printf("evaluating %s on %s/%s (%zu images)%s\n", cnn.model->arch().c_str(), subset.c_str(),
+              cli.get("split").c_str(), samples.size(), gate ? " with the GBAD gate" : "");
+  Tensor feats =
+      extract_features(ctx, *cnn.model, samples,
+                       eval_loader_config(cnn.image_size, static_cast<int>(cli.get_int("batch")),
+                                          static_cast<int>(cli.get_int("workers"))),
+                       "eval");
+  ScoreTable table;
+  table.scores = confidences(feats);
+  for (const Sample& s : samples) table.names.push_back(s.stem);
+  if (gate) {
+    RunConfig gan_run(cli.get("bigan"), "train-bigan");
+    RunConfig svm_run(cli.get("svm"), "train-svm");
+    BiGan bigan(BiGan::read_config(gan_run.file("bigan.safetensors")), device);
+    bigan.load(gan_run.file("bigan.safetensors"));
+    GBAD_CHECK(bigan.config().x_dim == feats.size(1), "the Bi-GAN of ", cli.get("bigan"), " takes ",
+               bigan.config().x_dim, " features but the classifier gives ", feats.size(1));
+    Svm svm = Svm::load(svm_run.file("svm.model"));
+    AnomalyScores sc = anomaly_scores(ctx, bigan, feats);
+    std::vector<double> dv = svm.decision_values(svm_rows(sc, svm_uses_log_scores(svm_run)), 2);
+    std::vector<int> anomalous;
+    std::string csv = "name,R,FM,svm_decision,anomalous\n";
+    char buf[96];
+    int64_t n_anom = 0, pos_anom = 0, npos = 0;
+    for (size_t i = 0; i < dv.size(); ++i) {
+      anomalous.push_back(dv[i] > 0 ? 1 : -1);
+      n_anom += dv[i] > 0;
+      npos += samples[i].positive();
+      pos_anom += samples[i].positive() && dv[i] > 0;
+      std::snprintf(buf, sizeof buf, ",%.6g,%.6g,%.6g,%d\n", double(sc.r[i]), double(sc.fm[i]),
+                    dv[i], dv[i] > 0 ? 1 : 0);
+      csv += samples[i].stem + buf;
     }
-    write_scores_csv(dir.file("scores.csv"), table);
-    std::vector<ClassLabels> labels;
-    for (const Sample& s : samples) labels.push_back(s.labels);
-    EvalOptions eo;
-    eo.threshold = cli.get_double("threshold");
-    eo.curves = true;
-    eo.max_curve_points = 2000;
-    EvalReport report = evaluate(table.scores, labels, eo);
-    std::fputs(eval_report_table(report).c_str(), stdout);
-    std::string title = cli.get("title").empty() ? cli.get("out") : cli.get("title");
-    write_eval_outputs(dir.path(), report, title);
-    std::printf("wrote %s (metrics.json, scores.csv, curves/, plots/)\n", dir.path().c_str());
-    return 0;
-  });
+    write_file_atomic(dir.file("anomaly.csv"), csv);
+    apply_gate(table.scores, anomalous, static_cast<float>(cli.get_double("epsilon")));
+    std::printf("gate: %lld of %zu images called anomalous (%lld of %lld positives)\n",
+                (long long)n_anom, dv.size(), (long long)pos_anom, (long long)npos);
+  }
+  write_scores_csv(dir.file("scores.csv"), table);
+  std::vector<ClassLabels> labels;
+  for (const Sample& s : samples) labels.push_back(s.labels);
+  EvalOptions eo;
+  eo.threshold = cli.get_double("threshold");
+  eo.curves = true;
+  eo.max_curve_points = 2000;
+  EvalReport report = evaluate(table.scores, labels, eo);
+  std::fputs(eval_report_table(report).c_str(), stdout);
+  std::string title = cli.get("title").empty() ? cli.get("out") : cli.get("title");
+  write_eval_outputs(dir.path(), report, title);
+  std::printf("wrote %s (metrics.json, scores.csv, curves/, plots/)\n", dir.path().c_str());
+  return 0;
 }
 
 }  // namespace gbad

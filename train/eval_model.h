@@ -5,10 +5,12 @@
 #include <string>
 
 #include "eval/metrics.h"
+#include "train/startup.h"
 
 namespace gbad {
 
-int eval_model_main(int argc, char** argv);
+// The model mode (--cnn ...) of gbad-eval, through the phase start-up.
+int eval_model_main(Phase& p);
 
 // Writes metrics.json, curves/*.csv and plots/*.svg of a report (made with curves on) to dir.
 void write_eval_outputs(const std::string& dir, const EvalReport& report, const std::string& title);

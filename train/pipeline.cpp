@@ -1,6 +1,5 @@
 #include "train/pipeline.h"
 
-#include <omp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,66 +17,6 @@
 #include "train/progress.h"
 
 namespace gbad {
-
-void tune_cpu_runtime(char** argv) {
-  if (std::getenv("GBAD_NO_REEXEC") != nullptr) return;
-  bool change = false;
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-    change = true;
-  }
-  if (std::getenv("OPENBLAS_CORETYPE") == nullptr && __builtin_cpu_supports("avx2") &&
-      __builtin_cpu_supports("fma")) {
-    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-    ::setenv("OPENBLAS_CORETYPE", avx512 ? "SkylakeX" : "Haswell", 1);
-    change = true;
-  }
-  if (!change) return;
-  ::setenv("GBAD_NO_REEXEC", "1", 1);  // never loop
-  ::execv("/proc/self/exe", argv);
-  // exec failed: carry on with the defaults (slower, still correct).
-}
-
-int run_main(const char* program, const std::function<int()>& body) {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
-    return 1;
-  }
-}
-
-Device resolve_device(const std::string& opt) {
-  if (opt == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
-  Device d = parse_device(opt);
-  if (d == Device::CUDA)
-    GBAD_CHECK(cuda_available(), "--device cuda: no usable CUDA device (",
-#ifdef GBAD_WITH_CUDA
-               "no GPU or driver found"
-#else
-               "gbad was built without CUDA"
-#endif
-               ")");
-  return d;
-}
-
-ConfigList cli_config(const Cli& cli) {
-  return cli.resolved();
-}
-
-void add_device_options(Cli& cli) {
-  cli.option("device", "auto", "cpu, cuda, or auto (CUDA when a GPU is present)")
-      .option("seed", "1", "random seed (initialisation, sampling, augmentation)")
-      .option("threads", "0", "CPU threads for OpenMP loops (0 = all cores)");
-}
-
-void apply_thread_option(const Cli& cli) {
-  long long t = cli.get_int("threads");
-  GBAD_CHECK(t >= 0, "--threads must be >= 0");
-  if (t > 0) omp_set_num_threads(static_cast<int>(t));
-}
 
 void remove_stale_temp_files(const std::string& dir) {
   std::error_code ec;

@@ -1,5 +1,5 @@
 // Pieces shared by the phase binaries (gbad-train-cnn, gbad-train-bigan, gbad-train-svm,
-// gbad-eval, gbad-predict): device choice, the main() wrapper, the dataset/run-dir plumbing,
+// gbad-eval, gbad-predict), after start-up (train/startup.h): the dataset/run-dir plumbing,
 // feature extraction with the frozen classifier, anomaly scoring and the gate.
 #pragma once
 
@@ -10,40 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "core/context.h"
 #include "data/loader.h"
 #include "data/sixray.h"
 #include "models/bigan.h"
 #include "models/classifier.h"
 #include "models/svm.h"
-#include "core/context.h"
 #include "train/cli.h"
 #include "train/run_dir.h"
+#include "train/startup.h"
 
 namespace gbad {
-
-// Call first in main(). Two runtime settings that libgomp and OpenBLAS read only when they
-// load, so the program re-executes itself once when it changes either (set them yourself to
-// skip this; GBAD_NO_REEXEC=1 disables it):
-//  * OMP_WAIT_POLICY=PASSIVE when unset: busy-waiting OpenMP threads starve OpenBLAS and the
-//    loader threads (measured 18x slower training steps on a 2-core machine);
-//  * OPENBLAS_CORETYPE when unset: OpenBLAS 0.3.21 does not know recent Xeons and falls back to
-//    its slowest (Prescott) kernels. SkylakeX (AVX-512) when the CPU has AVX-512 F/BW/DQ/VL,
-//    else Haswell when it has AVX2 and FMA (measured 2.4x for Haswell over Prescott, and 1.7x
-//    GEMM, 1.3-1.6x resnet34-fpn training for SkylakeX over Haswell: bench/RESULTS.md).
-void tune_cpu_runtime(char** argv);
-
-// Runs `body`, printing "error: <what>" and returning 1 on any exception; returns body's code.
-int run_main(const char* program, const std::function<int()>& body);
-
-// "auto" (CUDA when a GPU is present, else the CPU), "cpu" or "cuda".
-Device resolve_device(const std::string& opt);
-
-// Every option of a parsed Cli with its resolved value (given or default), for config.json.
-ConfigList cli_config(const Cli& cli);
-
-// Common option groups, so every binary spells them the same way.
-void add_device_options(Cli& cli);  // --device, --seed, --threads
-void apply_thread_option(const Cli& cli);
 
 // Removes `<name>.tmp.<pid>` files in dir whose writing process no longer exists (a SIGKILL
 // during an atomic write leaves one; the real file is intact).

@@ -10,12 +10,14 @@ using namespace gbad;
 
 namespace {
 
-int run(int argc, char** argv) {
-  Cli cli("gbad-predict",
-          "Confidences of the 5 threat classes for image files (JPEG or PNG). With --bigan and\n"
-          "--svm also the anomaly scores R and FM, the SVM decision and the gated confidences\n"
-          "(normal images multiplied by --epsilon). Images are given with --images a,b,c or\n"
-          "--list FILE (one path per line).");
+const char* kSummary =
+    "Confidences of the 5 threat classes for image files (JPEG or PNG). With --bigan and\n"
+    "--svm also the anomaly scores R and FM, the SVM decision and the gated confidences\n"
+    "(normal images multiplied by --epsilon). Images are given with --images a,b,c or\n"
+    "--list FILE (one path per line).";
+
+int run(Phase& p) {
+  Cli& cli = p.cli();
   cli.option("cnn", "", "phase-1 run directory", true)
       .option("bigan", "", "phase-2 run directory (optional, enables the gate)")
       .option("svm", "", "phase-3 run directory (optional, enables the gate)")
@@ -23,12 +25,7 @@ int run(int argc, char** argv) {
       .option("images", "", "comma-separated image paths")
       .option("list", "", "file with one image path per line")
       .option("csv", "", "also write the results to this CSV file");
-  add_device_options(cli);
-  if (!cli.parse(argc, argv)) {
-    std::fputs(cli.help().c_str(), stdout);
-    return 0;
-  }
-  apply_thread_option(cli);
+  if (!p.parse()) return 0;
   std::vector<std::string> paths;
   {
     std::stringstream ss(cli.get("images"));
@@ -45,8 +42,8 @@ int run(int argc, char** argv) {
   const bool gate = !cli.get("bigan").empty() || !cli.get("svm").empty();
   GBAD_CHECK(!gate || (!cli.get("bigan").empty() && !cli.get("svm").empty()),
              "the gate needs both --bigan and --svm");
-  Device device = resolve_device(cli.get("device"));
-  Context ctx(device, static_cast<uint64_t>(cli.get_int("seed")));
+  const Device device = p.device();
+  Context& ctx = p.ctx();
   CnnRun cnn = load_cnn_run(cli.get("cnn"), device);
   cnn.model->set_training(false);
 
@@ -115,6 +112,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  tune_cpu_runtime(argv);
-  return run_main("gbad-predict", [&] { return run(argc, argv); });
+  return phase_main(argc, argv, "gbad-predict", kSummary, run);
 }

@@ -138,5 +138,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run_main("gbad-report", [&] { return run(argc, argv); });
+  return run_main(argc, argv, "gbad-report", [&] { return run(argc, argv); });
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "models/classifier.h"
+#include "train/startup.h"
 
 namespace {
 
@@ -42,79 +43,82 @@ int64_t parse_int(const std::string& flag, const std::string& v) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    std::string arch;
-    gbad::ClassifierOptions opt;
-    int64_t h = 224, w = 224;
-    bool quiet = false;
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto next = [&]() -> std::string {
-        GBAD_CHECK(i + 1 < argc, a, " needs a value");
-        return argv[++i];
-      };
-      if (a == "--help" || a == "-h") {
-        std::cout << kUsage;
-        return 0;
-      } else if (a == "--list") {
-        for (const auto& n : gbad::Classifier::architectures()) std::cout << n << "\n";
-        return 0;
-      } else if (a == "--arch") {
-        arch = next();
-      } else if (a == "--num-classes") {
-        opt.num_classes = parse_int(a, next());
-      } else if (a == "--width") {
-        opt.width = parse_int(a, next());
-      } else if (a == "--fpn-channels") {
-        opt.fpn_channels = parse_int(a, next());
-      } else if (a == "--head-dim") {
-        opt.head_dim = parse_int(a, next());
-      } else if (a == "--quiet") {
-        quiet = true;
-      } else if (a == "--image-size") {
-        const std::string v = next();
-        const auto x = v.find('x');
-        if (x == std::string::npos) {
-          h = w = parse_int(a, v);
-        } else {
-          h = parse_int(a, v.substr(0, x));
-          w = parse_int(a, v.substr(x + 1));
-        }
+namespace {
+
+int run(int argc, char** argv) {
+  std::string arch;
+  gbad::ClassifierOptions opt;
+  int64_t h = 224, w = 224;
+  bool quiet = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      GBAD_CHECK(i + 1 < argc, a, " needs a value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (a == "--list") {
+      for (const auto& n : gbad::Classifier::architectures()) std::cout << n << "\n";
+      return 0;
+    } else if (a == "--arch") {
+      arch = next();
+    } else if (a == "--num-classes") {
+      opt.num_classes = parse_int(a, next());
+    } else if (a == "--width") {
+      opt.width = parse_int(a, next());
+    } else if (a == "--fpn-channels") {
+      opt.fpn_channels = parse_int(a, next());
+    } else if (a == "--head-dim") {
+      opt.head_dim = parse_int(a, next());
+    } else if (a == "--quiet") {
+      quiet = true;
+    } else if (a == "--image-size") {
+      const std::string v = next();
+      const auto x = v.find('x');
+      if (x == std::string::npos) {
+        h = w = parse_int(a, v);
       } else {
-        GBAD_FAIL("unknown argument '", a, "' (see --help)");
+        h = parse_int(a, v.substr(0, x));
+        w = parse_int(a, v.substr(x + 1));
       }
+    } else {
+      GBAD_FAIL("unknown argument '", a, "' (see --help)");
     }
-    GBAD_CHECK(!arch.empty(), "--arch is required (see --list)");
-    gbad::Classifier model(arch, opt, gbad::Device::CPU, 0, /*allocate=*/false);
-    const auto rows = model.summary(1, h, w);
-    int64_t params = 0, macs = 0;
-    for (const auto& r : rows) {
-      params += r.params;
-      macs += r.macs;
-    }
-    std::printf("%s  width %lld  classes %lld  input 3x%lldx%lld\n", arch.c_str(),
-                static_cast<long long>(opt.width), static_cast<long long>(opt.num_classes),
-                static_cast<long long>(h), static_cast<long long>(w));
-    if (!quiet) {
-      std::printf("%-28s %-14s %-20s %14s %16s\n", "layer", "kind", "output", "params", "MACs");
-      for (const auto& r : rows)
-        std::printf("%-28s %-14s %-20s %14s %16s\n", r.name.c_str(), r.kind.c_str(),
-                    gbad::shape_str(r.output).c_str(), group(r.params).c_str(),
-                    group(r.macs).c_str());
-    }
-    // The store also counts parameters of no row (none today); report what the model holds.
-    const int64_t total = model.param_store().num_params();
-    GBAD_CHECK(total == params, "internal: layer rows sum to ", params,
-               " parameters but the model "
-               "has ",
-               total);
-    std::printf("total parameters: %s\n", group(total).c_str());
-    std::printf("forward MACs per image: %s (%.2f G)\n", group(macs).c_str(), macs / 1e9);
-    std::printf("feature size: %lld\n", static_cast<long long>(model.feature_dim()));
-    return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
   }
+  GBAD_CHECK(!arch.empty(), "--arch is required (see --list)");
+  gbad::Classifier model(arch, opt, gbad::Device::CPU, 0, /*allocate=*/false);
+  const auto rows = model.summary(1, h, w);
+  int64_t params = 0, macs = 0;
+  for (const auto& r : rows) {
+    params += r.params;
+    macs += r.macs;
+  }
+  std::printf("%s  width %lld  classes %lld  input 3x%lldx%lld\n", arch.c_str(),
+              static_cast<long long>(opt.width), static_cast<long long>(opt.num_classes),
+              static_cast<long long>(h), static_cast<long long>(w));
+  if (!quiet) {
+    std::printf("%-28s %-14s %-20s %14s %16s\n", "layer", "kind", "output", "params", "MACs");
+    for (const auto& r : rows)
+      std::printf("%-28s %-14s %-20s %14s %16s\n", r.name.c_str(), r.kind.c_str(),
+                  gbad::shape_str(r.output).c_str(), group(r.params).c_str(),
+                  group(r.macs).c_str());
+  }
+  // The store also counts parameters of no row (none today); report what the model holds.
+  const int64_t total = model.param_store().num_params();
+  GBAD_CHECK(total == params, "internal: layer rows sum to ", params,
+             " parameters but the model "
+             "has ",
+             total);
+  std::printf("total parameters: %s\n", group(total).c_str());
+  std::printf("forward MACs per image: %s (%.2f G)\n", group(macs).c_str(), macs / 1e9);
+  std::printf("feature size: %lld\n", static_cast<long long>(model.feature_dim()));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return gbad::run_main(argc, argv, "gbad-summary", [&] { return run(argc, argv); });
 }

@@ -16,12 +16,14 @@ namespace {
 const std::vector<std::string> kResumeKeys = {"cnn",  "negatives", "batch",
                                               "seed", "latent",    "recon-weight"};
 
-int run(int argc, char** argv) {
-  Cli cli("gbad-train-bigan",
-          "Phase 2 of GBAD: train the Bi-GAN on the phase-1 classifier's features of random\n"
-          "negative training images. Writes OUT/bigan.safetensors, OUT/negatives.safetensors\n"
-          "(the features, reused by phase 3), OUT/checkpoint.safetensors (for --resume),\n"
-          "config.json, command.txt, versions.json and metrics.jsonl.");
+const char* kSummary =
+    "Phase 2 of GBAD: train the Bi-GAN on the phase-1 classifier's features of random\n"
+    "negative training images. Writes OUT/bigan.safetensors, OUT/negatives.safetensors\n"
+    "(the features, reused by phase 3), OUT/checkpoint.safetensors (for --resume),\n"
+    "config.json, command.txt, versions.json and metrics.jsonl.";
+
+int run(Phase& p) {
+  Cli& cli = p.cli();
   cli.option("cnn", "", "phase-1 run directory (gbad-train-cnn --out)", true)
       .option("out", "", "run directory to write", true)
       .option("data", "", "SIXray root (default: the one phase 1 used)")
@@ -39,24 +41,16 @@ int run(int argc, char** argv) {
       .option("feature-batch", "32", "batch size of the feature extraction")
       .flag("skip-missing", "skip CSV rows whose image is missing")
       .flag("resume", "continue an interrupted run in --out");
-  add_device_options(cli);
-  if (!cli.parse(argc, argv)) {
-    std::fputs(cli.help().c_str(), stdout);
-    return 0;
-  }
-  apply_thread_option(cli);
+  if (!p.parse()) return 0;
   const std::string out = cli.get("out");
   const bool resume = check_resume(cli, out, "train-bigan", kResumeKeys);
-  Device device = resolve_device(cli.get("device"));
-  const uint64_t seed = static_cast<uint64_t>(cli.get_int("seed"));
-  Context ctx(device, seed);
+  const Device device = p.device();
+  const uint64_t seed = p.seed();
+  Context& ctx = p.ctx();
   CnnRun cnn = load_cnn_run(cli.get("cnn"), device);
   const std::string data = cli.get("data").empty() ? cnn.data : cli.get("data");
   const std::string subset = cli.get("subset").empty() ? cnn.subset : cli.get("subset");
-  RunDir dir(out, "train-bigan");
-  dir.write_command(argc, argv);
-  dir.write_config(cli_config(cli), {{"data", data}, {"subset", subset}});
-  dir.write_versions(ctx);
+  RunDir& dir = p.open_run_dir(out, "train-bigan", {{"data", data}, {"subset", subset}});
 
   // Features of N random negatives (cached in the run directory: a resumed run reuses them).
   const std::string feat_path = dir.file("negatives.safetensors");
@@ -178,6 +172,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  tune_cpu_runtime(argv);
-  return run_main("gbad-train-bigan", [&] { return run(argc, argv); });
+  return phase_main(argc, argv, "gbad-train-bigan", kSummary, run);
 }

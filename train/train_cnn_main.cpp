@@ -10,37 +10,26 @@
 #include "nn/optim.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
+#include "train/schedule.h"
 
 using namespace gbad;
 
 namespace {
-
-float lr_at(const std::string& schedule, float base, int64_t step, int64_t total,
-            int64_t steps_per_epoch, int step_epochs, float gamma) {
-  if (schedule == "constant" || total <= 0) return base;
-  if (schedule == "cosine")
-    return 0.5f * base *
-           (1.f +
-            std::cos(3.14159265358979f * static_cast<float>(step) / static_cast<float>(total)));
-  if (schedule == "step") {
-    int64_t epoch = steps_per_epoch > 0 ? step / steps_per_epoch : 0;
-    return base * std::pow(gamma, static_cast<float>(epoch / std::max(1, step_epochs)));
-  }
-  GBAD_FAIL("unknown --schedule '", schedule, "' (constant, cosine or step)");
-}
 
 // Options that must match when a run is resumed.
 const std::vector<std::string> kResumeKeys = {
     "data",      "subset", "arch", "width", "fpn-channels", "head-dim",
     "train-set", "batch",  "seed", "crop",  "resize",       "ideal-negatives"};
 
-int run(int argc, char** argv) {
-  Cli cli("gbad-train-cnn",
-          "Phase 1 of GBAD: train the ResNet(+FPN) multi-label classifier on a SIXray split.\n"
-          "--train-set ideal (default) is GBAD's balanced set; practical is the whole split\n"
-          "(the plain-CNN baseline of the paper's Tables 1-3). Writes OUT/model.safetensors,\n"
-          "OUT/checkpoint.safetensors (for --resume), config.json, command.txt, versions.json\n"
-          "and metrics.jsonl.");
+const char* kSummary =
+    "Phase 1 of GBAD: train the ResNet(+FPN) multi-label classifier on a SIXray split.\n"
+    "--train-set ideal (default) is GBAD's balanced set; practical is the whole split\n"
+    "(the plain-CNN baseline of the paper's Tables 1-3). Writes OUT/model.safetensors,\n"
+    "OUT/checkpoint.safetensors (for --resume), config.json, command.txt, versions.json\n"
+    "and metrics.jsonl.";
+
+int run(Phase& p) {
+  Cli& cli = p.cli();
   cli.option("data", "", "SIXray root (JPEGImage/ anywhere below, ImageSet/<subset>/)", true)
       .option("subset", "100", "ImageSet subset: 10, 100, 1000 (or another folder name)")
       .option("out", "", "run directory to write", true)
@@ -73,22 +62,14 @@ int run(int argc, char** argv) {
       .option("pretrained", "", "torchvision weights converted with tools/convert_torchvision.py")
       .flag("skip-missing", "skip CSV rows whose image is missing (default: stop with an error)")
       .flag("resume", "continue an interrupted run in --out from its checkpoint");
-  add_device_options(cli);
-  if (!cli.parse(argc, argv)) {
-    std::fputs(cli.help().c_str(), stdout);
-    return 0;
-  }
-  apply_thread_option(cli);
+  if (!p.parse()) return 0;
   parse_arch(cli.get("arch"));  // a bad name fails before any data is read
   const std::string out = cli.get("out");
   const bool resume = check_resume(cli, out, "train-cnn", kResumeKeys);
-  Device device = resolve_device(cli.get("device"));
-  const uint64_t seed = static_cast<uint64_t>(cli.get_int("seed"));
-  Context ctx(device, seed);
-  RunDir dir(out, "train-cnn");
-  dir.write_command(argc, argv);
-  dir.write_config(cli_config(cli));
-  dir.write_versions(ctx);
+  const Device device = p.device();
+  const uint64_t seed = p.seed();
+  Context& ctx = p.ctx();
+  RunDir& dir = p.open_run_dir(out, "train-cnn");
 
   // Data.
   ImageIndex index = index_images(cli.get("data"));
@@ -152,6 +133,9 @@ int run(int argc, char** argv) {
   const int64_t ckpt_every = cli.get_int("checkpoint-every");
   const int64_t log_every = std::max<long long>(1, cli.get_int("log-every"));
   const std::string ckpt = dir.file("checkpoint.safetensors");
+  LrSchedule schedule(cli.get("schedule"), ocfg.lr, total_steps, steps_per_epoch,
+                      static_cast<int>(cli.get_int("step-epochs")),
+                      static_cast<float>(cli.get_double("step-gamma")));
 
   // Resume state: completed epochs and steps into the current epoch.
   int start_epoch = 0;
@@ -199,9 +183,7 @@ int run(int argc, char** argv) {
     Batch b;
     int64_t step_in_epoch = first;
     while (loader.next(b)) {
-      float lr = lr_at(cli.get("schedule"), ocfg.lr, global_step, total_steps, steps_per_epoch,
-                       static_cast<int>(cli.get_int("step-epochs")),
-                       static_cast<float>(cli.get_double("step-gamma")));
+      const float lr = schedule.lr(global_step);
       sgd.set_lr(lr);
       const Tensor *x = &b.images, *y = &b.labels, *m = &b.mask;
       if (ctx.is_cuda()) {
@@ -265,6 +247,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  tune_cpu_runtime(argv);
-  return run_main("gbad-train-cnn", [&] { return run(argc, argv); });
+  return phase_main(argc, argv, "gbad-train-cnn", kSummary, run);
 }

@@ -9,11 +9,13 @@ using namespace gbad;
 
 namespace {
 
-int run(int argc, char** argv) {
-  Cli cli("gbad-train-svm",
-          "Phase 3 of GBAD: train the SVM on the anomaly scores (R, FM) of all positive\n"
-          "training images (anomalous, +1) and the phase-2 negatives (normal, -1).\n"
-          "Writes OUT/svm.model, OUT/scores.csv (stem,label,R,FM,decision) and the run files.");
+const char* kSummary =
+    "Phase 3 of GBAD: train the SVM on the anomaly scores (R, FM) of all positive\n"
+    "training images (anomalous, +1) and the phase-2 negatives (normal, -1).\n"
+    "Writes OUT/svm.safetensors, OUT/scores.csv (stem,label,R,FM,decision) and the run files.";
+
+int run(Phase& p) {
+  Cli& cli = p.cli();
   cli.option("cnn", "", "phase-1 run directory", true)
       .option("bigan", "", "phase-2 run directory", true)
       .option("out", "", "run directory to write", true)
@@ -28,15 +30,10 @@ int run(int argc, char** argv) {
       .option("workers", "4", "image decoding threads")
       .option("feature-batch", "32", "batch size of the feature extraction")
       .flag("skip-missing", "skip CSV rows whose image is missing");
-  add_device_options(cli);
-  if (!cli.parse(argc, argv)) {
-    std::fputs(cli.help().c_str(), stdout);
-    return 0;
-  }
-  apply_thread_option(cli);
-  Device device = resolve_device(cli.get("device"));
-  const uint64_t seed = static_cast<uint64_t>(cli.get_int("seed"));
-  Context ctx(device, seed);
+  if (!p.parse()) return 0;
+  const Device device = p.device();
+  const uint64_t seed = p.seed();
+  Context& ctx = p.ctx();
   CnnRun cnn = load_cnn_run(cli.get("cnn"), device);
   RunConfig gan_run(cli.get("bigan"), "train-bigan");
   {
@@ -47,10 +44,7 @@ int run(int argc, char** argv) {
   }
   const std::string data = cli.get("data").empty() ? cnn.data : cli.get("data");
   const std::string subset = cli.get("subset").empty() ? cnn.subset : cli.get("subset");
-  RunDir dir(cli.get("out"), "train-svm");
-  dir.write_command(argc, argv);
-  dir.write_config(cli_config(cli), {{"data", data}, {"subset", subset}});
-  dir.write_versions(ctx);
+  RunDir& dir = p.open_run_dir(cli.get("out"), "train-svm", {{"data", data}, {"subset", subset}});
 
   BiGan bigan(BiGan::read_config(gan_run.file("bigan.safetensors")), device);
   bigan.load(gan_run.file("bigan.safetensors"));
@@ -128,6 +122,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  tune_cpu_runtime(argv);
-  return run_main("gbad-train-svm", [&] { return run(argc, argv); });
+  return phase_main(argc, argv, "gbad-train-svm", kSummary, run);
 }
