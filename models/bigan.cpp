@@ -3,9 +3,9 @@
 #include <cmath>
 
 #include "core/philox.h"
+#include "io/checkpoint.h"
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
-#include "io/checkpoint.h"
 #include "nn/optim.h"
 
 namespace gbad {
@@ -124,9 +124,9 @@ BiGan::BiGan(const BiGanConfig& cfg, Device device) : cfg_(cfg) {
   ac.beta2 = cfg.beta2;
   opt_ = std::make_unique<Optim>(ps_e_, ps_g_, ps_d_, ac);
   if (cfg.ema_decay > 0.f) {
-    ema_e_ = ps_e_.params().clone();
-    ema_g_ = ps_g_.params().clone();
-    ema_d_ = ps_d_.params().clone();
+    ema_e_ = Ema(ps_e_, cfg.ema_decay);
+    ema_g_ = Ema(ps_g_, cfg.ema_decay);
+    ema_d_ = Ema(ps_d_, cfg.ema_decay);
   }
 }
 
@@ -252,20 +252,19 @@ BiGanLosses BiGan::train_step(Context& ctx, const Tensor& x) {
 
   ++steps_;
   if (cfg_.ema_decay > 0.f) {
-    const float d = cfg_.ema_decay;
-    axpby(ctx, ema_e_, 1.f - d, ps_e_.params(), d);
-    axpby(ctx, ema_g_, 1.f - d, ps_g_.params(), d);
-    axpby(ctx, ema_d_, 1.f - d, ps_d_.params(), d);
+    ema_e_.update(ctx, ps_e_);
+    ema_g_.update(ctx, ps_g_);
+    ema_d_.update(ctx, ps_d_);
   }
   return out;
 }
 
 void BiGan::swap_ema() {
   for (auto [ema, ps] :
-       {std::pair<Tensor*, ParamStore*>{&ema_e_, &ps_e_}, {&ema_g_, &ps_g_}, {&ema_d_, &ps_d_}}) {
+       {std::pair<Ema*, ParamStore*>{&ema_e_, &ps_e_}, {&ema_g_, &ps_g_}, {&ema_d_, &ps_d_}}) {
     Tensor tmp = ps->params().clone();
-    ps->params().copy_from(*ema);
-    ema->copy_from(tmp);
+    ema->copy_to(*ps);
+    ema->values().copy_from(tmp);
   }
 }
 
@@ -356,9 +355,9 @@ void BiGan::save(const std::string& path, const std::map<std::string, std::strin
     for (size_t i = 0; i < ps->entries().size(); ++i)
       tensors.emplace_back(ps->entries()[i].name, ps->value(static_cast<int>(i)));
   if (cfg_.ema_decay > 0.f) {
-    tensors.emplace_back("ema.encoder", ema_e_);
-    tensors.emplace_back("ema.generator", ema_g_);
-    tensors.emplace_back("ema.discriminator", ema_d_);
+    tensors.emplace_back("ema.encoder", ema_e_.values());
+    tensors.emplace_back("ema.generator", ema_g_.values());
+    tensors.emplace_back("ema.discriminator", ema_d_.values());
   }
   // Adam keeps [m | v] in each store's state buffer.
   tensors.emplace_back("adam.encoder", ps_e_.state(2));
@@ -409,13 +408,13 @@ void BiGan::load(const std::string& path) {
   load_store(f, ps_d_);
   if (cfg_.ema_decay > 0.f) {
     if (f.has("ema.encoder")) {
-      ema_e_.set_from(f.read_f32("ema.encoder"));
-      ema_g_.set_from(f.read_f32("ema.generator"));
-      ema_d_.set_from(f.read_f32("ema.discriminator"));
-    } else {
-      ema_e_.copy_from(ps_e_.params());
-      ema_g_.copy_from(ps_g_.params());
-      ema_d_.copy_from(ps_d_.params());
+      ema_e_.values().set_from(f.read_f32("ema.encoder"));
+      ema_g_.values().set_from(f.read_f32("ema.generator"));
+      ema_d_.values().set_from(f.read_f32("ema.discriminator"));
+    } else {  // saved without EMA: start the average from the loaded weights
+      ema_e_.reset(ps_e_);
+      ema_g_.reset(ps_g_);
+      ema_d_.reset(ps_d_);
     }
   }
   ps_e_.state(2).set_from(f.read_f32("adam.encoder"));

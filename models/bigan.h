@@ -17,9 +17,10 @@
 #include <vector>
 
 #include "core/context.h"
-#include "nn/layers.h"
 #include "core/param_store.h"
 #include "core/tensor.h"
+#include "nn/layers.h"
+#include "nn/optim.h"
 
 namespace gbad {
 
@@ -140,7 +141,7 @@ class BiGan {
   std::unique_ptr<BiGanDiscriminator> dis_;
   std::unique_ptr<Optim> opt_;
   std::vector<float> mean_, std_;
-  Tensor ema_e_, ema_g_, ema_d_;
+  Ema ema_e_, ema_g_, ema_d_;  // used when cfg_.ema_decay > 0
   int64_t steps_ = 0;
   Tensor xs_, z_, ones_, zeros_, loss_, dlogit_, drec_, fm_real_;
 };
