@@ -93,6 +93,15 @@ const Tensor& ResNetBlock::forward(Context& ctx, const Tensor& x) {
   return relu_out_.forward(ctx, sum_);
 }
 
+const Tensor& ResNetBlock::forward_fused_eval(Context& ctx, const Tensor& x) {
+  const Tensor& identity =
+      has_down_ ? down_conv_.forward_bn_eval(ctx, x, down_bn_, nullptr, false) : x;
+  const Tensor& h = conv1_.forward_bn_eval(ctx, x, bn1_, nullptr, true);
+  if (!bottleneck_) return conv2_.forward_bn_eval(ctx, h, bn2_, &identity, true);
+  const Tensor& h2 = conv2_.forward_bn_eval(ctx, h, bn2_, nullptr, true);
+  return conv3_.forward_bn_eval(ctx, h2, bn3_, &identity, true);
+}
+
 const Tensor& ResNetBlock::backward(Context& ctx, const Tensor& dy) {
   const Tensor& d = relu_out_.backward(ctx, dy);
   const Tensor* g = &d;
@@ -155,17 +164,30 @@ ResNet::ResNet(ParamStore& ps, const ResNetConfig& cfg) : cfg_(cfg) {
 
 std::array<Tensor, 4> ResNet::forward(Context& ctx, const Tensor& x) {
   GBAD_CHECK(x.ndim() == 4 && x.c() == 3, "ResNet expects (N,3,H,W) images, got ", x.str());
+  x_ = x;
+  fused_last_ = !training_ && fuse_eval_;
+  return forward_impl(ctx, x, fused_last_);
+}
+
+std::array<Tensor, 4> ResNet::forward_impl(Context& ctx, const Tensor& x, bool fused) {
   const Tensor* h =
-      &pool_.forward(ctx, relu_.forward(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x))));
+      fused ? &pool_.forward(ctx, conv1_.forward_bn_eval(ctx, x, bn1_, nullptr, true))
+            : &pool_.forward(ctx, relu_.forward(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x))));
   std::array<Tensor, 4> c;
   for (int s = 0; s < 4; ++s) {
-    for (auto& b : stages_[s]) h = &b.forward(ctx, *h);
+    for (auto& b : stages_[s]) h = fused ? &b.forward_fused_eval(ctx, *h) : &b.forward(ctx, *h);
     c[s] = *h;
   }
   return c;
 }
 
 const Tensor& ResNet::backward(Context& ctx, const std::array<Tensor, 4>& dc) {
+  // The fused eval forward keeps no intermediates: recompute them the unfused way (eval-mode
+  // gradients are rare: feature attribution, tests).
+  if (fused_last_) {
+    forward_impl(ctx, x_, false);
+    fused_last_ = false;
+  }
   Tensor d;  // gradient wrt the output of the current stage
   for (int s = 3; s >= 0; --s) {
     if (has_values(dc[s])) {
@@ -189,6 +211,7 @@ const Tensor& ResNet::backward(Context& ctx, const std::array<Tensor, 4>& dc) {
 }
 
 void ResNet::set_training(bool t) {
+  training_ = t;
   conv1_.set_training(t);
   bn1_.set_training(t);
   relu_.set_training(t);

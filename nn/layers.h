@@ -42,6 +42,8 @@ class Layer {
 
 // 2-D convolution, groups 1, dilation 1. Weight (Cout, Cin, KH, KW), optional bias (Cout).
 // Init: torchvision ResNet style (Kaiming normal, fan_out) unless `init` says otherwise.
+class BatchNorm2d;
+
 class Conv2d : public Layer {
  public:
   Conv2d() = default;
@@ -57,6 +59,11 @@ class Conv2d : public Layer {
   int64_t macs(const Shape& x) const;  // multiply-adds of one forward
   int64_t cin() const { return cin_; }
   int64_t cout() const { return cout_; }
+  // Eval only: this convolution and `bn` (running statistics) [+ residual] [+ ReLU] as one op
+  // (conv2d_bn_eval_forward), y = act(bn(conv(x)) [+ residual]). Keeps nothing for backward:
+  // a caller that needs gradients runs the unfused layers again.
+  const Tensor& forward_bn_eval(Context& ctx, const Tensor& x, const BatchNorm2d& bn,
+                                const Tensor* residual, bool relu);
 
  private:
   ParamStore* ps_ = nullptr;
@@ -77,6 +84,12 @@ class BatchNorm2d : public Layer {
               float momentum = 0.1f, bool zero_init_weight = false);
   const Tensor& forward(Context& ctx, const Tensor& x);
   const Tensor& backward(Context& ctx, const Tensor& dy);
+  // What a convolution folding this layer (eval) needs.
+  const Tensor& gamma() const { return ps_->value(w_); }
+  const Tensor& beta() const { return ps_->value(b_); }
+  const Tensor& running_mean() const { return ps_->value(rm_); }
+  const Tensor& running_var() const { return ps_->value(rv_); }
+  float eps() const { return eps_; }
 
  private:
   ParamStore* ps_ = nullptr;
