@@ -112,12 +112,12 @@ def parse_cases(spec):
             out += parse_cases("demo/32,resnet34-fpn/224/32,resnet50-fpn/224/32,"
                                "resnet101-fpn/224/32")
         elif item.startswith("demo/"):
-            out.append(dict(label="demo-resnet18-fpn-w16", arch="resnet18-fpn", width=16,
-                            fpn=64, head=64, size=96, batch=int(item.split("/")[1])))
+            out.append(dict(spec=item, label="demo-resnet18-fpn-w16", arch="resnet18-fpn",
+                            width=16, fpn=64, head=64, size=96, batch=int(item.split("/")[1])))
         elif item:
             arch, size, batch = item.split("/")
-            out.append(dict(label=arch, arch=arch, width=64, fpn=256, head=256, size=int(size),
-                            batch=int(batch)))
+            out.append(dict(spec=item, label=arch, arch=arch, width=64, fpn=256, head=256,
+                            size=int(size), batch=int(batch)))
     return out
 
 
@@ -217,8 +217,15 @@ def run_torch_worker(config, case_spec, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--layout", layout,
            "--cases", case_spec, "--threads", str(args.threads), "--warmup", str(args.warmup),
            "--min-time", str(args.min_time)]
-    print(f"running: PyTorch {config}", file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env).stdout
+    print(f"running: PyTorch {config} {case_spec}", file=sys.stderr, flush=True)
+    try:
+        out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env,
+                             timeout=args.worker_timeout).stdout
+    except subprocess.TimeoutExpired:
+        # OpenMP's default (spinning) waiting on a loaded machine can take minutes per step.
+        print(f"  PyTorch {config} {case_spec}: no result within --worker-timeout "
+              f"{args.worker_timeout:.0f} s", file=sys.stderr, flush=True)
+        return {}
     return json.loads(out)
 
 
@@ -248,6 +255,9 @@ def main():
     ap.add_argument("--configs", default=",".join(CONFIGS),
                     help="PyTorch CPU configurations to try, OMP/LAYOUT with OMP in "
                          "{default, passive}, LAYOUT in {nchw, channels_last}")
+    ap.add_argument("--worker-timeout", type=float, default=300.0,
+                    help="seconds one PyTorch process (one configuration, one case, one round) "
+                         "may take; past it that round has no result for that configuration")
     ap.add_argument("--gbad-bench", default=None, help="path of gbad-bench: also run it")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -291,7 +301,11 @@ def main():
                     for mode, v in bench_case(c, device, args).items():
                         res[gbad_name(c, mode, dev_tag)] = v
             else:
-                res = run_torch_worker(side, case_spec, args)
+                # One process per case, so that a configuration that stalls on one case still
+                # reports the others.
+                res = {}
+                for c in cases:
+                    res.update(run_torch_worker(side, c["spec"], args))
             for name, v in res.items():
                 samples.setdefault(side, {}).setdefault(name, []).append(v)
     loads.append(loadavg())
@@ -307,13 +321,15 @@ def main():
             per_cfg = {cfg: best(cfg, name) for cfg in configs}
             top = max(configs, key=lambda cfg: per_cfg[cfg][0] or 0.0)
             t_best, t_worst = per_cfg[top]
+            if t_best is None:
+                top = "none (no result)"
             g_best, g_worst = best("gbad", name)
             rows.append(dict(name=name, model=c["label"], mode=mode, size=c["size"],
                              batch=c["batch"], torch_config=top, torch_img_s=t_best,
                              torch_worst=t_worst,
                              torch_by_config={k: v[0] for k, v in per_cfg.items()},
                              gbad_img_s=g_best, gbad_worst=g_worst,
-                             ratio=(g_best / t_best) if g_best else None))
+                             ratio=(g_best / t_best) if g_best and t_best else None))
 
     desc = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"cpu, torch threads {args.threads}")
@@ -343,7 +359,8 @@ def main():
         print("|---|---|" + "---|" * len(configs))
         for r in rows:
             print(f"| {r['model']}/{r['size']}px/n:{r['batch']} | {r['mode']} | "
-                  + " | ".join(f"{r['torch_by_config'][c]:.1f}" for c in configs) + " |")
+                  + " | ".join(f"{r['torch_by_config'][c]:.1f}" if r['torch_by_config'][c]
+                               else "n/a" for c in configs) + " |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(torch=torch.__version__, device=desc, threads=args.threads,
