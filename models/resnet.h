@@ -63,6 +63,9 @@ class ResNetBlock {
   BatchNorm2d bn1_, bn2_, bn3_, down_bn_;
   ReLU relu1_, relu2_, relu_out_;
   Tensor sum_, dx_;
+  // Training forwards fuse each BN with the ReLU (and the residual addition) that follows it
+  // (BatchNorm2d::forward_act); eval forwards run the layers one by one (or forward_fused_eval).
+  bool training_ = true, act_last_ = false;
 };
 
 class ResNet {
@@ -95,7 +98,7 @@ class ResNet {
   std::array<Tensor, 4> dsum_;
   Tensor empty_;
   Tensor x_;  // input of the last forward
-  bool training_ = true, fuse_eval_ = true, fused_last_ = false;
+  bool training_ = true, fuse_eval_ = true, fused_last_ = false, stem_act_ = false;
   std::array<Tensor, 4> forward_impl(Context& ctx, const Tensor& x, bool fused);
 };
 

@@ -207,15 +207,17 @@ bool flat_shift(const Conv2dShape& s) {
 }
 
 GBAD_INLINE_LOOPS void clear_outside(float* d, const Conv2dShape& s, int64_t kr, int64_t ks) {
+  // Output rows whose input row lies outside the image: [0, top) and [bottom, P).
+  const int64_t top = std::min(s.p, std::max<int64_t>(0, s.ph - kr));
+  const int64_t bottom = std::max(top, std::min(s.p, s.h + s.ph - kr));
+  for (int64_t i = 0; i < top * s.q; ++i) d[i] = 0.f;
+  for (int64_t i = bottom * s.q; i < s.p * s.q; ++i) d[i] = 0.f;
+  // Output columns whose input column lies outside: [0, lo) and [hi, Q) of the other rows.
   int64_t lo, hi;
   valid_range(s.q, s.w, 1, s.pw, ks, &lo, &hi);
-  for (int64_t oh = 0; oh < s.p; ++oh) {
+  if (lo == 0 && hi == s.q) return;
+  for (int64_t oh = top; oh < bottom; ++oh) {
     float* r = d + oh * s.q;
-    const int64_t ih = oh - s.ph + kr;
-    if (ih < 0 || ih >= s.h) {
-      for (int64_t ow = 0; ow < s.q; ++ow) r[ow] = 0.f;
-      continue;
-    }
     for (int64_t ow = 0; ow < lo; ++ow) r[ow] = 0.f;
     for (int64_t ow = hi; ow < s.q; ++ow) r[ow] = 0.f;
   }

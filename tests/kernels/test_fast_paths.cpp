@@ -190,5 +190,97 @@ TEST(FastPath, ConvBnEvalForwardRejectsBadParameters) {
                std::exception);
 }
 
+// Training-mode BatchNorm (+ residual) (+ ReLU) and its backward against the double reference
+// BatchNorm, then the addition and the ReLU in double. Planes longer than the backward's
+// 256-element chunk, odd lengths (the accumulators' tail), and inputs with a mean far from 0
+// (the one-pass variance).
+TEST(FastPath, BatchNormTrainActMatchesReference) {
+  struct BnCase {
+    const char* name;
+    int64_t n, c, h, w;
+    float offset;
+  };
+  const BnCase cases[] = {{"small", 4, 5, 7, 6, 0.f},
+                          {"long_planes", 2, 3, 20, 17, 0.f},
+                          {"offset_mean", 3, 4, 5, 3, 5.f},
+                          {"batch1_3x3", 1, 6, 3, 3, 0.f}};
+  for_thread_counts([&] {
+    Context ctx;
+    for (const BnCase& bc : cases) {
+      for (int variant = 0; variant < 4; ++variant) {
+        const bool with_residual = variant & 1, relu = variant & 2;
+        SCOPED_TRACE(std::string(bc.name) + (with_residual ? " residual" : "") +
+                     (relu ? " relu" : ""));
+        const Shape shape{bc.n, bc.c, bc.h, bc.w};
+        const int64_t hw = bc.h * bc.w;
+        Tensor x = test::random_tensor(shape, 20, bc.offset - 1.f, bc.offset + 1.f);
+        Tensor gamma = test::random_tensor({bc.c}, 21, 0.5f, 1.5f);
+        Tensor beta = test::random_tensor({bc.c}, 22);
+        Tensor rm = test::random_tensor({bc.c}, 23),
+               rv = test::random_tensor({bc.c}, 24, 0.5f, 2.f);
+        Tensor res = test::random_tensor(shape, 25), dy = test::random_tensor(shape, 26);
+        const std::vector<double> rm0 = to_double(rm.to_vector()), rv0 = to_double(rv.to_vector());
+        Tensor y(shape), mean({bc.c}), invstd({bc.c});
+        batchnorm2d_forward_train_act(ctx, y, mean, invstd, rm, rv, x, gamma, beta, 1e-5f, 0.1f,
+                                      with_residual ? &res : nullptr, relu);
+
+        const std::vector<double> xd = to_double(x.to_vector()), g = to_double(gamma.to_vector()),
+                                  b = to_double(beta.to_vector()), r = to_double(res.to_vector());
+        std::vector<double> want(xd.size()), wmean(size_t(bc.c)), winv(size_t(bc.c));
+        std::vector<double> wrm = rm0, wrv = rv0;
+        cpu::batchnorm2d_forward_train<double>(want.data(), wmean.data(), winv.data(), wrm.data(),
+                                               wrv.data(), xd.data(), g.data(), b.data(), bc.n,
+                                               bc.c, hw, 1e-5, 0.1);
+        for (size_t i = 0; i < want.size(); ++i) {
+          if (with_residual) want[i] += r[i];
+          if (relu) want[i] = std::max(want[i], 0.0);
+        }
+        expect_rel_norm(y.to_vector(), want, 2e-6, "y");
+        expect_rel_norm(mean.to_vector(), wmean, 2e-6, "save_mean");
+        expect_rel_norm(invstd.to_vector(), winv, 2e-6, "save_invstd");
+        expect_rel_norm(rm.to_vector(), wrm, 2e-6, "running_mean");
+        expect_rel_norm(rv.to_vector(), wrv, 2e-6, "running_var");
+
+        // Backward. The ReLU mask is the forward's (its float y): the reference uses it too.
+        Tensor dx(shape), dz(shape);
+        Tensor dgamma = test::random_tensor({bc.c}, 27), dbeta = test::random_tensor({bc.c}, 28);
+        std::vector<double> wdg = to_double(dgamma.to_vector()), wdb = to_double(dbeta.to_vector());
+        batchnorm2d_backward_act(ctx, &dx, relu ? &dz : nullptr, &dgamma, &dbeta, dy, y, x, gamma,
+                                 mean, invstd, 1e-5f, relu);
+        std::vector<double> gd = to_double(dy.to_vector());
+        const std::vector<float> yv = y.to_vector();
+        if (relu)
+          for (size_t i = 0; i < gd.size(); ++i) gd[i] = yv[i] > 0.f ? gd[i] : 0.0;
+        std::vector<double> wdx(xd.size());
+        const std::vector<double> md = to_double(mean.to_vector()),
+                                  id = to_double(invstd.to_vector());
+        cpu::batchnorm2d_backward<double>(wdx.data(), wdg.data(), wdb.data(), gd.data(), xd.data(),
+                                          g.data(), md.data(), id.data(), bc.n, bc.c, hw);
+        expect_rel_norm(dx.to_vector(), wdx, 1e-5, "dx");
+        expect_rel_norm(dgamma.to_vector(), wdg, 1e-5, "dgamma");
+        expect_rel_norm(dbeta.to_vector(), wdb, 1e-5, "dbeta");
+        if (relu) expect_rel_norm(dz.to_vector(), gd, 0.0, "dz");
+      }
+    }
+  });
+}
+
+TEST(FastPath, BatchNormActRejectsBadArguments) {
+  Context ctx;
+  const Shape shape{2, 3, 4, 4};
+  Tensor x = test::random_tensor(shape, 1), y(shape), dz(shape), bad({2, 3, 4, 5});
+  Tensor c3 = Tensor::zeros({3}), m({3}), s({3}), rm = Tensor::zeros({3}), rv = Tensor::zeros({3});
+  EXPECT_THROW(
+      batchnorm2d_forward_train_act(ctx, y, m, s, rm, rv, x, c3, c3, 1e-5f, 0.1f, &bad, true),
+      std::exception);
+  EXPECT_THROW(
+      batchnorm2d_forward_train_act(ctx, y, m, s, rm, rv, x, c3, c3, 1e-5f, 0.1f, &y, true),
+      std::exception);
+  // Without the ReLU, dL/d(residual) is dy itself: no dz.
+  EXPECT_THROW(
+      batchnorm2d_backward_act(ctx, &y, &dz, nullptr, nullptr, x, x, x, c3, m, s, 1e-5f, false),
+      std::exception);
+}
+
 }  // namespace
 }  // namespace gbad
