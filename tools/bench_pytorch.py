@@ -258,7 +258,11 @@ def main():
     ap.add_argument("--worker-timeout", type=float, default=300.0,
                     help="seconds one PyTorch process (one configuration, one case, one round) "
                          "may take; past it that round has no result for that configuration")
-    ap.add_argument("--gbad-bench", default=None, help="path of gbad-bench: also run it")
+    ap.add_argument("--gbad-bench", action="append", default=[],
+                    help="path of gbad-bench: also run it (repeat to compare builds, e.g. "
+                         "before and after a change, in the same interleaved run)")
+    ap.add_argument("--gbad-label", action="append", default=[],
+                    help="column label of each --gbad-bench (default: gbad, gbad2, ...)")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--layout", default="nchw", help=argparse.SUPPRESS)
@@ -279,7 +283,10 @@ def main():
     if device.type == "cuda":
         configs = ["cuda"]
 
-    # samples[side][name] = list of img/s, one per round; side = "gbad" or a configuration.
+    labels = args.gbad_label + [("gbad" if i == 0 else f"gbad{i + 1}")
+                                for i in range(len(args.gbad_label), len(args.gbad_bench))]
+    gbad_paths = dict(zip(labels, args.gbad_bench))
+    # samples[side][name] = list of img/s, one per round; side = a gbad label or a configuration.
     samples = {}
     gbad_ctx = {}
     loads = []
@@ -288,12 +295,12 @@ def main():
         print(f"round {rnd + 1}/{args.rounds}, load average {loads[-1]}", file=sys.stderr,
               flush=True)
         # Alternate the order, so neither side always runs first in a round.
-        sides = (["gbad"] if args.gbad_bench else []) + configs
+        sides = list(gbad_paths) + configs
         if rnd % 2:
             sides.reverse()
         for side in sides:
-            if side == "gbad":
-                res, gbad_ctx = run_gbad(args.gbad_bench, cases, dev_tag, args)
+            if side in gbad_paths:
+                res, gbad_ctx[side] = run_gbad(gbad_paths[side], cases, dev_tag, args)
             elif side == "cuda":
                 torch.backends.cudnn.benchmark = True
                 res = {}
@@ -323,13 +330,15 @@ def main():
             t_best, t_worst = per_cfg[top]
             if t_best is None:
                 top = "none (no result)"
-            g_best, g_worst = best("gbad", name)
+            gbad = {}
+            for label in gbad_paths:
+                g_best, g_worst = best(label, name)
+                gbad[label] = dict(img_s=g_best, worst=g_worst,
+                                   ratio=(g_best / t_best) if g_best and t_best else None)
             rows.append(dict(name=name, model=c["label"], mode=mode, size=c["size"],
                              batch=c["batch"], torch_config=top, torch_img_s=t_best,
                              torch_worst=t_worst,
-                             torch_by_config={k: v[0] for k, v in per_cfg.items()},
-                             gbad_img_s=g_best, gbad_worst=g_worst,
-                             ratio=(g_best / t_best) if g_best and t_best else None))
+                             torch_by_config={k: v[0] for k, v in per_cfg.items()}, gbad=gbad))
 
     desc = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"cpu, torch threads {args.threads}")
@@ -338,8 +347,8 @@ def main():
           + " | ".join(loads))
     hdr = (f"| {'model':<22} | {'mode':<5} | {'size':>4} | {'batch':>5} | "
            f"{'PyTorch best config':<21} | {'PyTorch img/s':>16} |")
-    if args.gbad_bench:
-        hdr += f" {'gbad img/s':>16} | {'gbad/PyTorch':>12} |"
+    for label in gbad_paths:
+        hdr += f" {label + ' img/s':>16} | {label + '/PyTorch':>14} |"
     print(hdr)
     print("|" + "|".join("-" * (len(p)) for p in hdr.split("|")[1:-1]) + "|")
 
@@ -349,9 +358,10 @@ def main():
     for r in rows:
         line = (f"| {r['model']:<22} | {r['mode']:<5} | {r['size']:>4} | {r['batch']:>5} | "
                 f"{r['torch_config']:<21} | {fmt(r['torch_img_s'], r['torch_worst']):>16} |")
-        if args.gbad_bench:
-            q = f"{r['ratio']:.2f}" if r["ratio"] else "n/a"
-            line += f" {fmt(r['gbad_img_s'], r['gbad_worst']):>16} | {q:>12} |"
+        for label in gbad_paths:
+            g = r["gbad"][label]
+            q = f"{g['ratio']:.2f}" if g["ratio"] else "n/a"
+            line += f" {fmt(g['img_s'], g['worst']):>16} | {q:>14} |"
         print(line)
     if len(configs) > 1:
         print("\nPyTorch, best round per configuration (img/s):")
