@@ -256,7 +256,10 @@ void batchnorm2d_backward_act(float* dx, float* dz, float* dgamma, float* dbeta,
         for (int64_t i0 = 0; i0 < hw; i0 += 256) {
           const int64_t len = std::min<int64_t>(256, hw - i0);
           float* t = z ? z + i0 : buf;
-          for (int64_t i = 0; i < len; ++i) t[i] = o[i0 + i] > 0.f ? g[i0 + i] : 0.f;
+          for (int64_t i = 0; i < len; ++i) {
+            const float gi = g[i0 + i];  // unconditional load: a vectorised select, no branch
+            t[i] = o[i0 + i] > 0.f ? gi : 0.f;
+          }
           plane_sums(t, x + off + i0, len, &sum_g, &sum_gx);
         }
       } else {
@@ -283,7 +286,10 @@ void batchnorm2d_backward_act(float* dx, float* dz, float* dgamma, float* dbeta,
         for (int64_t i = 0; i < hw; ++i) q[i] = A * z[i] + B * p[i] + C;
       } else if (relu) {
         const float* o = y + off;
-        for (int64_t i = 0; i < hw; ++i) q[i] = A * (o[i] > 0.f ? g[i] : 0.f) + B * p[i] + C;
+        for (int64_t i = 0; i < hw; ++i) {
+          const float gi = g[i];
+          q[i] = A * (o[i] > 0.f ? gi : 0.f) + B * p[i] + C;
+        }
       } else {
         for (int64_t i = 0; i < hw; ++i) q[i] = A * g[i] + B * p[i] + C;
       }
