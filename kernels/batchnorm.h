@@ -34,6 +34,23 @@ void batchnorm2d_backward_eval(Context& ctx, Tensor* dx, Tensor* dgamma, Tensor*
 // num_batches_tracked (a scalar) += 1, on the tensor's device (no host round trip).
 void batchnorm2d_count_batch(Context& ctx, Tensor& num_batches_tracked);
 
+// Training-mode BatchNorm with what follows it in a ResNet block, as one op:
+//   y = act(BN(x) [+ residual]),  act = ReLU when `relu`, else identity; residual like x or null.
+// Statistics and running-stat updates as batchnorm2d_forward_train. The CPU backend writes y in
+// one pass; CUDA composes batchnorm2d_forward_train, add and relu_forward.
+void batchnorm2d_forward_train_act(Context& ctx, Tensor& y, Tensor& save_mean, Tensor& save_invstd,
+                                   Tensor& running_mean, Tensor& running_var, const Tensor& x,
+                                   const Tensor& gamma, const Tensor& beta, float eps,
+                                   float momentum, const Tensor* residual, bool relu);
+// Its backward, given y of the forward: g = relu ? dy * (y > 0) : dy is dL/d(residual), written
+// to dz when non-null (only with the ReLU; without it g is dy); dx = the BatchNorm backward of g
+// (overwritten); dgamma, dbeta accumulate.
+// CUDA composes relu_backward and batchnorm2d_backward.
+void batchnorm2d_backward_act(Context& ctx, Tensor* dx, Tensor* dz, Tensor* dgamma, Tensor* dbeta,
+                              const Tensor& dy, const Tensor& y, const Tensor& x,
+                              const Tensor& gamma, const Tensor& save_mean,
+                              const Tensor& save_invstd, float eps, bool relu);
+
 namespace cpu {
 // Raw-pointer reference templated on the scalar type; hw = H*W. running_* may be null.
 template <typename T>
@@ -66,6 +83,25 @@ void batchnorm2d_backward_eval(Context& ctx, Tensor* dx, Tensor* dgamma, Tensor*
                                const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                const Tensor& running_mean, const Tensor& running_var, float eps);
 void batchnorm2d_count_batch(Context& ctx, Tensor& num_batches_tracked);
+// The float fast path the layers use (kernels/cpu/batchnorm.cpp); residual, dz, dgamma, dbeta,
+// dx, running_* may be null.
+void batchnorm2d_forward_train_act(float* y, float* save_mean, float* save_invstd,
+                                   float* running_mean, float* running_var, const float* x,
+                                   const float* gamma, const float* beta, const float* residual,
+                                   bool relu, int64_t n, int64_t c, int64_t hw, double eps,
+                                   double momentum);
+void batchnorm2d_backward_act(float* dx, float* dz, float* dgamma, float* dbeta, const float* dy,
+                              const float* y, const float* x, const float* gamma,
+                              const float* save_mean, const float* save_invstd, bool relu,
+                              int64_t n, int64_t c, int64_t hw);
+void batchnorm2d_forward_train_act(Context& ctx, Tensor& y, Tensor& save_mean, Tensor& save_invstd,
+                                   Tensor& running_mean, Tensor& running_var, const Tensor& x,
+                                   const Tensor& gamma, const Tensor& beta, float eps,
+                                   float momentum, const Tensor* residual, bool relu);
+void batchnorm2d_backward_act(Context& ctx, Tensor* dx, Tensor* dz, Tensor* dgamma, Tensor* dbeta,
+                              const Tensor& dy, const Tensor& y, const Tensor& x,
+                              const Tensor& gamma, const Tensor& save_mean,
+                              const Tensor& save_invstd, float eps, bool relu);
 }  // namespace cpu
 
 #ifdef GBAD_WITH_CUDA

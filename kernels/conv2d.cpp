@@ -2,8 +2,11 @@
 // backend.
 #include "kernels/conv2d.h"
 
+#include <memory>
 #include <sstream>
 
+#include "kernels/batchnorm.h"
+#include "kernels/elementwise.h"
 #include "kernels/op_checks.h"
 
 namespace gbad {
@@ -92,6 +95,48 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Ten
                       {{"dx", dx}, {"dw", dw}, {"db", db}, {"dy", &dy}, {"x", &x}, {"w", &w}});
   check_backward(dx, dw, db, dy, x, w, p);
   GBAD_DISPATCH(ctx, conv2d_backward, ctx, dx, dw, db, dy, x, w, p);
+}
+
+void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
+                            const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                            const Tensor& running_var, float eps, const Tensor* residual, bool relu,
+                            const Conv2dParams& p) {
+  check_named_devices(ctx, "conv2d_bn_eval_forward",
+                      {{"y", &y},
+                       {"x", &x},
+                       {"w", &w},
+                       {"gamma", &gamma},
+                       {"beta", &beta},
+                       {"running_mean", &running_mean},
+                       {"running_var", &running_var},
+                       {"residual", residual}});
+  Conv2dShape s = check_forward(y, x, w, nullptr, p);
+  for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var})
+    GBAD_CHECK(t->numel() == s.k, "conv2d_bn_eval_forward: BatchNorm parameter ", t->str(),
+               " needs ", s.k, " values (one per output channel)");
+  GBAD_CHECK(!residual || residual->shape() == y.shape(), "conv2d_bn_eval_forward: residual ",
+             residual->str(), " vs y ", y.str());
+  GBAD_CHECK(residual != &y && &x != &y, "conv2d_bn_eval_forward: y must not alias x or residual");
+#ifdef GBAD_WITH_CUDA
+  if (ctx.is_cuda()) {
+    // Composed from the existing CUDA ops: the convolution into a scratch tensor kept in the
+    // context's cache (cuDNN's BatchNorm is not asked to work in place), then element-wise
+    // ops, which may.
+    std::shared_ptr<void>& slot = ctx.cache().entries["conv2d_bn_eval_forward.tmp"];
+    if (!slot) slot = std::make_shared<Tensor>();
+    Tensor& tmp = *static_cast<Tensor*>(slot.get());
+    tmp.resize(y.shape(), y.device());
+    conv2d_forward(ctx, tmp, x, w, nullptr, p);
+    batchnorm2d_forward_eval(ctx, y, tmp, gamma, beta, running_mean, running_var, eps);
+    if (residual) add(ctx, y, y, *residual);
+    if (relu) relu_forward(ctx, y, y);
+    return;
+  }
+#endif
+  GBAD_CHECK(!ctx.is_cuda(),
+             "conv2d_bn_eval_forward: CUDA tensors, but gbad was built without CUDA");
+  cpu::conv2d_bn_eval_forward(ctx, y, x, w, gamma, beta, running_mean, running_var, eps, residual,
+                              relu, p);
 }
 
 }  // namespace gbad

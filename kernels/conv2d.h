@@ -41,6 +41,16 @@ void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, c
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
                      const Tensor& x, const Tensor& w, const Conv2dParams& p);
 
+// Eval-mode convolution + BatchNorm with running statistics [+ residual] [+ ReLU]:
+//   y = act(BN_eval(conv(x, w)) [+ residual]),  residual (N,K,P,Q) or null.
+// One op so that the CPU backend writes y once (BN folded into a per-channel scale and shift
+// applied in the GEMM's output copy). CUDA composes conv2d_forward, batchnorm2d_forward_eval,
+// add and relu_forward.
+void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
+                            const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                            const Tensor& running_var, float eps, const Tensor* residual, bool relu,
+                            const Conv2dParams& p);
+
 namespace cpu {
 // Raw-pointer reference, templated on the scalar type (float, double). `col` is scratch of
 // conv2d_col_elems(s) values (may be null when that is 0).
@@ -56,10 +66,29 @@ void im2col(T* col, const T* x, const Conv2dShape& s);
 template <typename T>
 void col2im(T* x, const T* col, const Conv2dShape& s);  // x overwritten (sum of overlaps)
 
+// The float path the layers use (kernels/cpu/conv2d.cpp explains the arrangement): same
+// arithmetic as the reference, tested against it (FastPath.*). Per output channel k:
+//   y = act(conv * scale[k] + shift[k] [+ residual]);  null scale = 1, null shift = 0.
+struct ConvEpilogue {
+  const float* scale = nullptr;     // (K): a folded BatchNorm's gamma / sqrt(var + eps)
+  const float* shift = nullptr;     // (K): a conv bias, or a folded BatchNorm's shift
+  const float* residual = nullptr;  // (N,K,P,Q)
+  bool relu = false;
+};
+void conv2d_forward_fast(Context& ctx, float* y, const float* x, const float* w,
+                         const Conv2dShape& s, const ConvEpilogue& e);
+// dx overwritten; dw, db accumulate; any may be null.
+void conv2d_backward_fast(Context& ctx, float* dx, float* dw, float* db, const float* dy,
+                          const float* x, const float* w, const Conv2dShape& s);
+
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
                     const Conv2dParams& p);
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
                      const Tensor& x, const Tensor& w, const Conv2dParams& p);
+void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
+                            const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                            const Tensor& running_var, float eps, const Tensor* residual, bool relu,
+                            const Conv2dParams& p);
 }  // namespace cpu
 
 #ifdef GBAD_WITH_CUDA

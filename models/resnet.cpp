@@ -84,6 +84,16 @@ ResNetBlock::ResNetBlock(ParamStore& ps, const std::string& prefix, int64_t cin,
 }
 
 const Tensor& ResNetBlock::forward(Context& ctx, const Tensor& x) {
+  act_last_ = training_;
+  if (training_) {
+    // relu(bn1(conv1 x)) -> [relu(bn2(conv2 .)) ->] relu(bn(conv .) + identity), each BN + ReLU
+    // (+ add) one pass.
+    const Tensor& identity = has_down_ ? down_bn_.forward(ctx, down_conv_.forward(ctx, x)) : x;
+    const Tensor* h = &bn1_.forward_act(ctx, conv1_.forward(ctx, x), nullptr, true);
+    if (!bottleneck_) return bn2_.forward_act(ctx, conv2_.forward(ctx, *h), &identity, true);
+    h = &bn2_.forward_act(ctx, conv2_.forward(ctx, *h), nullptr, true);
+    return bn3_.forward_act(ctx, conv3_.forward(ctx, *h), &identity, true);
+  }
   const Tensor* h = &relu1_.forward(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x)));
   h = &bn2_.forward(ctx, conv2_.forward(ctx, *h));
   if (bottleneck_) h = &bn3_.forward(ctx, conv3_.forward(ctx, relu2_.forward(ctx, *h)));
@@ -93,7 +103,28 @@ const Tensor& ResNetBlock::forward(Context& ctx, const Tensor& x) {
   return relu_out_.forward(ctx, sum_);
 }
 
+const Tensor& ResNetBlock::forward_fused_eval(Context& ctx, const Tensor& x) {
+  const Tensor& identity =
+      has_down_ ? down_conv_.forward_bn_eval(ctx, x, down_bn_, nullptr, false) : x;
+  const Tensor& h = conv1_.forward_bn_eval(ctx, x, bn1_, nullptr, true);
+  if (!bottleneck_) return conv2_.forward_bn_eval(ctx, h, bn2_, &identity, true);
+  const Tensor& h2 = conv2_.forward_bn_eval(ctx, h, bn2_, nullptr, true);
+  return conv3_.forward_bn_eval(ctx, h2, bn3_, &identity, true);
+}
+
 const Tensor& ResNetBlock::backward(Context& ctx, const Tensor& dy) {
+  if (act_last_) {
+    BatchNorm2d& last = bottleneck_ ? bn3_ : bn2_;
+    const Tensor* g = &last.backward_act(ctx, dy, true);
+    const Tensor& d = last.residual_grad();  // dL/d(sum) = dL/d(identity)
+    if (bottleneck_) g = &bn2_.backward_act(ctx, conv3_.backward(ctx, *g), false);
+    g = &bn1_.backward_act(ctx, conv2_.backward(ctx, *g), false);
+    g = &conv1_.backward(ctx, *g);
+    const Tensor& did = has_down_ ? down_conv_.backward(ctx, down_bn_.backward(ctx, d)) : d;
+    dx_.resize(g->shape(), g->device());
+    add(ctx, dx_, *g, did);
+    return dx_;
+  }
   const Tensor& d = relu_out_.backward(ctx, dy);
   const Tensor* g = &d;
   if (bottleneck_) g = &relu2_.backward(ctx, conv3_.backward(ctx, bn3_.backward(ctx, *g)));
@@ -106,6 +137,7 @@ const Tensor& ResNetBlock::backward(Context& ctx, const Tensor& dy) {
 }
 
 void ResNetBlock::set_training(bool t) {
+  training_ = t;
   for (Layer* l :
        std::initializer_list<Layer*>{&conv1_, &conv2_, &conv3_, &down_conv_, &bn1_, &bn2_, &bn3_,
                                      &down_bn_, &relu1_, &relu2_, &relu_out_})
@@ -155,17 +187,32 @@ ResNet::ResNet(ParamStore& ps, const ResNetConfig& cfg) : cfg_(cfg) {
 
 std::array<Tensor, 4> ResNet::forward(Context& ctx, const Tensor& x) {
   GBAD_CHECK(x.ndim() == 4 && x.c() == 3, "ResNet expects (N,3,H,W) images, got ", x.str());
-  const Tensor* h =
-      &pool_.forward(ctx, relu_.forward(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x))));
+  x_ = x;
+  fused_last_ = !training_ && fuse_eval_;
+  return forward_impl(ctx, x, fused_last_);
+}
+
+std::array<Tensor, 4> ResNet::forward_impl(Context& ctx, const Tensor& x, bool fused) {
+  stem_act_ = training_;
+  const Tensor* h = fused       ? &conv1_.forward_bn_eval(ctx, x, bn1_, nullptr, true)
+                    : training_ ? &bn1_.forward_act(ctx, conv1_.forward(ctx, x), nullptr, true)
+                                : &relu_.forward(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x)));
+  h = &pool_.forward(ctx, *h);
   std::array<Tensor, 4> c;
   for (int s = 0; s < 4; ++s) {
-    for (auto& b : stages_[s]) h = &b.forward(ctx, *h);
+    for (auto& b : stages_[s]) h = fused ? &b.forward_fused_eval(ctx, *h) : &b.forward(ctx, *h);
     c[s] = *h;
   }
   return c;
 }
 
 const Tensor& ResNet::backward(Context& ctx, const std::array<Tensor, 4>& dc) {
+  // The fused eval forward keeps no intermediates: recompute them the unfused way (eval-mode
+  // gradients are rare: feature attribution, tests).
+  if (fused_last_) {
+    forward_impl(ctx, x_, false);
+    fused_last_ = false;
+  }
   Tensor d;  // gradient wrt the output of the current stage
   for (int s = 3; s >= 0; --s) {
     if (has_values(dc[s])) {
@@ -182,13 +229,18 @@ const Tensor& ResNet::backward(Context& ctx, const std::array<Tensor, 4>& dc) {
   }
   GBAD_CHECK(d.defined(), "ResNet::backward: every gradient dC2..dC5 is empty");
   d = pool_.backward(ctx, d);
-  d = relu_.backward(ctx, d);
-  d = bn1_.backward(ctx, d);
+  if (stem_act_) {
+    d = bn1_.backward_act(ctx, d, false);
+  } else {
+    d = relu_.backward(ctx, d);
+    d = bn1_.backward(ctx, d);
+  }
   const Tensor& dx = conv1_.backward(ctx, d);
   return cfg_.input_grad ? dx : empty_;
 }
 
 void ResNet::set_training(bool t) {
+  training_ = t;
   conv1_.set_training(t);
   bn1_.set_training(t);
   relu_.set_training(t);

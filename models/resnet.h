@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "core/context.h"
-#include "nn/layers.h"
 #include "core/param_store.h"
 #include "core/tensor.h"
+#include "nn/layers.h"
 
 namespace gbad {
 
@@ -47,6 +47,9 @@ class ResNetBlock {
   ResNetBlock(ParamStore& ps, const std::string& prefix, int64_t cin, int64_t planes, int stride,
               bool bottleneck);
   const Tensor& forward(Context& ctx, const Tensor& x);  // (N,Cin,H,W) -> (N,Cout,H/s,W/s)
+  // Eval mode, each conv + BN (+ residual) (+ ReLU) as one op (Conv2d::forward_bn_eval); the
+  // same result as forward() in eval mode, but nothing is kept for backward().
+  const Tensor& forward_fused_eval(Context& ctx, const Tensor& x);
   const Tensor& backward(Context& ctx, const Tensor& dy);
   void set_training(bool t);
   int64_t out_channels() const { return cout_; }
@@ -60,6 +63,9 @@ class ResNetBlock {
   BatchNorm2d bn1_, bn2_, bn3_, down_bn_;
   ReLU relu1_, relu2_, relu_out_;
   Tensor sum_, dx_;
+  // Training forwards fuse each BN with the ReLU (and the residual addition) that follows it
+  // (BatchNorm2d::forward_act); eval forwards run the layers one by one (or forward_fused_eval).
+  bool training_ = true, act_last_ = false;
 };
 
 class ResNet {
@@ -72,6 +78,9 @@ class ResNet {
   // gradients; returns dL/dx (empty unless cfg.input_grad).
   const Tensor& backward(Context& ctx, const std::array<Tensor, 4>& dc);
   void set_training(bool t);
+  // Eval forwards fold each BatchNorm into its convolution (default on; the CPU backend then
+  // makes one pass per conv). A backward after such a forward first re-runs the unfused one.
+  void set_fuse_eval(bool f) { fuse_eval_ = f; }
   std::array<int64_t, 4> channels() const { return channels_; }
   const ResNetConfig& config() const { return cfg_; }
   // Output shapes of C2..C5 for input shape x; appends one row per layer.
@@ -88,6 +97,9 @@ class ResNet {
   std::array<int64_t, 4> channels_{};
   std::array<Tensor, 4> dsum_;
   Tensor empty_;
+  Tensor x_;  // input of the last forward
+  bool training_ = true, fuse_eval_ = true, fused_last_ = false, stem_act_ = false;
+  std::array<Tensor, 4> forward_impl(Context& ctx, const Tensor& x, bool fused);
 };
 
 }  // namespace gbad

@@ -37,6 +37,42 @@ const Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x) {
   return y_;
 }
 
+const Tensor& BatchNorm2d::forward_act(Context& ctx, const Tensor& x, const Tensor* residual,
+                                       bool relu) {
+  GBAD_CHECK(ps_, "BatchNorm2d used before construction");
+  GBAD_CHECK(training_, "BatchNorm2d::forward_act is for training mode");
+  GBAD_CHECK(x.ndim() == 4 && x.c() == c_, "BatchNorm2d: input ", x.str(), " does not have ", c_,
+             " channels in NCHW");
+  x_ = x;
+  relu_ = relu;
+  y_.resize(x.shape(), x.device());
+  save_mean_.resize({c_}, x.device());
+  save_invstd_.resize({c_}, x.device());
+  batchnorm2d_forward_train_act(ctx, y_, save_mean_, save_invstd_, ps_->value(rm_), ps_->value(rv_),
+                                x, ps_->value(w_), ps_->value(b_), eps_, momentum_, residual, relu);
+  batchnorm2d_count_batch(ctx, ps_->value(nbt_));
+  return y_;
+}
+
+const Tensor& BatchNorm2d::backward_act(Context& ctx, const Tensor& dy, bool residual_grad) {
+  GBAD_CHECK(x_.defined() && save_mean_.defined(),
+             "BatchNorm2d::backward_act called before forward_act");
+  static const Tensor kNone;
+  Tensor* dx = nullptr;
+  if (input_grad_) {
+    dx_.resize(x_.shape(), x_.device());
+    dx = &dx_;
+  }
+  Tensor* dz = nullptr;
+  if (residual_grad && relu_) {
+    dz_.resize(x_.shape(), x_.device());
+    dz = &dz_;
+  }
+  batchnorm2d_backward_act(ctx, dx, dz, &ps_->grad(w_), &ps_->grad(b_), dy, y_, x_, ps_->value(w_),
+                           save_mean_, save_invstd_, eps_, relu_);
+  return input_grad_ ? dx_ : kNone;
+}
+
 // Uses the mode of the preceding forward (do not switch modes between forward and backward).
 const Tensor& BatchNorm2d::backward(Context& ctx, const Tensor& dy) {
   GBAD_CHECK(x_.defined(), "BatchNorm2d::backward called before forward");

@@ -49,6 +49,18 @@ const Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
   return y_;
 }
 
+const Tensor& Conv2d::forward_bn_eval(Context& ctx, const Tensor& x, const BatchNorm2d& bn,
+                                      const Tensor* residual, bool relu) {
+  GBAD_CHECK(ps_, "Conv2d used before construction");
+  GBAD_CHECK(b_ < 0, "Conv2d::forward_bn_eval: a convolution with bias is not folded");
+  x_ = Tensor();  // nothing for backward
+  y_.resize(output_shape(x.shape()), x.device());
+  conv2d_bn_eval_forward(ctx, y_, x, ps_->value(w_), bn.gamma(), bn.beta(), bn.running_mean(),
+                         bn.running_var(), bn.eps(), residual, relu,
+                         Conv2dParams{sh_, sw_, ph_, pw_});
+  return y_;
+}
+
 const Tensor& Conv2d::backward(Context& ctx, const Tensor& dy) {
   GBAD_CHECK(x_.defined(), "Conv2d::backward called before forward");
   static const Tensor kNone;

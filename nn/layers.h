@@ -42,6 +42,8 @@ class Layer {
 
 // 2-D convolution, groups 1, dilation 1. Weight (Cout, Cin, KH, KW), optional bias (Cout).
 // Init: torchvision ResNet style (Kaiming normal, fan_out) unless `init` says otherwise.
+class BatchNorm2d;
+
 class Conv2d : public Layer {
  public:
   Conv2d() = default;
@@ -57,6 +59,11 @@ class Conv2d : public Layer {
   int64_t macs(const Shape& x) const;  // multiply-adds of one forward
   int64_t cin() const { return cin_; }
   int64_t cout() const { return cout_; }
+  // Eval only: this convolution and `bn` (running statistics) [+ residual] [+ ReLU] as one op
+  // (conv2d_bn_eval_forward), y = act(bn(conv(x)) [+ residual]). Keeps nothing for backward:
+  // a caller that needs gradients runs the unfused layers again.
+  const Tensor& forward_bn_eval(Context& ctx, const Tensor& x, const BatchNorm2d& bn,
+                                const Tensor* residual, bool relu);
 
  private:
   ParamStore* ps_ = nullptr;
@@ -77,13 +84,27 @@ class BatchNorm2d : public Layer {
               float momentum = 0.1f, bool zero_init_weight = false);
   const Tensor& forward(Context& ctx, const Tensor& x);
   const Tensor& backward(Context& ctx, const Tensor& dy);
+  // Training mode only: y = act(bn(x) [+ residual]) as one op (batchnorm2d_forward_train_act),
+  // act = ReLU when `relu`; what a ResNet block does after a convolution.
+  const Tensor& forward_act(Context& ctx, const Tensor& x, const Tensor* residual, bool relu);
+  // Backward of forward_act: returns dL/dx; with the ReLU and `residual_grad`, dL/d(residual)
+  // (dy masked by the ReLU) is residual_grad() afterwards (without the ReLU it is dy).
+  const Tensor& backward_act(Context& ctx, const Tensor& dy, bool residual_grad);
+  const Tensor& residual_grad() const { return dz_; }
+  // What a convolution folding this layer (eval) needs.
+  const Tensor& gamma() const { return ps_->value(w_); }
+  const Tensor& beta() const { return ps_->value(b_); }
+  const Tensor& running_mean() const { return ps_->value(rm_); }
+  const Tensor& running_var() const { return ps_->value(rv_); }
+  float eps() const { return eps_; }
 
  private:
   ParamStore* ps_ = nullptr;
   ParamStore::Ref w_ = -1, b_ = -1, rm_ = -1, rv_ = -1, nbt_ = -1;
   int64_t c_ = 0;
   float eps_ = 1e-5f, momentum_ = 0.1f;
-  Tensor x_, y_, dx_, save_mean_, save_invstd_;
+  Tensor x_, y_, dx_, save_mean_, save_invstd_, dz_;
+  bool relu_ = false;  // of the last forward_act
 };
 
 // y = x W^T + b. x (N, in), W (out, in), b (out). Init: torch.nn.Linear default unless

@@ -19,16 +19,25 @@ Cases (--cases, comma separated; default "cpu"):
   cpu       = demo/32,demo/8,resnet34-fpn/224/8           (this machine's comparison)
   gpu       = demo/32,resnet34-fpn/224/32,resnet50-fpn/224/32,resnet101-fpn/224/32
 
-With --gbad-bench PATH it also runs gbad-bench on the same cases (its benchmark names are
-model/{train,infer}/{cpu,cuda}/<label>/<S>px/n:<B>) and prints the gbad/PyTorch ratios, so one
-command gives the side-by-side table on one machine.
+PyTorch in its best configuration (CPU): every round runs PyTorch once per configuration, each
+in a fresh process (libgomp reads OMP_WAIT_POLICY only when it loads):
+  omp default | passive   OMP_WAIT_POLICY unset (libgomp spins a while, then sleeps) or PASSIVE
+  nchw | channels_last    memory format of the model and the input
+and reports, per case and mode, the best configuration's best round (and which it was). A
+quiet machine favours default waiting, a busy one passive waiting.
 
-Timing: --warmup untimed steps, then --repeats rounds of at least --min-time seconds each;
-the best round's img/s is reported (the machine may be shared). On CUDA every round ends with
-torch.cuda.synchronize().
+With --gbad-bench PATH it also runs gbad-bench on the same cases, as its binaries run (they set
+OMP_WAIT_POLICY=PASSIVE and OPENBLAS_CORETYPE themselves), once per round, interleaved with the
+PyTorch processes, so that both sides see the same load; it prints the gbad/PyTorch ratio.
+
+Timing: --warmup untimed steps, then one round of at least --min-time seconds per process and
+round; --rounds rounds. Reported: the best round (img/s) and the spread (worst round). The load
+average is printed with each round. On CUDA (one configuration, in this process) every step
+ends with torch.cuda.synchronize().
 
 Examples:
   python tools/bench_pytorch.py --threads 2 --gbad-bench build/bin/gbad-bench
+  python tools/bench_pytorch.py --cases demo/32 --configs passive/nchw,default/nchw
   python tools/bench_pytorch.py --device cuda --cases gpu --json torch_gpu.json
 """
 import argparse
@@ -37,10 +46,6 @@ import os
 import subprocess
 import sys
 import time
-
-# Same OpenMP setting as gbad-bench (set before torch loads libgomp): with the default active
-# waiting, 2 threads on a busy 2-core machine run ~50x slower (measured, bench/RESULTS.md).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -107,13 +112,16 @@ def parse_cases(spec):
             out += parse_cases("demo/32,resnet34-fpn/224/32,resnet50-fpn/224/32,"
                                "resnet101-fpn/224/32")
         elif item.startswith("demo/"):
-            out.append(dict(label="demo-resnet18-fpn-w16", arch="resnet18-fpn", width=16,
-                            fpn=64, head=64, size=96, batch=int(item.split("/")[1])))
+            out.append(dict(spec=item, label="demo-resnet18-fpn-w16", arch="resnet18-fpn",
+                            width=16, fpn=64, head=64, size=96, batch=int(item.split("/")[1])))
         elif item:
             arch, size, batch = item.split("/")
-            out.append(dict(label=arch, arch=arch, width=64, fpn=256, head=256, size=int(size),
-                            batch=int(batch)))
+            out.append(dict(spec=item, label=arch, arch=arch, width=64, fpn=256, head=256,
+                            size=int(size), batch=int(batch)))
     return out
+
+
+CONFIGS = ["default/nchw", "default/channels_last", "passive/nchw", "passive/channels_last"]
 
 
 def sync(device):
@@ -121,30 +129,30 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def time_steps(step, device, warmup, repeats, min_time):
-    """Best img/s-relevant seconds per step over `repeats` rounds of >= min_time seconds."""
+def time_round(step, device, warmup, min_time):
+    """Seconds per step over one round of >= min_time seconds, after `warmup` steps."""
     for _ in range(warmup):
         step()
     sync(device)
-    best = float("inf")
-    for _ in range(repeats):
-        n = 0
-        t0 = time.perf_counter()
-        while True:
-            step()
-            n += 1
-            sync(device)
-            dt = time.perf_counter() - t0
-            if dt >= min_time:
-                break
-        best = min(best, dt / n)
-    return best
+    n = 0
+    t0 = time.perf_counter()
+    while True:
+        step()
+        n += 1
+        sync(device)
+        dt = time.perf_counter() - t0
+        if dt >= min_time:
+            return dt / n
 
 
-def bench_case(c, device, args):
+def bench_case(c, device, args, channels_last=False):
+    """img/s of one round per mode: {"train": x, "infer": y}."""
     torch.manual_seed(0)
     model = build_model(c["arch"], c["width"], c["fpn"], c["head"]).to(device)
     x = torch.randn(c["batch"], 3, c["size"], c["size"], device=device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     t = (torch.rand(c["batch"], NUM_CLASSES, device=device) < 0.5).float()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     loss_fn = nn.BCEWithLogitsLoss()
@@ -161,9 +169,9 @@ def bench_case(c, device, args):
 
     res = {}
     model.train()
-    res["train"] = time_steps(train_step, device, args.warmup, args.repeats, args.min_time)
+    res["train"] = time_round(train_step, device, args.warmup, args.min_time)
     model.eval()
-    res["infer"] = time_steps(infer, device, args.warmup, args.repeats, args.min_time)
+    res["infer"] = time_round(infer, device, args.warmup, args.min_time)
     return {mode: c["batch"] / s for mode, s in res.items()}
 
 
@@ -171,17 +179,24 @@ def gbad_name(c, mode, dev):
     return f"model/{mode}/{dev}/{c['label']}/{c['size']}px/n:{c['batch']}"
 
 
+def clean_env(threads):
+    """The caller's environment without the OpenMP waiting policy, with the thread count."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
 def run_gbad(path, cases, dev, args):
+    """One round of gbad-bench on `cases`: ({name: img/s}, benchmark context)."""
     names = [gbad_name(c, m, dev) for c in cases for m in ("train", "infer")]
     filt = "^(" + "|".join(n.replace(".", "\\.") for n in names) + ")/"
     cmd = [path, f"--benchmark_filter={filt}", f"--benchmark_min_time={args.min_time}",
-           f"--benchmark_repetitions={args.repeats}", "--benchmark_format=json"]
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(args.threads))
+           "--benchmark_format=json"]
     print("running:", " ".join(cmd), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env).stdout
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE,
+                         env=clean_env(args.threads)).stdout
     data = json.loads(out)
-    best = {}
+    res = {}
     for b in data["benchmarks"]:
         if b.get("run_type") != "iteration" or "img/s" not in b:
             continue
@@ -189,8 +204,43 @@ def run_gbad(path, cases, dev, args):
         for suffix in ("/real_time", "/manual_time"):
             if name.endswith(suffix):
                 name = name[: -len(suffix)]
-        best[name] = max(best.get(name, 0.0), b["img/s"])
-    return best, data.get("context", {})
+        res[name] = b["img/s"]
+    return res, data.get("context", {})
+
+
+def run_torch_worker(config, case_spec, args):
+    """One round of PyTorch in a fresh process with `config` ("omp/layout"): {name: img/s}."""
+    omp, layout = config.split("/")
+    env = clean_env(args.threads)
+    if omp == "passive":
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--layout", layout,
+           "--cases", case_spec, "--threads", str(args.threads), "--warmup", str(args.warmup),
+           "--min-time", str(args.min_time)]
+    print(f"running: PyTorch {config} {case_spec}", file=sys.stderr, flush=True)
+    try:
+        out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env,
+                             timeout=args.worker_timeout).stdout
+    except subprocess.TimeoutExpired:
+        # OpenMP's default (spinning) waiting on a loaded machine can take minutes per step.
+        print(f"  PyTorch {config} {case_spec}: no result within --worker-timeout "
+              f"{args.worker_timeout:.0f} s", file=sys.stderr, flush=True)
+        return {}
+    return json.loads(out)
+
+
+def worker(args, cases):
+    torch.set_num_threads(args.threads)
+    res = {}
+    for c in cases:
+        r = bench_case(c, torch.device("cpu"), args, args.layout == "channels_last")
+        for mode, v in r.items():
+            res[gbad_name(c, mode, "cpu")] = v
+    json.dump(res, sys.stdout)
+
+
+def loadavg():
+    return "%.1f %.1f %.1f" % os.getloadavg()
 
 
 def main():
@@ -200,54 +250,132 @@ def main():
     ap.add_argument("--cases", default=None, help="default: cpu (or gpu with --device cuda)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (CPU)")
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", "--repeats", type=int, default=3, dest="rounds")
     ap.add_argument("--min-time", type=float, default=2.0, help="seconds per timed round")
-    ap.add_argument("--gbad-bench", default=None, help="path of gbad-bench: also run it")
+    ap.add_argument("--configs", default=",".join(CONFIGS),
+                    help="PyTorch CPU configurations to try, OMP/LAYOUT with OMP in "
+                         "{default, passive}, LAYOUT in {nchw, channels_last}")
+    ap.add_argument("--worker-timeout", type=float, default=300.0,
+                    help="seconds one PyTorch process (one configuration, one case, one round) "
+                         "may take; past it that round has no result for that configuration")
+    ap.add_argument("--gbad-bench", action="append", default=[],
+                    help="path of gbad-bench: also run it (repeat to compare builds, e.g. "
+                         "before and after a change, in the same interleaved run)")
+    ap.add_argument("--gbad-label", action="append", default=[],
+                    help="column label of each --gbad-bench (default: gbad, gbad2, ...)")
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--layout", default="nchw", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device")
-    torch.set_num_threads(args.threads)
-    torch.backends.cudnn.benchmark = True
-    cases = parse_cases(args.cases or ("gpu" if device.type == "cuda" else "cpu"))
+    case_spec = args.cases or ("gpu" if device.type == "cuda" else "cpu")
+    cases = parse_cases(case_spec)
+    if args.worker:
+        return worker(args, cases)
     dev_tag = "cuda" if device.type == "cuda" else "cpu"
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    for cfg in configs:
+        if cfg not in CONFIGS:
+            raise SystemExit(f"--configs: unknown configuration '{cfg}' (one of {CONFIGS})")
+    if device.type == "cuda":
+        configs = ["cuda"]
 
-    gbad, gbad_ctx = ({}, {})
-    if args.gbad_bench:
-        gbad, gbad_ctx = run_gbad(args.gbad_bench, cases, dev_tag, args)
+    labels = args.gbad_label + [("gbad" if i == 0 else f"gbad{i + 1}")
+                                for i in range(len(args.gbad_label), len(args.gbad_bench))]
+    gbad_paths = dict(zip(labels, args.gbad_bench))
+    # samples[side][name] = list of img/s, one per round; side = a gbad label or a configuration.
+    samples = {}
+    gbad_ctx = {}
+    loads = []
+    for rnd in range(args.rounds):
+        loads.append(loadavg())
+        print(f"round {rnd + 1}/{args.rounds}, load average {loads[-1]}", file=sys.stderr,
+              flush=True)
+        # Alternate the order, so neither side always runs first in a round.
+        sides = list(gbad_paths) + configs
+        if rnd % 2:
+            sides.reverse()
+        for side in sides:
+            if side in gbad_paths:
+                res, gbad_ctx[side] = run_gbad(gbad_paths[side], cases, dev_tag, args)
+            elif side == "cuda":
+                torch.backends.cudnn.benchmark = True
+                res = {}
+                for c in cases:
+                    for mode, v in bench_case(c, device, args).items():
+                        res[gbad_name(c, mode, dev_tag)] = v
+            else:
+                # One process per case, so that a configuration that stalls on one case still
+                # reports the others.
+                res = {}
+                for c in cases:
+                    res.update(run_torch_worker(side, c["spec"], args))
+            for name, v in res.items():
+                samples.setdefault(side, {}).setdefault(name, []).append(v)
+    loads.append(loadavg())
+
+    def best(side, name):
+        v = samples.get(side, {}).get(name)
+        return (max(v), min(v)) if v else (None, None)
 
     rows = []
     for c in cases:
-        r = bench_case(c, device, args)
         for mode in ("train", "infer"):
-            g = gbad.get(gbad_name(c, mode, dev_tag))
-            rows.append(dict(name=gbad_name(c, mode, dev_tag), model=c["label"], mode=mode,
-                             size=c["size"], batch=c["batch"], torch_img_s=r[mode],
-                             gbad_img_s=g, ratio=(g / r[mode]) if g else None))
-            print(f"{rows[-1]['name']}: torch {r[mode]:.2f} img/s", file=sys.stderr, flush=True)
+            name = gbad_name(c, mode, dev_tag)
+            per_cfg = {cfg: best(cfg, name) for cfg in configs}
+            top = max(configs, key=lambda cfg: per_cfg[cfg][0] or 0.0)
+            t_best, t_worst = per_cfg[top]
+            if t_best is None:
+                top = "none (no result)"
+            gbad = {}
+            for label in gbad_paths:
+                g_best, g_worst = best(label, name)
+                gbad[label] = dict(img_s=g_best, worst=g_worst,
+                                   ratio=(g_best / t_best) if g_best and t_best else None)
+            rows.append(dict(name=name, model=c["label"], mode=mode, size=c["size"],
+                             batch=c["batch"], torch_config=top, torch_img_s=t_best,
+                             torch_worst=t_worst,
+                             torch_by_config={k: v[0] for k, v in per_cfg.items()}, gbad=gbad))
 
     desc = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"cpu, torch threads {torch.get_num_threads()}")
-    print(f"\nPyTorch {torch.__version__} on {desc}; fp32; best of {args.repeats} rounds")
-    hdr = f"| {'model':<24} | {'mode':<5} | {'size':>4} | {'batch':>5} | {'PyTorch img/s':>13} |"
-    if gbad:
-        hdr += f" {'gbad img/s':>10} | {'gbad/PyTorch':>12} |"
+            else f"cpu, torch threads {args.threads}")
+    print(f"\nPyTorch {torch.__version__} on {desc}; fp32; best of {args.rounds} rounds "
+          f"(worst in brackets); load average (1/5/15 min) at each round's start and at the end: "
+          + " | ".join(loads))
+    hdr = (f"| {'model':<22} | {'mode':<5} | {'size':>4} | {'batch':>5} | "
+           f"{'PyTorch best config':<21} | {'PyTorch img/s':>16} |")
+    for label in gbad_paths:
+        hdr += f" {label + ' img/s':>16} | {label + '/PyTorch':>14} |"
     print(hdr)
     print("|" + "|".join("-" * (len(p)) for p in hdr.split("|")[1:-1]) + "|")
+
+    def fmt(b, w):
+        return f"{b:.1f} ({w:.1f})" if b is not None else "n/a"
+
     for r in rows:
-        line = (f"| {r['model']:<24} | {r['mode']:<5} | {r['size']:>4} | {r['batch']:>5} | "
-                f"{r['torch_img_s']:>13.2f} |")
-        if gbad:
-            g = f"{r['gbad_img_s']:.2f}" if r["gbad_img_s"] else "n/a"
-            q = f"{r['ratio']:.2f}" if r["ratio"] else "n/a"
-            line += f" {g:>10} | {q:>12} |"
+        line = (f"| {r['model']:<22} | {r['mode']:<5} | {r['size']:>4} | {r['batch']:>5} | "
+                f"{r['torch_config']:<21} | {fmt(r['torch_img_s'], r['torch_worst']):>16} |")
+        for label in gbad_paths:
+            g = r["gbad"][label]
+            q = f"{g['ratio']:.2f}" if g["ratio"] else "n/a"
+            line += f" {fmt(g['img_s'], g['worst']):>16} | {q:>14} |"
         print(line)
+    if len(configs) > 1:
+        print("\nPyTorch, best round per configuration (img/s):")
+        print("| case | mode | " + " | ".join(configs) + " |")
+        print("|---|---|" + "---|" * len(configs))
+        for r in rows:
+            print(f"| {r['model']}/{r['size']}px/n:{r['batch']} | {r['mode']} | "
+                  + " | ".join(f"{r['torch_by_config'][c]:.1f}" if r['torch_by_config'][c]
+                               else "n/a" for c in configs) + " |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(torch=torch.__version__, device=desc, threads=args.threads,
-                           rows=rows, gbad_context=gbad_ctx), f, indent=2)
+                           rounds=args.rounds, loadavg=loads, samples=samples, rows=rows,
+                           gbad_context=gbad_ctx), f, indent=2)
 
 
 if __name__ == "__main__":

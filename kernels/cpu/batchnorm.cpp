@@ -2,6 +2,7 @@
 // dispatchers (argument checks) are in kernels/batchnorm.cpp.
 #include "kernels/batchnorm.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace gbad {
@@ -156,22 +157,183 @@ GBAD_INSTANTIATE_BN(float)
 GBAD_INSTANTIATE_BN(double)
 #undef GBAD_INSTANTIATE_BN
 
+// ---- Fast float path: what the layers call ---------------------------------------------------
+// The reference above adds one double at a time (a serial dependency chain that the compiler may
+// not reorder) and computes every element in double. Here: per-channel sums still in double,
+// but in kAcc independent accumulators (a fixed order: deterministic), and the element-wise
+// passes in float with per-channel coefficients, fused with the residual addition and the ReLU
+// that follow a BatchNorm in a ResNet block. Tests FastPath.BatchNorm* compare with the
+// double-precision reference.
+namespace {
+
+constexpr int kAcc = 8;
+
+// sum(p[i]) and sum(p[i] * q[i]) (q may be null: then sum(p[i]^2)) over one plane, in double.
+void plane_sums(const float* p, const float* q, int64_t len, double* sum, double* dot) {
+  if (!q) q = p;
+  double s[kAcc] = {}, d[kAcc] = {};
+  int64_t i = 0;
+  for (; i + kAcc <= len; i += kAcc) {
+    for (int j = 0; j < kAcc; ++j) {
+      const double v = p[i + j];
+      s[j] += v;
+      d[j] += v * double(q[i + j]);
+    }
+  }
+  for (int64_t j = 0; i < len; ++i, ++j) {
+    const double v = p[i];
+    s[j] += v;
+    d[j] += v * double(q[i]);
+  }
+  for (int j = 0; j < kAcc; ++j) {
+    *sum += s[j];
+    *dot += d[j];
+  }
+}
+
+}  // namespace
+
+void batchnorm2d_forward_train_act(float* y, float* save_mean, float* save_invstd,
+                                   float* running_mean, float* running_var, const float* x,
+                                   const float* gamma, const float* beta, const float* residual,
+                                   bool relu, int64_t n, int64_t c, int64_t hw, double eps,
+                                   double momentum) {
+  const int64_t m = n * hw;
+#pragma omp parallel for schedule(static) if (n * c * hw >= kParallelMin)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sum = 0, sq = 0;
+    for (int64_t b = 0; b < n; ++b) plane_sums(x + (b * c + ch) * hw, nullptr, hw, &sum, &sq);
+    const double mean = sum / double(m);
+    // One pass (sum of squares) in double: float inputs lose nothing to cancellation unless
+    // mean^2 / var exceeds ~1e8.
+    const double var = std::max(0.0, sq / double(m) - mean * mean);
+    const double invstd = 1.0 / std::sqrt(var + eps);
+    const float scale = float(double(gamma[ch]) * invstd);
+    const float shift = float(double(beta[ch]) - mean * double(gamma[ch]) * invstd);
+    for (int64_t b = 0; b < n; ++b) {
+      const float* p = x + (b * c + ch) * hw;
+      const float* r = residual ? residual + (b * c + ch) * hw : nullptr;
+      float* q = y + (b * c + ch) * hw;
+      if (r && relu) {
+        for (int64_t i = 0; i < hw; ++i) q[i] = std::max(p[i] * scale + shift + r[i], 0.f);
+      } else if (r) {
+        for (int64_t i = 0; i < hw; ++i) q[i] = p[i] * scale + shift + r[i];
+      } else if (relu) {
+        for (int64_t i = 0; i < hw; ++i) q[i] = std::max(p[i] * scale + shift, 0.f);
+      } else {
+        for (int64_t i = 0; i < hw; ++i) q[i] = p[i] * scale + shift;
+      }
+    }
+    save_mean[ch] = float(mean);
+    save_invstd[ch] = float(invstd);
+    if (running_mean)
+      running_mean[ch] = float((1.0 - momentum) * double(running_mean[ch]) + momentum * mean);
+    if (running_var) {
+      const double unbiased = var * double(m) / double(m - 1);
+      running_var[ch] = float((1.0 - momentum) * double(running_var[ch]) + momentum * unbiased);
+    }
+  }
+}
+
+void batchnorm2d_backward_act(float* dx, float* dz, float* dgamma, float* dbeta, const float* dy,
+                              const float* y, const float* x, const float* gamma,
+                              const float* save_mean, const float* save_invstd, bool relu,
+                              int64_t n, int64_t c, int64_t hw) {
+  const int64_t m = n * hw;
+#pragma omp parallel for schedule(static) if (n * c * hw >= kParallelMin)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double mean = save_mean[ch], invstd = save_invstd[ch];
+    // g = dL/d(BN output) = dy masked by the ReLU; written to dz when asked (the residual's
+    // gradient), else recomputed in the second pass.
+    double sum_g = 0, sum_gx = 0;
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t off = (b * c + ch) * hw;
+      const float* g = dy + off;
+      if (relu) {
+        const float* o = y + off;
+        float* z = dz ? dz + off : nullptr;
+        float buf[256];
+        for (int64_t i0 = 0; i0 < hw; i0 += 256) {
+          const int64_t len = std::min<int64_t>(256, hw - i0);
+          float* t = z ? z + i0 : buf;
+          for (int64_t i = 0; i < len; ++i) {
+            const float gi = g[i0 + i];  // unconditional load: a vectorised select, no branch
+            t[i] = o[i0 + i] > 0.f ? gi : 0.f;
+          }
+          plane_sums(t, x + off + i0, len, &sum_g, &sum_gx);
+        }
+      } else {
+        plane_sums(g, x + off, hw, &sum_g, &sum_gx);
+      }
+    }
+    // sum(g * xhat) = invstd * (sum(g x) - mean sum(g))
+    const double sum_gxhat = invstd * (sum_gx - mean * sum_g);
+    if (dgamma) dgamma[ch] += float(sum_gxhat);
+    if (dbeta) dbeta[ch] += float(sum_g);
+    if (!dx) continue;
+    // dx = gamma invstd / M (M g - sum(g) - xhat sum(g xhat)) = A g + B x + C
+    const double k = double(gamma[ch]) * invstd / double(m);
+    const float A = float(k * double(m));
+    const float B = float(-k * sum_gxhat * invstd);
+    const float C = float(-k * sum_g + k * sum_gxhat * invstd * mean);
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t off = (b * c + ch) * hw;
+      const float* g = dy + off;
+      const float* p = x + off;
+      float* q = dx + off;
+      if (relu && dz) {
+        const float* z = dz + off;
+        for (int64_t i = 0; i < hw; ++i) q[i] = A * z[i] + B * p[i] + C;
+      } else if (relu) {
+        const float* o = y + off;
+        for (int64_t i = 0; i < hw; ++i) {
+          const float gi = g[i];
+          q[i] = A * (o[i] > 0.f ? gi : 0.f) + B * p[i] + C;
+        }
+      } else {
+        for (int64_t i = 0; i < hw; ++i) q[i] = A * g[i] + B * p[i] + C;
+      }
+    }
+  }
+}
+
 void batchnorm2d_forward_train(Context&, Tensor& y, Tensor& save_mean, Tensor& save_invstd,
                                Tensor& running_mean, Tensor& running_var, const Tensor& x,
                                const Tensor& gamma, const Tensor& beta, float eps, float momentum) {
   BnDims d = dims(x);
-  batchnorm2d_forward_train<float>(y.f32(), save_mean.f32(), save_invstd.f32(), running_mean.f32(),
-                                   running_var.f32(), x.f32(), gamma.f32(), beta.f32(), d.n, d.c,
-                                   d.hw, eps, momentum);
+  batchnorm2d_forward_train_act(y.f32(), save_mean.f32(), save_invstd.f32(), running_mean.f32(),
+                                running_var.f32(), x.f32(), gamma.f32(), beta.f32(), nullptr, false,
+                                d.n, d.c, d.hw, eps, momentum);
 }
 
 void batchnorm2d_backward(Context&, Tensor* dx, Tensor* dgamma, Tensor* dbeta, const Tensor& dy,
                           const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
                           const Tensor& save_invstd, float) {
   BnDims d = dims(x);
-  batchnorm2d_backward<float>(ptr<float>(dx), ptr<float>(dgamma), ptr<float>(dbeta), dy.f32(),
-                              x.f32(), gamma.f32(), save_mean.f32(), save_invstd.f32(), d.n, d.c,
-                              d.hw);
+  batchnorm2d_backward_act(ptr<float>(dx), nullptr, ptr<float>(dgamma), ptr<float>(dbeta), dy.f32(),
+                           nullptr, x.f32(), gamma.f32(), save_mean.f32(), save_invstd.f32(), false,
+                           d.n, d.c, d.hw);
+}
+
+void batchnorm2d_forward_train_act(Context&, Tensor& y, Tensor& save_mean, Tensor& save_invstd,
+                                   Tensor& running_mean, Tensor& running_var, const Tensor& x,
+                                   const Tensor& gamma, const Tensor& beta, float eps,
+                                   float momentum, const Tensor* residual, bool relu) {
+  BnDims d = dims(x);
+  batchnorm2d_forward_train_act(y.f32(), save_mean.f32(), save_invstd.f32(), running_mean.f32(),
+                                running_var.f32(), x.f32(), gamma.f32(), beta.f32(),
+                                residual ? residual->f32() : nullptr, relu, d.n, d.c, d.hw, eps,
+                                momentum);
+}
+
+void batchnorm2d_backward_act(Context&, Tensor* dx, Tensor* dz, Tensor* dgamma, Tensor* dbeta,
+                              const Tensor& dy, const Tensor& y, const Tensor& x,
+                              const Tensor& gamma, const Tensor& save_mean,
+                              const Tensor& save_invstd, float, bool relu) {
+  BnDims d = dims(x);
+  batchnorm2d_backward_act(ptr<float>(dx), ptr<float>(dz), ptr<float>(dgamma), ptr<float>(dbeta),
+                           dy.f32(), y.f32(), x.f32(), gamma.f32(), save_mean.f32(),
+                           save_invstd.f32(), relu, d.n, d.c, d.hw);
 }
 
 void batchnorm2d_forward_eval(Context&, Tensor& y, const Tensor& x, const Tensor& gamma,

@@ -9,7 +9,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
+#include <vector>
 
 #include "kernels/gemm.h"
 
@@ -158,88 +160,351 @@ GBAD_INSTANTIATE_CONV(float)
 GBAD_INSTANTIATE_CONV(double)
 #undef GBAD_INSTANTIATE_CONV
 
-// The float path used by the layers parallelises over the images of the batch: each OpenMP
-// thread runs im2col and a single-threaded GEMM on its own images (OpenBLAS is limited to one
-// thread by blas_single_threaded()), and the filter gradient is summed from per-thread
-// partial buffers in thread order, so results are deterministic for a given thread count.
-// Small GEMMs (a width-reduced ResNet at 64-96 px) scale far better this way than through
-// OpenBLAS's own threads, whose busy-waiting also competed with ours.
+// ---- Fast float path: what the layers call ---------------------------------------------------
+// The same arithmetic as the reference above (im2col + SGEMM with fp32 accumulation), arranged
+// for speed; tests FastPath.* check it against the double-precision reference.
+// 1. Batch parallel: each OpenMP thread takes a contiguous range of images and calls
+//    single-threaded SGEMM (blas_single_threaded()); OpenBLAS's own threads scaled poorly on
+//    these small GEMMs and their busy-waiting competed with ours. Filter gradients are summed
+//    from per-thread partials in thread order: deterministic for a given thread count.
+// 2. Column groups: late layers are tiny per image (3x3 outputs at 96 px), and a GEMM with 9
+//    columns is mostly OpenBLAS packing overhead. A thread therefore puts nb images side by
+//    side in one column buffer (CRS, nb*PQ), so that one GEMM sees >= kGroupCols columns, and
+//    copies the (K, nb*PQ) result back to NCHW; the epilogue (bias, folded BatchNorm, residual,
+//    ReLU) is fused into that copy (or applied in place when nb = 1).
+// 3. im2col/col2im with inline loops: rows are 3..48 floats at 96 px, where the memset/memcpy
+//    calls of the reference cost more than the copies themselves.
 namespace {
+
+// Enough GEMM columns to amortise packing; one group's column buffer stays near L2 size.
+constexpr int64_t kGroupCols = 512;
+
 int batch_threads(const Conv2dShape& s) {
   int t = omp_get_max_threads();
   if (s.n < 2 || t < 2) return 1;
   return static_cast<int>(std::min<int64_t>(t, s.n));
 }
+
+// Images per GEMM for a thread that owns `per_thread` images.
+int64_t group_images(const Conv2dShape& s, int64_t per_thread) {
+  const int64_t pq = s.p * s.q;
+  return std::max<int64_t>(1, std::min(per_thread, (kGroupCols + pq - 1) / pq));
+}
+
+// Keep GCC from turning the short copy/fill loops back into memcpy/memset calls.
+#if defined(__GNUC__) && !defined(__clang__)
+#define GBAD_INLINE_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define GBAD_INLINE_LOOPS
+#endif
+
+// Stride 1 with Q == W (the "same" width of a 3x3 pad-1 convolution): row (c, kr, ks) of the
+// column matrix is the input plane shifted by (kr - ph) * W + (ks - pw), i.e. one long copy
+// instead of P short ones. The long copy wraps around at the left/right edges and past the
+// top/bottom rows; `clear_outside` zeroes exactly those entries.
+bool flat_shift(const Conv2dShape& s) {
+  return s.sh == 1 && s.sw == 1 && s.q == s.w;
+}
+
+GBAD_INLINE_LOOPS void clear_outside(float* d, const Conv2dShape& s, int64_t kr, int64_t ks) {
+  // Output rows whose input row lies outside the image: [0, top) and [bottom, P).
+  const int64_t top = std::min(s.p, std::max<int64_t>(0, s.ph - kr));
+  const int64_t bottom = std::max(top, std::min(s.p, s.h + s.ph - kr));
+  for (int64_t i = 0; i < top * s.q; ++i) d[i] = 0.f;
+  for (int64_t i = bottom * s.q; i < s.p * s.q; ++i) d[i] = 0.f;
+  // Output columns whose input column lies outside: [0, lo) and [hi, Q) of the other rows.
+  int64_t lo, hi;
+  valid_range(s.q, s.w, 1, s.pw, ks, &lo, &hi);
+  if (lo == 0 && hi == s.q) return;
+  for (int64_t oh = top; oh < bottom; ++oh) {
+    float* r = d + oh * s.q;
+    for (int64_t ow = 0; ow < lo; ++ow) r[ow] = 0.f;
+    for (int64_t ow = hi; ow < s.q; ++ow) r[ow] = 0.f;
+  }
+}
+
+// The flat range [a, b) of output positions i whose shifted input index i + shift lies in the
+// plane.
+void shift_range(const Conv2dShape& s, int64_t shift, int64_t* a, int64_t* b) {
+  const int64_t pq = s.p * s.q, hw = s.h * s.w;
+  *a = std::min(pq, std::max<int64_t>(0, -shift));
+  *b = std::max(*a, std::min(pq, hw - shift));
+}
+
+// im2col of one image into columns [0, P*Q) of a buffer with row stride `ld`.
+GBAD_INLINE_LOOPS void im2col_fast(float* col, int64_t ld, const float* x, const Conv2dShape& s) {
+  const int64_t rows = s.c * s.r * s.s, pq = s.p * s.q;
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t c = row / (s.r * s.s), kr = (row / s.s) % s.r, ks = row % s.s;
+    const float* xc = x + c * s.h * s.w;
+    float* dst = col + row * ld;
+    if (flat_shift(s)) {
+      const int64_t shift = (kr - s.ph) * s.w + (ks - s.pw);
+      int64_t a, b;
+      shift_range(s, shift, &a, &b);
+      for (int64_t i = 0; i < a; ++i) dst[i] = 0.f;
+      for (int64_t i = a; i < b; ++i) dst[i] = xc[i + shift];
+      for (int64_t i = b; i < pq; ++i) dst[i] = 0.f;
+      clear_outside(dst, s, kr, ks);
+      continue;
+    }
+    int64_t lo, hi;
+    valid_range(s.q, s.w, s.sw, s.pw, ks, &lo, &hi);
+    for (int64_t oh = 0; oh < s.p; ++oh) {
+      float* d = dst + oh * s.q;
+      const int64_t ih = oh * s.sh - s.ph + kr;
+      if (ih < 0 || ih >= s.h) {
+        for (int64_t ow = 0; ow < s.q; ++ow) d[ow] = 0.f;
+        continue;
+      }
+      const float* src = xc + ih * s.w - s.pw + ks;  // input of output column 0
+      for (int64_t ow = 0; ow < lo; ++ow) d[ow] = 0.f;
+      if (s.sw == 1) {
+        for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[ow];
+      } else if (s.sw == 2) {
+        for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[2 * ow];
+      } else {
+        for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[ow * s.sw];
+      }
+      for (int64_t ow = hi; ow < s.q; ++ow) d[ow] = 0.f;
+    }
+  }
+}
+
+// col2im of columns [0, P*Q) of a buffer with row stride `ld` into one image (overwritten).
+// `col` is scratch: the flat-shift case zeroes its entries that fall outside the image.
+GBAD_INLINE_LOOPS void col2im_fast(float* x, float* col, int64_t ld, const Conv2dShape& s) {
+  for (int64_t c = 0; c < s.c; ++c) {
+    float* xc = x + c * s.h * s.w;
+    for (int64_t i = 0; i < s.h * s.w; ++i) xc[i] = 0.f;
+    for (int64_t kr = 0; kr < s.r; ++kr) {
+      for (int64_t ks = 0; ks < s.s; ++ks) {
+        float* src = col + ((c * s.r + kr) * s.s + ks) * ld;
+        if (flat_shift(s)) {
+          const int64_t shift = (kr - s.ph) * s.w + (ks - s.pw);
+          int64_t a, b;
+          shift_range(s, shift, &a, &b);
+          clear_outside(src, s, kr, ks);
+          for (int64_t i = a; i < b; ++i) xc[i + shift] += src[i];
+          continue;
+        }
+        int64_t lo, hi;
+        valid_range(s.q, s.w, s.sw, s.pw, ks, &lo, &hi);
+        for (int64_t oh = 0; oh < s.p; ++oh) {
+          const int64_t ih = oh * s.sh - s.ph + kr;
+          if (ih < 0 || ih >= s.h) continue;
+          float* xr = xc + ih * s.w - s.pw + ks;  // input of output column 0
+          const float* d = src + oh * s.q;
+          if (s.sw == 1) {
+            for (int64_t ow = lo; ow < hi; ++ow) xr[ow] += d[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) xr[ow * s.sw] += d[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+// (nb, C, L) image-major <-> (C, nb*L) channel-major; `ld` is the channel-major row stride.
+void gather_channels(float* dst, int64_t ld, const float* src, int64_t nb, int64_t c, int64_t l) {
+  for (int64_t j = 0; j < nb; ++j)
+    for (int64_t ch = 0; ch < c; ++ch)
+      std::copy(src + (j * c + ch) * l, src + (j * c + ch + 1) * l, dst + ch * ld + j * l);
+}
+
+// y (nb, K, PQ) = epilogue(acc (K, nb*PQ) with row stride ld); acc may alias y when nb = 1.
+void store_epilogue(float* y, const float* acc, int64_t ld, int64_t nb, int64_t k, int64_t pq,
+                    const ConvEpilogue& e, const float* residual) {
+  for (int64_t j = 0; j < nb; ++j) {
+    for (int64_t ch = 0; ch < k; ++ch) {
+      const float* a = acc + ch * ld + j * pq;
+      float* o = y + (j * k + ch) * pq;
+      const float sc = e.scale ? e.scale[ch] : 1.f, sh = e.shift ? e.shift[ch] : 0.f;
+      const float* r = residual ? residual + (j * k + ch) * pq : nullptr;
+      if (r && e.relu) {
+        for (int64_t i = 0; i < pq; ++i) o[i] = std::max(a[i] * sc + sh + r[i], 0.f);
+      } else if (r) {
+        for (int64_t i = 0; i < pq; ++i) o[i] = a[i] * sc + sh + r[i];
+      } else if (e.relu) {
+        for (int64_t i = 0; i < pq; ++i) o[i] = std::max(a[i] * sc + sh, 0.f);
+      } else {
+        for (int64_t i = 0; i < pq; ++i) o[i] = a[i] * sc + sh;
+      }
+    }
+  }
+}
+
+// Images [lo, hi) of thread t out of nt: contiguous ranges, as balanced as possible.
+void thread_range(int64_t n, int nt, int t, int64_t* lo, int64_t* hi) {
+  *lo = n * t / nt;
+  *hi = n * (t + 1) / nt;
+}
+
 }  // namespace
+
+void conv2d_forward_fast(Context& ctx, float* y, const float* x, const float* w,
+                         const Conv2dShape& s, const ConvEpilogue& e) {
+  const int nt = batch_threads(s);
+  const int64_t per_thread = (s.n + nt - 1) / nt;
+  const int64_t nb = group_images(s, per_thread);
+  const int64_t crs = s.c * s.r * s.s, pq = s.p * s.q, chw = s.c * s.h * s.w, kpq = s.k * pq;
+  const bool pointwise = s.is_pointwise();
+  // Per thread: columns (CRS, nb*PQ) unless a 1x1 conv reads x directly, and the GEMM output
+  // (K, nb*PQ) unless it goes straight into y (nb = 1).
+  const int64_t col_elems = pointwise && nb == 1 ? 0 : crs * nb * pq;
+  const int64_t acc_elems = nb == 1 ? 0 : s.k * nb * pq;
+  const int64_t per = col_elems + acc_elems;
+  float* ws =
+      per ? static_cast<float*>(ctx.workspace(size_t(per) * size_t(nt) * sizeof(float))) : nullptr;
+  const bool epilogue = e.scale || e.shift || e.residual || e.relu;
+  if (nt > 1) blas_single_threaded();
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = nt > 1 ? omp_get_thread_num() : 0;
+    float* col = ws ? ws + per * t : nullptr;
+    float* acc = col ? col + col_elems : nullptr;
+    int64_t lo, hi;
+    thread_range(s.n, nt, t, &lo, &hi);
+    for (int64_t n0 = lo; n0 < hi; n0 += nb) {
+      const int64_t m = std::min(nb, hi - n0), cols = m * pq;
+      const float* b = x + n0 * chw;
+      if (!pointwise) {
+        for (int64_t j = 0; j < m; ++j) im2col_fast(col + j * pq, cols, x + (n0 + j) * chw, s);
+        b = col;
+      } else if (nb > 1) {
+        gather_channels(col, cols, x + n0 * chw, m, s.c, pq);
+        b = col;
+      }
+      float* yn = y + n0 * kpq;
+      float* out = nb == 1 ? yn : acc;
+      gemm<float>(false, false, s.k, cols, crs, 1.f, w, crs, b, cols, 0.f, out, cols);
+      if (nb > 1 || epilogue)
+        store_epilogue(yn, out, cols, m, s.k, pq, e, e.residual ? e.residual + n0 * kpq : nullptr);
+    }
+  }
+}
+
+void conv2d_backward_fast(Context& ctx, float* dx, float* dw, float* db, const float* dy,
+                          const float* x, const float* w, const Conv2dShape& s) {
+  const int nt = batch_threads(s);
+  const int64_t per_thread = (s.n + nt - 1) / nt;
+  const int64_t nb = group_images(s, per_thread);
+  const int64_t crs = s.c * s.r * s.s, pq = s.p * s.q, chw = s.c * s.h * s.w, kpq = s.k * pq;
+  const int64_t wsz = s.k * crs;
+  const bool pointwise = s.is_pointwise();
+  // Per thread: columns (CRS, nb*PQ) (a 1x1 conv with nb = 1 uses x and dx directly), dy
+  // gathered to (K, nb*PQ) when nb > 1, and a filter-gradient partial (K, CRS).
+  const int64_t col_elems = pointwise && nb == 1 ? 0 : crs * nb * pq;
+  const int64_t dyg_elems = nb == 1 ? 0 : s.k * nb * pq;
+  const int64_t part_elems = dw ? wsz : 0;
+  const int64_t per = col_elems + dyg_elems + part_elems;
+  float* ws =
+      per ? static_cast<float*>(ctx.workspace(size_t(per) * size_t(nt) * sizeof(float))) : nullptr;
+  if (nt > 1) blas_single_threaded();
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = nt > 1 ? omp_get_thread_num() : 0;
+    float* col = ws ? ws + per * t : nullptr;
+    float* dyg = col ? col + col_elems : nullptr;
+    float* partial = dyg ? dyg + dyg_elems : nullptr;
+    if (dw) std::fill(partial, partial + wsz, 0.f);
+    int64_t lo, hi;
+    thread_range(s.n, nt, t, &lo, &hi);
+    for (int64_t n0 = lo; n0 < hi; n0 += nb) {
+      const int64_t m = std::min(nb, hi - n0), cols = m * pq;
+      const float* g = dy + n0 * kpq;
+      if (nb > 1) {
+        gather_channels(dyg, cols, g, m, s.k, pq);
+        g = dyg;
+      }
+      if (dw) {
+        const float* b = x + n0 * chw;
+        if (!pointwise) {
+          for (int64_t j = 0; j < m; ++j) im2col_fast(col + j * pq, cols, x + (n0 + j) * chw, s);
+          b = col;
+        } else if (nb > 1) {
+          gather_channels(col, cols, x + n0 * chw, m, s.c, pq);
+          b = col;
+        }
+        // dW (K, CRS) += dy (K, cols) col^T (cols, CRS)
+        gemm<float>(false, true, s.k, crs, cols, 1.f, g, cols, b, cols, 1.f, partial, crs);
+      }
+      if (dx) {
+        float* dxn = dx + n0 * chw;
+        // dcol (CRS, cols) = W^T (CRS, K) dy (K, cols); a 1x1 conv with nb = 1 writes dx.
+        float* dcol = pointwise && nb == 1 ? dxn : col;
+        gemm<float>(true, false, crs, cols, s.k, 1.f, w, crs, g, cols, 0.f, dcol, cols);
+        if (!pointwise) {
+          for (int64_t j = 0; j < m; ++j) col2im_fast(dxn + j * chw, dcol + j * pq, cols, s);
+        } else if (nb > 1) {
+          store_epilogue(dxn, dcol, cols, m, s.c, pq, ConvEpilogue{}, nullptr);
+        }
+      }
+    }
+#pragma omp barrier
+    // Sum the partials in thread order, each thread owning a slice of dW.
+    if (dw) {
+      int64_t a, z;
+      thread_range(wsz, nt, t, &a, &z);
+      for (int u = 0; u < nt; ++u) {
+        const float* pu = ws + per * u + col_elems + dyg_elems;
+        for (int64_t i = a; i < z; ++i) dw[i] += pu[i];
+      }
+    }
+  }
+  if (db) conv2d_backward<float>(nullptr, nullptr, db, dy, x, w, s, nullptr);
+}
 
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
                     const Conv2dParams& p) {
   Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);  // checked by the dispatcher
-  const int nt = batch_threads(s);
-  const int64_t col_elems = conv2d_col_elems(s);
-  float* col =
-      col_elems ? static_cast<float*>(ctx.workspace(size_t(col_elems) * size_t(nt) * sizeof(float)))
-                : nullptr;
-  if (nt == 1) {
+  if (s.n == 1) {
+    // One image: the reference, with OpenBLAS threading the GEMM.
+    const int64_t ce = conv2d_col_elems(s);
+    float* col = ce ? static_cast<float*>(ctx.workspace(size_t(ce) * sizeof(float))) : nullptr;
     conv2d_forward<float>(y.f32(), x.f32(), w.f32(), bias ? bias->f32() : nullptr, s, col);
     return;
   }
-  blas_single_threaded();
-  const int64_t kpq = s.k * s.p * s.q, chw = s.c * s.h * s.w;
-  Conv2dShape one = s;
-  one.n = 1;
-  float* yp = y.f32();
-  const float* xp = x.f32();
-  const float* wp = w.f32();
-  const float* bp = bias ? bias->f32() : nullptr;
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t n = 0; n < s.n; ++n) {
-    float* tcol = col ? col + col_elems * omp_get_thread_num() : nullptr;
-    conv2d_forward<float>(yp + n * kpq, xp + n * chw, wp, bp, one, tcol);
-  }
+  ConvEpilogue e;
+  e.shift = bias ? bias->f32() : nullptr;
+  conv2d_forward_fast(ctx, y.f32(), x.f32(), w.f32(), s, e);
 }
 
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
                      const Tensor& x, const Tensor& w, const Conv2dParams& p) {
   Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);  // checked by the dispatcher
-  const int nt = batch_threads(s);
-  const int64_t col_elems = conv2d_col_elems(s);
-  const int64_t wsz = s.k * s.c * s.r * s.s;
-  if (nt == 1) {
-    float* col =
-        col_elems ? static_cast<float*>(ctx.workspace(size_t(col_elems) * sizeof(float))) : nullptr;
+  if (s.n == 1) {
+    const int64_t ce = conv2d_col_elems(s);
+    float* col = ce ? static_cast<float*>(ctx.workspace(size_t(ce) * sizeof(float))) : nullptr;
     conv2d_backward<float>(dx ? dx->f32() : nullptr, dw ? dw->f32() : nullptr,
                            db ? db->f32() : nullptr, dy.f32(), x.f32(), w.f32(), s, col);
     return;
   }
-  blas_single_threaded();
-  // Workspace: per-thread im2col buffers, then per-thread filter-gradient partials.
-  const size_t per_thread = size_t(col_elems) + (dw ? size_t(wsz) : 0);
-  float* ws = static_cast<float*>(ctx.workspace(per_thread * size_t(nt) * sizeof(float)));
-  float* partial = ws + size_t(col_elems) * size_t(nt);
-  if (dw) std::fill(partial, partial + size_t(wsz) * size_t(nt), 0.f);
-  const int64_t kpq = s.k * s.p * s.q, chw = s.c * s.h * s.w;
-  Conv2dShape one = s;
-  one.n = 1;
-  float* dxp = dx ? dx->f32() : nullptr;
-  const float* dyp = dy.f32();
-  const float* xp = x.f32();
-  const float* wp = w.f32();
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t n = 0; n < s.n; ++n) {
-    const int t = omp_get_thread_num();
-    float* tcol = col_elems ? ws + col_elems * t : nullptr;
-    conv2d_backward<float>(dxp ? dxp + n * chw : nullptr, dw ? partial + wsz * t : nullptr, nullptr,
-                           dyp + n * kpq, xp + n * chw, wp, one, tcol);
+  conv2d_backward_fast(ctx, dx ? dx->f32() : nullptr, dw ? dw->f32() : nullptr,
+                       db ? db->f32() : nullptr, dy.f32(), x.f32(), w.f32(), s);
+}
+
+// BatchNorm (eval) folded into the epilogue: scale = gamma / sqrt(var + eps) and shift =
+// beta - mean * scale, computed in double as the reference BatchNorm does.
+void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
+                            const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                            const Tensor& running_var, float eps, const Tensor* residual, bool relu,
+                            const Conv2dParams& p) {
+  Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);  // checked by the dispatcher
+  std::vector<float> scale(size_t(s.k)), shift(size_t(s.k));
+  const float *g = gamma.f32(), *b = beta.f32(), *rm = running_mean.f32(), *rv = running_var.f32();
+  for (int64_t k = 0; k < s.k; ++k) {
+    const double sc = double(g[k]) / std::sqrt(double(rv[k]) + double(eps));
+    scale[size_t(k)] = float(sc);
+    shift[size_t(k)] = float(double(b[k]) - double(rm[k]) * sc);
   }
-  if (dw) {
-    float* dwp = dw->f32();
-    for (int t = 0; t < nt; ++t) {
-      const float* pt = partial + wsz * t;
-      for (int64_t i = 0; i < wsz; ++i) dwp[i] += pt[i];
-    }
-  }
-  if (db) conv2d_backward<float>(nullptr, nullptr, db->f32(), dyp, xp, wp, s, nullptr);
+  ConvEpilogue e;
+  e.scale = scale.data();
+  e.shift = shift.data();
+  e.residual = residual ? residual->f32() : nullptr;
+  e.relu = relu;
+  conv2d_forward_fast(ctx, y.f32(), x.f32(), w.f32(), s, e);
 }
 
 }  // namespace cpu

@@ -31,7 +31,12 @@ void relu_backward(Context&, Tensor& dx, const Tensor& dy, const Tensor& y) {
   float* d = dx.f32();
   const int64_t n = dy.numel();
 #pragma omp parallel for if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) d[i] = yp[i] > 0.f ? g[i] : 0.f;
+  // g[i] loaded unconditionally: the select then vectorises (a conditional load compiled to a
+  // branch, mispredicted on half the elements: 10x slower).
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    d[i] = yp[i] > 0.f ? gi : 0.f;
+  }
 }
 
 void leaky_relu_forward(Context&, Tensor& y, const Tensor& x, float slope) {

@@ -4,6 +4,7 @@
 
 #include "model_test_util.h"
 #include "models/classifier.h"
+#include "models/resnet.h"
 
 namespace gbad {
 namespace {
@@ -124,6 +125,76 @@ TEST(GradCheck, ResNet18FpnWholeModel) {
 // Bottleneck backbones are checked against PyTorch instead (test_torch_agreement.cpp: every
 // parameter gradient of a ResNet-50): at the tiny widths a finite-difference test can afford,
 // their training-mode BN layers make the loss too ill-conditioned for float32 differences.
+
+// ||a - b|| / ||b|| <= tol with ||b|| > 0 (float rounding differs through ~50 layers).
+void expect_rel_norm(const std::vector<float>& a, const std::vector<float>& b, double tol,
+                     const char* what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - double(b[i])) * (double(a[i]) - double(b[i]));
+    den += double(b[i]) * double(b[i]);
+  }
+  ASSERT_GT(den, 0.0) << what;
+  EXPECT_LE(std::sqrt(num / den), tol) << what;
+}
+
+// Eval mode: the fused forward (each conv + BN (+ residual) (+ ReLU) one op) gives what the
+// layers one by one give, for basic and bottleneck blocks, with non-trivial running statistics;
+// a backward after a fused eval forward (it keeps no intermediates, so it re-runs the unfused
+// one) gives the gradients of the unfused path.
+TEST(FastPath, ResNetEvalFusedMatchesUnfused) {
+  for (int depth : {18, 50}) {
+    SCOPED_TRACE("resnet" + std::to_string(depth));
+    Context ctx(Device::CPU, 1);
+    ParamStore ps;
+    ResNetConfig cfg;
+    cfg.depth = depth;
+    cfg.width = 4;
+    cfg.input_grad = true;
+    ResNet net(ps, cfg);
+    ps.finalize(Device::CPU, 3);
+    // Running statistics away from (0, 1), gamma and beta away from (1, 0).
+    uint64_t seed = 100;
+    auto ends_with = [](const std::string& s, const std::string& t) {
+      return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+    };
+    for (ParamStore::Ref r = 0; r < ParamStore::Ref(ps.entries().size()); ++r) {
+      const std::string& name = ps.entry(r).name;
+      const bool bn = name.rfind("bn", 0) == 0 || name.find(".bn") != std::string::npos ||
+                      name.find("downsample.1.") != std::string::npos;
+      if (!bn || ends_with(name, "num_batches_tracked")) continue;
+      Tensor& t = ps.value(r);
+      const bool scale = ends_with(name, "weight") || ends_with(name, "running_var");
+      t.copy_from(
+          test::random_tensor(t.shape(), seed++, scale ? 0.5f : -0.3f, scale ? 1.5f : 0.3f));
+    }
+    net.set_training(false);
+    const Tensor x = test::random_tensor({3, 3, 40, 40}, 7);
+    std::array<std::vector<float>, 4> fused, plain;
+    std::array<Tensor, 4> dc;
+    for (bool fuse : {true, false}) {
+      net.set_fuse_eval(fuse);
+      const std::array<Tensor, 4> c = net.forward(ctx, x);
+      for (int i = 0; i < 4; ++i) (fuse ? fused : plain)[size_t(i)] = c[size_t(i)].to_vector();
+    }
+    for (int i = 0; i < 4; ++i) {
+      SCOPED_TRACE("C" + std::to_string(i + 2));
+      expect_rel_norm(fused[size_t(i)], plain[size_t(i)], 1e-5, "eval output");
+      dc[size_t(i)] = test::random_tensor(net.forward(ctx, x)[size_t(i)].shape(), 30 + i);
+    }
+    std::array<std::vector<float>, 2> grads, dxs;
+    for (bool fuse : {true, false}) {
+      net.set_fuse_eval(fuse);
+      ps.zero_grad();
+      net.forward(ctx, x);
+      dxs[fuse] = net.backward(ctx, dc).to_vector();
+      grads[fuse] = ps.grads().to_vector();
+    }
+    expect_rel_norm(dxs[1], dxs[0], 1e-5, "dL/dx after a fused eval forward");
+    expect_rel_norm(grads[1], grads[0], 1e-5, "parameter gradients");
+  }
+}
 
 }  // namespace
 }  // namespace gbad
