@@ -2,7 +2,8 @@
 """Writes the PyTorch agreement fixtures of tests/models (test_torch_agreement.cpp).
 
 For a width-reduced ResNet-18 and ResNet-50 with the plain head (torchvision's layout and
-parameter names, written out here because torchvision has no base-width setting), it stores:
+parameter names, written out here because torchvision has no base-width setting), and a
+width-reduced ResNet-18-FPN with the GBAD head (ResNetFpn below), it stores:
 random weights (BatchNorm affine parameters and running statistics randomised too), an input
 batch, 0/1 targets, the training-mode logits, dL/dx and dL/dparam of
 BCEWithLogits(reduction='mean'), and the eval-mode logits after that one training forward
@@ -94,9 +95,55 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-def make(out_dir, name, depth, width, n, size, num_classes, seed):
+class ResNetFpn(nn.Module):
+    """GBAD's classifier (models/classifier.cpp, resnet<depth>-fpn) from its description: the
+    ResNet backbone's C2..C5 (layer1..layer4), torchvision's FeaturePyramidNetwork (1x1 lateral
+    convs with bias fpn.inner_blocks.i, top-down nearest upsampling to the lateral's size plus
+    addition, 3x3 output convs with bias fpn.layer_blocks.i) -> P2..P5, then the GBAD head:
+    h_i = ReLU(FC_i(GAP(P_i))) (head.fc1..fc4), f = mean_i h_i, logits = FC5(f) (head.fc5)."""
+
+    def __init__(self, depth, width, num_classes, fpn_channels, head_dim):
+        super().__init__()
+        base = ResNet(depth, width, num_classes)
+        for k in ["conv1", "bn1", "maxpool", "layer1", "layer2", "layer3", "layer4"]:
+            setattr(self, k, getattr(base, k))
+        expansion = 4 if depth >= 50 else 1
+        cins = [(width << s) * expansion for s in range(4)]
+        self.fpn = nn.Module()
+        self.fpn.inner_blocks = nn.ModuleList([nn.Conv2d(c, fpn_channels, 1) for c in cins])
+        self.fpn.layer_blocks = nn.ModuleList(
+            [nn.Conv2d(fpn_channels, fpn_channels, 3, 1, 1) for _ in cins])
+        self.head = nn.Module()
+        for i in range(4):
+            setattr(self.head, f"fc{i + 1}", nn.Linear(fpn_channels, head_dim))
+        self.head.fc5 = nn.Linear(head_dim, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
+        c = []
+        for k in ["layer1", "layer2", "layer3", "layer4"]:
+            x = getattr(self, k)(x)
+            c.append(x)
+        merged = [None] * 4
+        merged[3] = self.fpn.inner_blocks[3](c[3])
+        for i in (2, 1, 0):
+            lat = self.fpn.inner_blocks[i](c[i])
+            merged[i] = lat + F.interpolate(merged[i + 1], size=lat.shape[-2:], mode="nearest")
+        hs = []
+        for i in range(4):
+            p = self.fpn.layer_blocks[i](merged[i])
+            fc = getattr(self.head, f"fc{i + 1}")
+            hs.append(F.relu(fc(torch.flatten(F.adaptive_avg_pool2d(p, 1), 1))))
+        f = torch.stack(hs, 0).mean(0)
+        return self.head.fc5(f)
+
+
+def make(out_dir, name, depth, width, n, size, num_classes, seed, fpn=None):
     torch.manual_seed(seed)
-    model = ResNet(depth, width, num_classes)
+    if fpn:
+        model = ResNetFpn(depth, width, num_classes, fpn[0], fpn[1])
+    else:
+        model = ResNet(depth, width, num_classes)
     with torch.no_grad():
         for mname, m in model.named_modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -125,8 +172,11 @@ def make(out_dir, name, depth, width, n, size, num_classes, seed):
     for k, p in model.named_parameters():
         tensors["grad." + k] = p.grad.numpy()
     path = os.path.join(out_dir, name + ".safetensors")
+    meta = {"fpn_channels": fpn[0], "head_dim": fpn[1]} if fpn else {}
     write_safetensors(path, tensors, {
-        "arch": f"resnet{depth}-plain", "width": width, "num_classes": num_classes,
+        **meta,
+        "arch": f"resnet{depth}-{'fpn' if fpn else 'plain'}", "width": width,
+        "num_classes": num_classes,
         "torch_version": torch.__version__, "loss": "bce_with_logits mean over N x K",
         "made_by": "tools/make_fixtures.py"})
     nparams = sum(p.numel() for p in model.parameters())
@@ -141,6 +191,7 @@ def main():
     torch.set_num_threads(1)
     make(out_dir, "resnet18_w4", 18, 4, 2, 40, 5, seed=18)
     make(out_dir, "resnet50_w2", 50, 2, 2, 40, 5, seed=50)
+    make(out_dir, "resnet18_fpn_w4", 18, 4, 2, 40, 5, seed=181, fpn=(8, 6))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ struct Tol {
   static constexpr double kCudaVsCpuAbs = 1e-5;
   static constexpr double kGradDouble = 1e-6;  // finite differences in double precision
   static constexpr double kGradFloat = 2e-2;   // finite differences through float32 code
+                                               // (both relative to the gradient's norm)
   static constexpr double kHand = 1e-6;        // against hand-computed values
 };
 
@@ -43,10 +44,13 @@ void expect_close(const Tensor& a, const Tensor& b, double rel, double abs, cons
 //   x, n:     the input being checked (perturbed in place and restored)
 //   analytic: dL/dx computed by the backward pass, n values
 //   step:     finite-difference step
-//   tol:      tolerance, scaled by max(|analytic|, |numeric|, 1)
+//   tol:      tolerance on |analytic - numeric|_2 / max(|analytic|_2, |numeric|_2) over the
+//             checked entries (vectors, so small gradients are held to the same relative
+//             standard as large ones); the analytic gradient's norm over all n entries must
+//             be > 0
 //   max_points: check at most this many entries (a seeded random sample when n is larger)
 //   kink(i):  optional, true where x[i] sits on a non-differentiable point (skip it)
-// Returns the number of entries checked; EXPECTs each.
+// Returns the number of entries checked; EXPECTs the relative error and the norms.
 template <typename T, typename F>
 int64_t check_gradient(F&& f, T* x, int64_t n, const T* analytic, double step, double tol,
                        int64_t max_points = 200, uint64_t seed = 1,

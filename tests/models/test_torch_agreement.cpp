@@ -1,5 +1,6 @@
 // Agreement with PyTorch on committed fixtures (tools/make_fixtures.py): width-reduced
-// ResNet-18 and ResNet-50 with the plain head, random weights (BN statistics too), training-mode
+// ResNet-18 and ResNet-50 with the plain head, and ResNet-18-FPN with the GBAD head, random
+// weights (BN statistics too), training-mode
 // logits, BCE-with-logits loss and its gradients wrt the input and every parameter, and the
 // eval-mode logits after that forward (checks the running-statistics update).
 #include <gtest/gtest.h>
@@ -7,10 +8,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "io/checkpoint.h"
 #include "kernels/loss.h"
 #include "model_test_util.h"
 #include "models/classifier.h"
-#include "io/checkpoint.h"
 #include "nn/optim.h"
 
 namespace gbad {
@@ -26,7 +27,8 @@ void expect_grad_close(const std::vector<float>& a, const std::vector<float>& b,
                      what.c_str());
 }
 
-void check_fixture(const std::string& file, const std::string& arch, int64_t width) {
+void check_fixture(const std::string& file, const std::string& arch, int64_t width,
+                   int64_t fpn_channels = 0, int64_t head_dim = 0) {
   const std::string path = std::string(GBAD_MODEL_FIXTURES) + "/" + file;
   SafeTensorsFile f = SafeTensorsFile::open(path);
   ASSERT_EQ(f.metadata().at("arch"), arch);
@@ -35,6 +37,12 @@ void check_fixture(const std::string& file, const std::string& arch, int64_t wid
   o.width = width;
   o.num_classes = 5;
   o.input_grad = true;
+  if (fpn_channels > 0) {
+    ASSERT_EQ(f.metadata().at("fpn_channels"), std::to_string(fpn_channels));
+    ASSERT_EQ(f.metadata().at("head_dim"), std::to_string(head_dim));
+    o.fpn_channels = fpn_channels;
+    o.head_dim = head_dim;
+  }
   Classifier m(arch, o, Device::CPU, 0);
   ParamStore& ps = m.param_store();
   for (const auto& e : ps.entries()) ASSERT_TRUE(f.has(e.name)) << e.name << " not in " << file;
@@ -73,6 +81,13 @@ TEST(TorchAgreement, ResNet18PlainWidth4) {
 
 TEST(TorchAgreement, ResNet50PlainWidth2) {
   check_fixture("resnet50_w2.safetensors", "resnet50-plain", 2);
+}
+
+// GBAD's classifier: ResNet-18 backbone, FPN (odd level sizes 10, 5, 3, 2 exercise the
+// nearest upsampling to the lateral's exact size) and the GBAD head (FC1..FC4 on the pooled
+// P2..P5, mean, FC5), built in PyTorch from the description (tools/make_fixtures.py ResNetFpn).
+TEST(TorchAgreement, ResNet18FpnGbadHeadWidth4) {
+  check_fixture("resnet18_fpn_w4.safetensors", "resnet18-fpn", 4, 8, 6);
 }
 
 }  // namespace
