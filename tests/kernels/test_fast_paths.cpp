@@ -282,5 +282,61 @@ TEST(FastPath, BatchNormActRejectsBadArguments) {
       std::exception);
 }
 
+// The CUDA side of the fused ops composes the existing CUDA ops (kernels/conv2d.cpp,
+// kernels/batchnorm.cpp); it must agree with the CPU fast path.
+TEST(CudaVsCpu, ConvBnEvalForward) {
+  GBAD_REQUIRE_CUDA();
+  Context cpu_ctx, gpu_ctx(Device::CUDA);
+  auto g = [](const Tensor& t) { return t.to(Device::CUDA); };
+  for (const FastCase& fc : fast_cases()) {
+    SCOPED_TRACE(fc.name);
+    Tensor x = test::random_tensor({fc.n, fc.c, fc.h, fc.w}, 10);
+    Tensor w = test::random_tensor({fc.k, fc.c, fc.r, fc.s}, 11);
+    Tensor gamma = test::random_tensor({fc.k}, 12, 0.5f, 1.5f),
+           beta = test::random_tensor({fc.k}, 13);
+    Tensor mean = test::random_tensor({fc.k}, 14), var = test::random_tensor({fc.k}, 15, 0.2f, 2.f);
+    const Conv2dShape s = conv2d_shape(x.shape(), w.shape(), fc.p);
+    const Shape ys{s.n, s.k, s.p, s.q};
+    Tensor res = test::random_tensor(ys, 16), gres = g(res), y(ys), gy(ys, Device::CUDA);
+    conv2d_bn_eval_forward(cpu_ctx, y, x, w, gamma, beta, mean, var, 1e-5f, &res, true, fc.p);
+    conv2d_bn_eval_forward(gpu_ctx, gy, g(x), g(w), g(gamma), g(beta), g(mean), g(var), 1e-5f,
+                           &gres, true, fc.p);
+    test::expect_close(gy.to(Device::CPU), y, test::Tol::kCudaVsCpuRel, test::Tol::kCudaVsCpuAbs,
+                       "y");
+  }
+}
+
+TEST(CudaVsCpu, BatchNormTrainAct) {
+  GBAD_REQUIRE_CUDA();
+  Context cpu_ctx, gpu_ctx(Device::CUDA);
+  auto g = [](const Tensor& t) { return t.to(Device::CUDA); };
+  const Shape xs{3, 5, 7, 9};
+  const int64_t c = 5;
+  Tensor x = test::random_tensor(xs, 1, -2.f, 3.f), dy = test::random_tensor(xs, 2);
+  Tensor res = test::random_tensor(xs, 3);
+  Tensor gamma = test::random_tensor({c}, 4, 0.5f, 1.5f), beta = test::random_tensor({c}, 5);
+  Tensor rm = test::random_tensor({c}, 6), rv = test::random_tensor({c}, 7, 0.5f, 2.f);
+  Tensor grm = g(rm), grv = g(rv), gres = g(res);
+  Tensor y(xs), mean({c}), invstd({c}), dx(xs), dz(xs), dg = Tensor::zeros({c}),
+                                                        db = Tensor::zeros({c});
+  Tensor gy(xs, Device::CUDA), gmean({c}, Device::CUDA), ginvstd({c}, Device::CUDA),
+      gdx(xs, Device::CUDA), gdz(xs, Device::CUDA), gdg = g(dg), gdb = g(db);
+  batchnorm2d_forward_train_act(cpu_ctx, y, mean, invstd, rm, rv, x, gamma, beta, 1e-5f, 0.1f, &res,
+                                true);
+  batchnorm2d_forward_train_act(gpu_ctx, gy, gmean, ginvstd, grm, grv, g(x), g(gamma), g(beta),
+                                1e-5f, 0.1f, &gres, true);
+  batchnorm2d_backward_act(cpu_ctx, &dx, &dz, &dg, &db, dy, y, x, gamma, mean, invstd, 1e-5f, true);
+  batchnorm2d_backward_act(gpu_ctx, &gdx, &gdz, &gdg, &gdb, g(dy), gy, g(x), g(gamma), gmean,
+                           ginvstd, 1e-5f, true);
+  const double rel = test::Tol::kCudaVsCpuRel, abs = test::Tol::kCudaVsCpuAbs;
+  test::expect_close(gy.to(Device::CPU), y, rel, abs, "y");
+  test::expect_close(grm.to(Device::CPU), rm, rel, abs, "running_mean");
+  test::expect_close(grv.to(Device::CPU), rv, rel, abs, "running_var");
+  test::expect_close(gdx.to(Device::CPU), dx, rel, abs, "dx");
+  test::expect_close(gdz.to(Device::CPU), dz, rel, abs, "dz");
+  test::expect_close(gdg.to(Device::CPU), dg, rel, abs, "dgamma");
+  test::expect_close(gdb.to(Device::CPU), db, rel, abs, "dbeta");
+}
+
 }  // namespace
 }  // namespace gbad
