@@ -50,17 +50,11 @@ int run_main(const char* program, const std::function<int()>& body) {
 }
 
 Device resolve_device(const std::string& opt) {
-  if (opt == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
-  Device d = parse_device(opt);
-  if (d == Device::CUDA)
-    GBAD_CHECK(cuda_available(), "--device cuda: no usable CUDA device (",
-#ifdef GBAD_WITH_CUDA
-               "no GPU or driver found"
-#else
-               "gbad was built without CUDA"
-#endif
-               ")");
-  return d;
+  // The choice and its reason live in core (choose_device); --device cuda without a usable GPU
+  // throws there with the reason, and every choice is said once on stderr.
+  DeviceChoice c = choose_device(opt);
+  std::fprintf(stderr, "device: %s (%s)\n", device_name(c.device), c.reason.c_str());
+  return c.device;
 }
 
 ConfigList cli_config(const Cli& cli) {
