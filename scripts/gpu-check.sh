@@ -13,13 +13,14 @@
 #   1. gpu.txt      nvidia-smi facts: name, driver, compute mode, compute capability, memory
 #   2. build.log    configure + build for this GPU only (CMAKE_CUDA_ARCHITECTURES from
 #                   nvidia-smi's compute_cap; cuDNN/cuBLAS from the system or from the pip
-#                   packages nvidia-cudnn-* / nvidia-cublas-*)                           (240)
+#                   packages nvidia-cudnn-* / nvidia-cublas-*)                           (180)
 #   3. tests.log    every GPU test (ctest -R 'Cuda|Gpu') with GBAD_REQUIRE_GPU=1 (a skip fails)
-#                   and GBAD_CUDA_SYNC=1 (faults reported at the call)                  (180)
+#                   and GBAD_CUDA_SYNC=1 (faults reported at the call)                  (120)
 #   4. sanitizer.log  compute-sanitizer memcheck and racecheck over the small kernel tests (60)
-#   5. bench.json   gbad-bench, the CUDA cases (console output in bench.txt)              (40)
-#   6. bench.txt    tools/bench_pytorch.py --device cuda, when PyTorch with CUDA is present (40)
-#   7. demo.log     DEMO_FAST=1 DEMO_DEVICE=cuda scripts/demo.sh (source builds only)       (90)
+#   5. bench.json   gbad-bench, the CUDA cases (console output in bench.txt)              (30)
+#   6. bench.txt    tools/bench_pytorch.py --device cuda, when PyTorch with CUDA is present (30)
+#   7. demo.log     DEMO_FAST=1 DEMO_DEVICE=cuda scripts/demo.sh (source builds only)       (50)
+# The limits add up to 470 s (GBAD_GPU_CHECK_BUDGET), so the whole check stays under 8 minutes.
 #   8. SUMMARY.md   one line per stage: ok / FAILED / skipped, and why
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -85,10 +86,18 @@ start=$(date +%s)
   echo "|---|---|---|---|"
 } >"$summary"
 note() { echo "| $1 | $2 | $3 | $4 |" >>"$summary"; }
-# stage NAME LIMIT FILE COMMAND...: runs COMMAND with a time limit, output into FILE.
+# stage NAME LIMIT FILE COMMAND...: runs COMMAND with a time limit, output into FILE. The
+# limits add up to the budget, and no stage may run past the overall deadline either.
+deadline=$((start + ${GBAD_GPU_CHECK_BUDGET:-470}))
 stage() {
   local name=$1 limit=$2 file=$3
   shift 3
+  local left=$((deadline - $(date +%s)))
+  [ $left -lt $limit ] && limit=$left
+  if [ $limit -lt 5 ]; then
+    note "$name" "FAILED: skipped, the time budget is spent" 0 "$file"
+    return 1
+  fi
   local t0=$(date +%s) rc
   timeout --kill-after=10 "$limit" "$@" >>"$out/$file" 2>&1
   rc=$?
@@ -152,7 +161,7 @@ else
       cudnn_opt=("-DCUDNN_ROOT=$d")
   fi
   source_build=1
-  stage "build (sm_$cap)" 240 build.log bash -c "cmake -S '$root' -B '$build' -G Ninja \
+  stage "build (sm_$cap)" 180 build.log bash -c "cmake -S '$root' -B '$build' -G Ninja \
       -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=$cap ${cudnn_opt[*]} &&
       cmake --build '$build' -j $(nproc)" || {
     echo >>"$summary"
@@ -175,9 +184,9 @@ fi
 # ---- 3. every GPU test, none may skip ---------------------------------------------------------
 (
   cd "$build" || exit 1
-  stage "GPU tests (GBAD_REQUIRE_GPU=1, GBAD_CUDA_SYNC=1)" 180 tests.log \
+  stage "GPU tests (GBAD_REQUIRE_GPU=1, GBAD_CUDA_SYNC=1)" 120 tests.log \
     env GBAD_REQUIRE_GPU=1 GBAD_CUDA_SYNC=1 ctest -R 'Cuda|Gpu' -j "$(nproc)" \
-    --output-on-failure --timeout 170
+    --output-on-failure --timeout 110
 )
 grep -E "tests passed|tests failed|Failed|\*\*\*" "$out/tests.log" | head -20 | sed 's/^/    /' \
   >>"$summary"
@@ -186,12 +195,14 @@ grep -E "tests passed|tests failed|Failed|\*\*\*" "$out/tests.log" | head -20 | 
 san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
 kernel_filter='CudaVsCpu.*:-CudaVsCpu.Large*:CudaVsCpu.Classifier*:CudaVsCpu.BiGan*'
 if [ -n "$san" ]; then
-  for tool in memcheck racecheck; do
-    for exe in test_kernels_elementwise test_kernels_conv test_cuda_kernels; do
-      echo "== $tool $exe" >>"$out/sanitizer.log"
-      stage "compute-sanitizer $tool $exe" 30 sanitizer.log env GBAD_REQUIRE_GPU=1 \
-        "$san" --tool "$tool" --error-exitcode 9 "$build/tests/$exe" --gtest_filter="$kernel_filter"
-    done
+  # Our own kernels live in the elementwise/loss/optim/pooling tests; cuDNN/cuBLAS in the conv
+  # ones. racecheck only where we use shared memory (the deterministic reductions).
+  for run in memcheck:test_kernels_elementwise memcheck:test_kernels_conv \
+    racecheck:test_kernels_elementwise; do
+    tool=${run%%:*} exe=${run#*:}
+    echo "== $tool $exe" >>"$out/sanitizer.log"
+    stage "compute-sanitizer $tool $exe" 20 sanitizer.log env GBAD_REQUIRE_GPU=1 \
+      "$san" --tool "$tool" --error-exitcode 9 "$build/tests/$exe" --gtest_filter="$kernel_filter"
   done
   echo "    (racecheck checks shared memory only; cuDNN/cuBLAS kernels are checked as black boxes)" \
     >>"$summary"
@@ -201,7 +212,7 @@ fi
 
 # ---- 5. gbad-bench CUDA cases -----------------------------------------------------------------
 if [ -x "$build/bin/gbad-bench" ]; then
-  stage "gbad-bench (CUDA cases)" 40 bench.txt "$build/bin/gbad-bench" --benchmark_filter=/cuda/ \
+  stage "gbad-bench (CUDA cases)" 30 bench.txt "$build/bin/gbad-bench" --benchmark_filter=/cuda/ \
     --benchmark_min_time=0.2 --benchmark_out="$out/bench.json" --benchmark_out_format=json
 else
   note "gbad-bench" "skipped: not built (Google Benchmark missing)" 0 "-"
@@ -210,7 +221,7 @@ fi
 # ---- 6. PyTorch on the same GPU ---------------------------------------------------------------
 if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
   echo "== tools/bench_pytorch.py --device cuda" >>"$out/bench.txt"
-  stage "PyTorch (tools/bench_pytorch.py --device cuda)" 40 bench.txt python3 \
+  stage "PyTorch (tools/bench_pytorch.py --device cuda)" 30 bench.txt python3 \
     "$root/tools/bench_pytorch.py" --device cuda --cases demo/32,resnet34-fpn/224/32
 else
   note "PyTorch" "skipped: no PyTorch with CUDA on this machine" 0 "-"
@@ -218,7 +229,7 @@ fi
 
 # ---- 7. the demo on the GPU -------------------------------------------------------------------
 if [ $source_build = 1 ]; then
-  stage "demo (DEMO_FAST=1, --device cuda)" 90 demo.log env DEMO_FAST=1 DEMO_DEVICE=cuda \
+  stage "demo (DEMO_FAST=1, --device cuda)" 50 demo.log env DEMO_FAST=1 DEMO_DEVICE=cuda \
     "$root/scripts/demo.sh" "/tmp/gbad-gpu-check-demo-$$"
 else
   note "demo" "skipped: scripts/demo.sh builds from source (deps.sh, build.sh); CudaPipeline.* ran every phase on the GPU" 0 "-"
