@@ -188,11 +188,15 @@ fi
     env GBAD_REQUIRE_GPU=1 GBAD_CUDA_SYNC=1 ctest -R 'Cuda|Gpu' -j "$(nproc)" \
     --output-on-failure --timeout 110
 )
-grep -E "tests passed|tests failed|Failed|\*\*\*" "$out/tests.log" | head -20 | sed 's/^/    /' \
+# The count and the names of the tests that did not pass, under the table; why no GPU, if so.
+grep -m1 -o "GBAD_REQUIRE_GPU=1 but no GPU is usable: .*" "$out/tests.log" | sed 's/^/    /' \
   >>"$summary"
+grep -E "tests passed|\((Failed|Timeout|Skipped|Not Run)\)|Subprocess aborted" "$out/tests.log" |
+  head -30 | sed 's/^[[:space:]]*/    /' >>"$summary"
 
 # ---- 4. compute-sanitizer over the small kernel tests ----------------------------------------
-san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer \
+  /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1)
 kernel_filter='CudaVsCpu.*:-CudaVsCpu.Large*:CudaVsCpu.Classifier*:CudaVsCpu.BiGan*'
 if [ -n "$san" ]; then
   # Our own kernels live in the elementwise/loss/optim/pooling tests; cuDNN/cuBLAS in the conv
@@ -207,13 +211,16 @@ if [ -n "$san" ]; then
   echo "    (racecheck checks shared memory only; cuDNN/cuBLAS kernels are checked as black boxes)" \
     >>"$summary"
 else
-  note "compute-sanitizer" "skipped: not installed (it comes with the CUDA toolkit, not the pip packages)" 0 "-"
+  note "compute-sanitizer" "skipped: not installed here (it ships with the full CUDA toolkit, not with the pip packages)" 0 "-"
 fi
 
 # ---- 5. gbad-bench CUDA cases -----------------------------------------------------------------
 if [ -x "$build/bin/gbad-bench" ]; then
   stage "gbad-bench (CUDA cases)" 30 bench.txt "$build/bin/gbad-bench" --benchmark_filter=/cuda/ \
     --benchmark_min_time=0.2 --benchmark_out="$out/bench.json" --benchmark_out_format=json
+  if grep -q "Failed to match any benchmarks" "$out/bench.txt"; then
+    note "gbad-bench" "FAILED: no CUDA cases registered (gbad-bench found no usable GPU)" 0 bench.txt
+  fi
 else
   note "gbad-bench" "skipped: not built (Google Benchmark missing)" 0 "-"
 fi
@@ -232,7 +239,7 @@ if [ $source_build = 1 ]; then
   stage "demo (DEMO_FAST=1, --device cuda)" 50 demo.log env DEMO_FAST=1 DEMO_DEVICE=cuda \
     "$root/scripts/demo.sh" "/tmp/gbad-gpu-check-demo-$$"
 else
-  note "demo" "skipped: scripts/demo.sh builds from source (deps.sh, build.sh); CudaPipeline.* ran every phase on the GPU" 0 "-"
+  note "demo" "skipped: scripts/demo.sh builds from source (deps.sh, build.sh); the CudaPipeline.* tests of stage 3 run every phase on the GPU" 0 "-"
 fi
 
 echo >>"$summary"
