@@ -1,10 +1,22 @@
-# Finds cuDNN (header cudnn.h, library libcudnn) next to the CUDA toolkit or under CUDNN_ROOT.
+# Finds cuDNN (header cudnn.h, library libcudnn) next to the CUDA toolkit, under CUDNN_ROOT, or
+# in the Python package nvidia-cudnn-cu* (its folder holds include/ and lib/, and lib/ has only
+# the versioned libcudnn.so.9, no libcudnn.so link).
 # Defines CUDNN_FOUND, CUDNN_VERSION and the imported target CUDNN::cudnn.
+set(_cudnn_hints ${CUDNN_ROOT} $ENV{CUDNN_ROOT})
+if(NOT _cudnn_hints)
+  find_package(Python3 COMPONENTS Interpreter QUIET)
+  if(Python3_Interpreter_FOUND)
+    execute_process(
+      COMMAND ${Python3_EXECUTABLE} -c
+              "import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))"
+      OUTPUT_VARIABLE _cudnn_pip OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  endif()
+endif()
 find_path(CUDNN_INCLUDE_DIR cudnn.h
-  HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT}
+  HINTS ${_cudnn_hints} ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT} ${_cudnn_pip}
   PATH_SUFFIXES include)
-find_library(CUDNN_LIBRARY cudnn
-  HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}
+find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
+  HINTS ${_cudnn_hints} ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT} ${_cudnn_pip}
   PATH_SUFFIXES lib64 lib)
 if(CUDNN_INCLUDE_DIR AND EXISTS "${CUDNN_INCLUDE_DIR}/cudnn_version.h")
   file(STRINGS "${CUDNN_INCLUDE_DIR}/cudnn_version.h" _v REGEX "^#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ")

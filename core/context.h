@@ -40,6 +40,50 @@ class Rng {
   uint64_t host_counter_ = 0;
 };
 
+// ---- Is a GPU usable, and if not, why ---------------------------------------------------------
+// What the CUDA runtime and the libraries report, gathered once per process (cuda_probe()).
+// Plain numbers and names, so the wording below is tested on machines without a GPU.
+struct CudaProbe {
+  bool built_with_cuda = false;
+  int device_count = 0;          // valid only when error_name is empty
+  std::string error_name;        // cudaGetErrorName of cudaGetDeviceCount's error, "" on success
+  std::string error_string;      // cudaGetErrorString of it
+  int driver_version = 0;        // cudaDriverGetVersion: 0 when no driver is installed
+  int runtime_version = 0;       // CUDART_VERSION we were compiled against (e.g. 13000)
+  int cudnn_cudart_version = 0;  // cudnnGetCudartVersion: the CUDA cuDNN was built for
+  int cudnn_version = 0;         // cudnnGetVersion (library), e.g. 91900
+  int cudnn_header_version = 0;  // CUDNN_VERSION (header we compiled against)
+};
+// The facts of this process (first call queries the runtime; later calls are cached). Never
+// throws and never touches the runtime in a build without CUDA.
+const CudaProbe& cuda_probe();
+// Why no CUDA device can be used according to `p`, in words naming the versions involved, or ""
+// when one can: no driver, a driver older than the runtime, no device, cuDNN built for another
+// CUDA major version, a cuDNN library that is not the one of the header.
+std::string cuda_unusable_reason(const CudaProbe& p);
+// cuda_unavailable_reason() (core/tensor.h) applies it to this process.
+// "CUDA 13.0" from 13000.
+std::string cuda_version_str(int v);
+
+// ---- Device choice for --device cpu|cuda|auto ------------------------------------------------
+struct DeviceChoice {
+  Device device = Device::CPU;
+  std::string reason;  // why, in words ("--device auto: no usable GPU (...), using the CPU")
+};
+// "cpu" -> CPU; "cuda" -> CUDA, or throws an error naming why no GPU is usable; "auto" -> CUDA
+// when a GPU is usable, else the CPU, with the reason. Anything else is an error.
+DeviceChoice choose_device(const std::string& requested);
+
+// How the cuDNN convolution algorithms are chosen (kernels/cuda/conv2d.cu).
+//   Deterministic (default): deterministic algorithms only, no FFT / Winograd, exact fp32
+//     (CUDNN_FMA_MATH): two runs give bit-identical results.
+//   Fastest: whatever cuDNN's Find API times fastest (once per shape, cached), still without
+//     TF32; results may differ run to run in the last bits.
+// The default comes from the environment variable GBAD_CONV_ALGO (deterministic|fastest).
+enum class ConvAlgo { Deterministic, Fastest };
+ConvAlgo parse_conv_algo(const std::string& s);  // "deterministic" | "fastest"
+const char* conv_algo_name(ConvAlgo a);
+
 class Context {
  public:
   explicit Context(Device device = Device::CPU, uint64_t seed = 0, int cuda_device = 0);
@@ -52,6 +96,8 @@ class Context {
   Device device() const { return device_; }
   bool is_cuda() const { return device_ == Device::CUDA; }
   Rng& rng() { return rng_; }
+  ConvAlgo conv_algo() const { return conv_algo_; }
+  void set_conv_algo(ConvAlgo a) { conv_algo_ = a; }
 
   // CUDA only (throw on a CPU context or a build without CUDA).
   CUstream_st* stream();
@@ -74,6 +120,7 @@ class Context {
   struct Impl;
   Device device_;
   Rng rng_;
+  ConvAlgo conv_algo_ = ConvAlgo::Deterministic;
   std::unique_ptr<Impl> impl_;
   Cache cache_;
 };

@@ -31,27 +31,7 @@ size_t dtype_size(DType t) {
   return t == DType::F32 ? 4 : 2;
 }
 
-int cuda_device_count() {
-#ifdef GBAD_WITH_CUDA
-  static int count = [] {
-    int n = 0;
-    // Without a driver the call fails and leaves n unwritten: look at the error code.
-    cudaError_t err = cudaGetDeviceCount(&n);
-    if (err != cudaSuccess) {
-      cudaGetLastError();  // clear the sticky-free error so later calls start clean
-      return 0;
-    }
-    return n;
-  }();
-  return count;
-#else
-  return 0;
-#endif
-}
-
-bool cuda_available() {
-  return cuda_device_count() > 0;
-}
+// cuda_device_count() and cuda_available() live in core/context.cpp with the reasons.
 
 // ---- Buffer --------------------------------------------------------------------------------
 
@@ -64,7 +44,8 @@ Buffer::Buffer(size_t bytes, Device device) : bytes_(bytes), device_(device) {
     GBAD_CHECK(ptr_ != nullptr, "out of host memory allocating ", bytes, " bytes");
   } else {
 #ifdef GBAD_WITH_CUDA
-    GBAD_CHECK(cuda_available(), "a CUDA tensor was requested but no CUDA device is present");
+    GBAD_CHECK(cuda_available(),
+               "a CUDA tensor was requested but no GPU is usable: ", cuda_unavailable_reason());
     CUDA_CHECK(cudaMalloc(&ptr_, bytes));
 #else
     GBAD_FAIL("a CUDA tensor was requested but gbad was built without CUDA (-DGBAD_CUDA=OFF)");

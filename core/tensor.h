@@ -22,10 +22,13 @@ const char* device_name(Device d);
 Device parse_device(const std::string& s);  // "cpu" | "cuda"
 size_t dtype_size(DType t);
 
-// Is a usable CUDA device present? False (never a crash) without a GPU or driver, or in a
-// build without CUDA. The first call queries the runtime; later calls are cached.
+// Is a usable CUDA device present? False (never a crash) without a GPU or driver, with a driver
+// older than the runtime, with a cuDNN built for another CUDA major version, or in a build
+// without CUDA. The first call queries the runtime; later calls are cached (core/context.cpp).
 bool cuda_available();
-int cuda_device_count();
+int cuda_device_count();  // 0 whenever !cuda_available()
+// Why no GPU is usable, in words naming the versions involved; "" when cuda_available().
+std::string cuda_unavailable_reason();
 
 // Move-only owner of one allocation on the host or the device.
 class Buffer {

@@ -1,4 +1,7 @@
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include "core/cuda_check.h"
 
@@ -12,7 +15,34 @@ __global__ void fill_kernel(float* p, int64_t n, float v) {
 }
 }  // namespace
 
+bool cuda_sync_each_call() {
+  static const bool on = [] {
+    const char* e = std::getenv("GBAD_CUDA_SYNC");
+    return e && std::strcmp(e, "0") != 0 && *e != '\0';
+  }();
+  return on;
+}
+
+void cuda_sync_after(const char* expr, const char* file, int line) {
+  cudaError_t err = cudaDeviceSynchronize();
+  if (err == cudaSuccess) err = cudaGetLastError();
+  if (err != cudaSuccess)
+    throw_error(file, line,
+                detail::concat("CUDA error after ", expr, " (GBAD_CUDA_SYNC=1 synchronised here): ",
+                               cudaGetErrorName(err), " (", cudaGetErrorString(err), ")"));
+}
+
+// "" when this binary holds code the current device can run, else the runtime's error name.
+std::string cuda_kernel_image_error() {
+  cudaFuncAttributes attr{};
+  cudaError_t err = cudaFuncGetAttributes(&attr, fill_kernel);
+  if (err == cudaSuccess) return "";
+  cudaGetLastError();
+  return std::string(cudaGetErrorName(err)) + " (" + cudaGetErrorString(err) + ")";
+}
+
 void cuda_fill_f32(float* p, int64_t n, float value) {
+  if (n <= 0) return;  // a grid of zero blocks is an invalid launch
   int threads = 256;
   int blocks = static_cast<int>((n + threads - 1) / threads);
   if (blocks > 65535) blocks = 65535;

@@ -99,6 +99,7 @@ void batchnorm2d_backward(Context& ctx, Tensor* dx, Tensor* dgamma, Tensor* dbet
                        {"save_mean", &save_mean},
                        {"save_invstd", &save_invstd}});
   check_backward("batchnorm2d_backward", dx, dgamma, dbeta, dy, x, gamma, save_mean, save_invstd);
+  if (x.numel() == 0) return;  // an empty batch adds nothing (cuDNN refuses N = 0)
   GBAD_DISPATCH(ctx, batchnorm2d_backward, ctx, dx, dgamma, dbeta, dy, x, gamma, save_mean,
                 save_invstd, eps);
 }
@@ -114,6 +115,7 @@ void batchnorm2d_forward_eval(Context& ctx, Tensor& y, const Tensor& x, const Te
                        {"running_mean", &running_mean},
                        {"running_var", &running_var}});
   check_eval(y, x, gamma, beta, running_mean, running_var);
+  if (x.numel() == 0) return;  // an empty batch (cuDNN refuses N = 0)
   GBAD_DISPATCH(ctx, batchnorm2d_forward_eval, ctx, y, x, gamma, beta, running_mean, running_var,
                 eps);
 }
@@ -132,6 +134,7 @@ void batchnorm2d_backward_eval(Context& ctx, Tensor* dx, Tensor* dgamma, Tensor*
                        {"running_var", &running_var}});
   check_backward("batchnorm2d_backward_eval", dx, dgamma, dbeta, dy, x, gamma, running_mean,
                  running_var);
+  if (x.numel() == 0) return;  // an empty batch adds nothing
   GBAD_DISPATCH(ctx, batchnorm2d_backward_eval, ctx, dx, dgamma, dbeta, dy, x, gamma, running_mean,
                 running_var, eps);
 }

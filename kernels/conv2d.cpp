@@ -86,6 +86,7 @@ void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, c
                     const Conv2dParams& p) {
   check_named_devices(ctx, "conv2d_forward", {{"y", &y}, {"x", &x}, {"w", &w}, {"bias", bias}});
   check_forward(y, x, w, bias, p);
+  if (y.numel() == 0) return;  // an empty batch: nothing to compute on either backend
   GBAD_DISPATCH(ctx, conv2d_forward, ctx, y, x, w, bias, p);
 }
 
@@ -94,6 +95,10 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Ten
   check_named_devices(ctx, "conv2d_backward",
                       {{"dx", dx}, {"dw", dw}, {"db", db}, {"dy", &dy}, {"x", &x}, {"w", &w}});
   check_backward(dx, dw, db, dy, x, w, p);
+  if (dy.numel() == 0) {  // an empty batch: no gradient flows; dx (if any) is all zeros
+    if (dx) dx->zero();
+    return;
+  }
   GBAD_DISPATCH(ctx, conv2d_backward, ctx, dx, dw, db, dy, x, w, p);
 }
 

@@ -31,23 +31,14 @@ void tune_cpu_runtime(char** argv) {
   // exec failed: carry on with the defaults (slower, still correct).
 }
 
-Device choose_device(const std::string& opt) {
-  if (opt == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
-  Device d = Device::CPU;
-  try {
-    d = parse_device(opt);
-  } catch (const Error&) {
+Device select_device(const std::string& opt) {
+  if (opt != "auto" && opt != "cpu" && opt != "cuda")
     throw UsageError("--device '" + opt + "': expected cpu, cuda or auto");
-  }
-  if (d == Device::CUDA)
-    GBAD_CHECK(cuda_available(), "--device cuda: no usable CUDA device (",
-#ifdef GBAD_WITH_CUDA
-               "no GPU or driver found"
-#else
-               "gbad was built without CUDA"
-#endif
-               ")");
-  return d;
+  // The choice and its reason live in core (choose_device): --device cuda without a usable GPU
+  // throws there with the reason (driver, device or cuDNN versions); every choice is said once.
+  const DeviceChoice c = choose_device(opt);
+  std::fprintf(stderr, "device: %s (%s)\n", device_name(c.device), c.reason.c_str());
+  return c.device;
 }
 
 Phase::Phase(std::string program, std::string summary, int argc, char** argv)
@@ -67,7 +58,7 @@ bool Phase::parse() {
   if (threads < 0) throw UsageError("--threads must be >= 0");
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
   seed_ = static_cast<uint64_t>(cli_.get_int("seed"));
-  device_ = choose_device(cli_.get("device"));
+  device_ = select_device(cli_.get("device"));
   ctx_ = std::make_unique<Context>(device_, seed_);
   return true;
 }

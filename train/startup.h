@@ -12,7 +12,7 @@
 // phase_main: CPU runtime tuning (tune_cpu_runtime), then the body inside the one try/catch of
 // the program: "<program>: error: <what>" on stderr and exit status 2 for a usage error (bad or
 // missing option), 1 for anything else.
-// Phase::parse: command line -> options; --threads applied; --device chosen (choose_device);
+// Phase::parse: command line -> options; --threads applied; --device chosen (select_device);
 // the Context made with --seed. A further option source (e.g. --config FILE whose values act as
 // defaults under the command line) is one addition in Phase::parse, before Cli::parse.
 #pragma once
@@ -40,7 +40,7 @@ void tune_cpu_runtime(char** argv);
 
 // The device for a --device value, decided here and nowhere else: "auto" (CUDA when a GPU is
 // usable, else the CPU), "cpu", or "cuda" (an error with the reason when no GPU is usable).
-Device choose_device(const std::string& opt);
+Device select_device(const std::string& opt);
 
 class Phase {
  public:

@@ -1,6 +1,17 @@
 // CUDA convolution: cuDNN classic API. Descriptors and algorithm choices are built once per
-// shape (cudnnGet*Algorithm_v7 heuristics) and cached in ctx.cache(); every call then only
-// grows the context's one shared workspace and launches. Exact fp32 (see cudnn_util.h).
+// shape and choice mode and cached in ctx.cache(); every call then only grows the context's one
+// shared workspace and launches. Exact fp32 always (CUDNN_FMA_MATH, see cudnn_util.h).
+//
+// How the algorithms are chosen (ctx.conv_algo(), default from GBAD_CONV_ALGO):
+//   deterministic (default): cuDNN's heuristic order (cudnnGet*Algorithm_v7), keeping only
+//     algorithms that are deterministic (no atomics), are not FFT or Winograd (they round
+//     differently from a direct sum and break the CUDA-vs-CPU tolerance at real sizes) and run
+//     with CUDNN_FMA_MATH. If the heuristic offers none, a fixed fallback that supports every
+//     2-D fp32 NCHW convolution: IMPLICIT_GEMM, BWD_DATA_ALGO_1, BWD_FILTER_ALGO_1. Two runs
+//     then give bit-identical results.
+//   fastest: cudnnFind*Algorithm times every algorithm once per shape (cached); the fastest
+//     that succeeds within the workspace cap wins, whatever its determinism. No TF32 either.
+// The workspace size is always queried for the chosen algorithm (cudnnGet*WorkspaceSize).
 #include <memory>
 #include <string>
 
@@ -14,10 +25,6 @@ namespace {
 constexpr size_t kMaxWorkspace = size_t(1) << 30;  // skip algorithms that want more than 1 GiB
 constexpr cudnnMathType_t kMath = CUDNN_FMA_MATH;
 
-bool exact_fp32(cudnnMathType_t m) {
-  return m == CUDNN_DEFAULT_MATH || m == CUDNN_FMA_MATH;
-}
-
 struct ConvPlan {
   TensorDesc x, y, bias;
   FilterDesc w;
@@ -28,19 +35,74 @@ struct ConvPlan {
   size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
 };
 
-// First (fastest by cuDNN's heuristic) usable exact-fp32 algorithm within the workspace cap.
+bool is_fft_or_winograd(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+bool is_fft_or_winograd(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+bool is_fft_or_winograd(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
+// Workspace of one algorithm, or false when cuDNN does not support it for this shape.
+bool workspace_of(cudnnHandle_t h, const ConvPlan& p, cudnnConvolutionFwdAlgo_t a, size_t* ws) {
+  return cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, a, ws) ==
+         CUDNN_STATUS_SUCCESS;
+}
+bool workspace_of(cudnnHandle_t h, const ConvPlan& p, cudnnConvolutionBwdDataAlgo_t a, size_t* ws) {
+  return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.y, p.conv, p.x, a, ws) ==
+         CUDNN_STATUS_SUCCESS;
+}
+bool workspace_of(cudnnHandle_t h, const ConvPlan& p, cudnnConvolutionBwdFilterAlgo_t a,
+                  size_t* ws) {
+  return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p.x, p.y, p.conv, p.w, a, ws) ==
+         CUDNN_STATUS_SUCCESS;
+}
+
+// Deterministic mode: the first heuristic candidate that qualifies, else `fallback`.
 template <typename Perf, typename Algo>
-void pick(const Perf* perf, int count, const char* what, const Conv2dShape& s, Algo* algo,
-          size_t* ws) {
+void pick_deterministic(cudnnHandle_t h, const ConvPlan& plan, const Perf* perf, int count,
+                        Algo fallback, const char* what, const Conv2dShape& s, Algo* algo,
+                        size_t* ws) {
   for (int i = 0; i < count; ++i) {
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && exact_fp32(perf[i].mathType) &&
-        perf[i].memory <= kMaxWorkspace) {
+    size_t need = 0;
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC &&
+        perf[i].mathType == kMath && !is_fft_or_winograd(perf[i].algo) &&
+        workspace_of(h, plan, perf[i].algo, &need) && need <= kMaxWorkspace) {
       *algo = perf[i].algo;
-      *ws = perf[i].memory;
+      *ws = need;
       return;
     }
   }
-  GBAD_FAIL("cuDNN offers no fp32 ", what, " algorithm for conv2d ", s.str());
+  size_t need = 0;
+  GBAD_CHECK(workspace_of(h, plan, fallback, &need) && need <= kMaxWorkspace,
+             "cuDNN offers no deterministic exact-fp32 ", what, " algorithm for conv2d ", s.str());
+  *algo = fallback;
+  *ws = need;
+}
+
+// Fastest mode: Find's results come sorted by time; the first that ran wins.
+template <typename Perf, typename Algo>
+void pick_fastest(cudnnHandle_t h, const ConvPlan& plan, const Perf* perf, int count,
+                  const char* what, const Conv2dShape& s, Algo* algo, size_t* ws) {
+  for (int i = 0; i < count; ++i) {
+    size_t need = 0;
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].mathType == kMath &&
+        workspace_of(h, plan, perf[i].algo, &need) && need <= kMaxWorkspace) {
+      *algo = perf[i].algo;
+      *ws = need;
+      return;
+    }
+  }
+  GBAD_FAIL("cuDNN's Find API timed no exact-fp32 ", what, " algorithm for conv2d ", s.str());
 }
 
 std::unique_ptr<ConvPlan> make_plan(Context& ctx, const Conv2dShape& s) {
@@ -60,38 +122,64 @@ std::unique_ptr<ConvPlan> make_plan(Context& ctx, const Conv2dShape& s) {
              "x", h, "x", w, " disagrees with ours for ", s.str());
 
   cudnnHandle_t handle = ctx.cudnn();
+  const bool fastest = ctx.conv_algo() == ConvAlgo::Fastest;
   constexpr int kReq = 16;
   int got = 0;
+  ConvPlan& p = *plan;
   {
     cudnnConvolutionFwdAlgoPerf_t perf[kReq];
-    CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, plan->x, plan->w, plan->conv,
-                                                       plan->y, kReq, &got, perf));
-    pick(perf, got, "forward", s, &plan->fwd, &plan->fwd_ws);
+    if (fastest) {
+      CUDNN_CHECK(
+          cudnnFindConvolutionForwardAlgorithm(handle, p.x, p.w, p.conv, p.y, kReq, &got, perf));
+      pick_fastest(handle, p, perf, got, "forward", s, &p.fwd, &p.fwd_ws);
+    } else {
+      CUDNN_CHECK(
+          cudnnGetConvolutionForwardAlgorithm_v7(handle, p.x, p.w, p.conv, p.y, kReq, &got, perf));
+      pick_deterministic(handle, p, perf, got, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, "forward",
+                         s, &p.fwd, &p.fwd_ws);
+    }
   }
   {
     cudnnConvolutionBwdDataAlgoPerf_t perf[kReq];
-    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, plan->w, plan->y, plan->conv,
-                                                            plan->x, kReq, &got, perf));
-    pick(perf, got, "backward-data", s, &plan->bwd_data, &plan->bwd_data_ws);
+    if (fastest) {
+      CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(handle, p.w, p.y, p.conv, p.x, kReq,
+                                                            &got, perf));
+      pick_fastest(handle, p, perf, got, "backward-data", s, &p.bwd_data, &p.bwd_data_ws);
+    } else {
+      CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.w, p.y, p.conv, p.x, kReq,
+                                                              &got, perf));
+      pick_deterministic(handle, p, perf, got, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, "backward-data",
+                         s, &p.bwd_data, &p.bwd_data_ws);
+    }
   }
   {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[kReq];
-    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, plan->x, plan->y, plan->conv,
-                                                              plan->w, kReq, &got, perf));
-    pick(perf, got, "backward-filter", s, &plan->bwd_filter, &plan->bwd_filter_ws);
+    if (fastest) {
+      CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(handle, p.x, p.y, p.conv, p.w, kReq,
+                                                              &got, perf));
+      pick_fastest(handle, p, perf, got, "backward-filter", s, &p.bwd_filter, &p.bwd_filter_ws);
+    } else {
+      CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.x, p.y, p.conv, p.w, kReq,
+                                                                &got, perf));
+      pick_deterministic(handle, p, perf, got, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+                         "backward-filter", s, &p.bwd_filter, &p.bwd_filter_ws);
+    }
   }
   return plan;
 }
 
 ConvPlan& plan_for(Context& ctx, const Conv2dShape& s) {
-  auto& slot = ctx.cache().entries["cudnn.conv2d " + s.str()];
+  auto& slot =
+      ctx.cache()
+          .entries[std::string("cudnn.conv2d ") + conv_algo_name(ctx.conv_algo()) + " " + s.str()];
   if (!slot) slot = std::shared_ptr<ConvPlan>(make_plan(ctx, s));
   return *static_cast<ConvPlan*>(slot.get());
 }
 
 }  // namespace
 
-// Shapes were checked by the dispatcher (kernels/cpu/conv2d.cpp).
+// Shapes were checked by the dispatcher (kernels/conv2d.cpp), which also returns early for
+// empty tensors (cuDNN refuses descriptors with a zero size).
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
                     const Conv2dParams& p) {
   Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);

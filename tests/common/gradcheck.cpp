@@ -1,10 +1,17 @@
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "common/test_util.h"
 #include "core/philox.h"
 
 namespace gbad::test {
+
+bool gpu_required() {
+  const char* e = std::getenv("GBAD_REQUIRE_GPU");
+  return e && *e && std::strcmp(e, "0") != 0;
+}
 
 std::vector<float> random_vector(int64_t n, uint64_t seed, float lo, float hi) {
   std::vector<float> v(static_cast<size_t>(n));

@@ -23,10 +23,19 @@ struct Tol {
   static constexpr double kHand = 1e-6;        // against hand-computed values
 };
 
-// Skips the current test when no CUDA device is usable (machines without GPU or driver).
-#define GBAD_REQUIRE_CUDA()                                          \
-  do {                                                               \
-    if (!::gbad::cuda_available()) GTEST_SKIP() << "no CUDA device"; \
+// Skips the current test, with the reason, when no CUDA device is usable (machines without
+// GPU or driver, a driver older than the runtime, a mismatched cuDNN). With GBAD_REQUIRE_GPU=1
+// in the environment the same situation is a failure instead: a GPU run can never pass by
+// skipping. Every GPU test starts with it (also usable in void helpers called from a TEST).
+bool gpu_required();  // GBAD_REQUIRE_GPU set and not "0"
+#define GBAD_REQUIRE_CUDA()                                                   \
+  do {                                                                        \
+    if (!::gbad::cuda_available()) {                                          \
+      if (::gbad::test::gpu_required())                                       \
+        FAIL() << "GBAD_REQUIRE_GPU=1 but no GPU is usable: "                 \
+               << ::gbad::cuda_unavailable_reason();                          \
+      GTEST_SKIP() << "no usable GPU: " << ::gbad::cuda_unavailable_reason(); \
+    }                                                                         \
   } while (0)
 
 // Uniform [lo, hi) values from a fixed seed.
