@@ -408,12 +408,12 @@ Object clothes(Rng& r) {
   Object o;
   const float w = r.uni(15.f, 32.f), h = r.uni(10.f, 22.f);
   o.push_back({z::kFabric, r.uni(0.4f, 1.4f), {blob(r, w, h, 0.2f)}});
-  const int folds = 2 + r.randint(5);
-  for (int i = 0; i < folds; ++i) {  // folds and seams: lines of doubled fabric
-    V2 s{r.uni(-w, w) * 0.6f, r.uni(-h, h) * 0.6f};
+  const int folds = 6 + r.randint(12);
+  for (int i = 0; i < folds; ++i) {  // folds, creases and seams: lines of doubled fabric
+    V2 s{r.uni(-w, w) * 0.7f, r.uni(-h, h) * 0.7f};
     o.push_back({z::kFabric,
-                 r.uni(0.3f, 0.9f),
-                 {stroke(wander(r, s, r.uni(0, 2 * kPi), 6, w * 0.15f, 0.5f), r.uni(0.8f, 2.5f))}});
+                 r.uni(0.2f, 0.7f),
+                 {stroke(wander(r, s, r.uni(0, 2 * kPi), 6, w * 0.12f, 0.5f), r.uni(0.3f, 1.5f))}});
   }
   if (r.chance(0.35f))  // zip or buttons
     for (int i = 0; i < 6; ++i)
@@ -667,6 +667,19 @@ Object food(Rng& r) {
   return o;
 }
 
+// A mug, jar or glass container (mixed material), maybe with something inside.
+Object crockery(Rng& r) {
+  Object o;
+  const float d = r.uni(7.f, 10.f), len = r.uni(8.f, 12.f);
+  o.push_back(shell_x(r.chance(0.5f) ? z::kCeramic : z::kGlass, 2.5f, -len / 2, -d / 2, len / 2,
+                      d / 2, 0.12f));
+  if (r.chance(0.5f))
+    o.push_back(cyl_x(z::kFood, d * 0.8f, -len / 2 + 0.5f, -d * 0.4f, len / 2 - 0.5f, d * 0.4f));
+  if (r.chance(0.6f))  // handle
+    o.push_back({z::kCeramic, 2.f, {stroke(arc(0, d / 2, 2.5f, 2.5f, 0, kPi, 8), 0.8f)}});
+  return o;
+}
+
 Object umbrella(Rng& r) {
   Object o;
   const float L = r.uni(25.f, 55.f);
@@ -714,7 +727,7 @@ Object make_clutter(Rng& r, bool large) {
     case 10:
       return small_metal(r);
     case 11:
-      return r.chance(0.5f) ? food(r) : shoe(r);
+      return r.chance(0.5f) ? food(r) : crockery(r);
     case 12:
       return umbrella(r);
     default:
@@ -755,10 +768,11 @@ Object make_bag(Rng& r, float w, float h) {
                  0.8f,
                  {stroke({{-w * 0.45f, -h / 2 + 2.5f}, {w * 0.45f, -h / 2 + 2.5f}}, 0.6f)}});
   } else {  // soft bag / backpack: fabric layers, seams, zips, straps with buckles
+    // Nylon or canvas, or a PVC-coated fabric (chlorine raises the effective Z).
+    const float fz = r.chance(0.6f) ? z::kFabric : z::kCoated;
+    o.push_back({fz, r.uni(0.3f, 0.8f), {rounded_rect(-w / 2, -h / 2, w / 2, h / 2, rad * 2)}});
     o.push_back(
-        {z::kFabric, r.uni(0.3f, 0.8f), {rounded_rect(-w / 2, -h / 2, w / 2, h / 2, rad * 2)}});
-    o.push_back(
-        {z::kFabric,
+        {fz,
          r.uni(0.8f, 1.6f),
          {rounded_rect(-w / 2, -h / 2, w / 2, h / 2, rad * 2),
           reversed(rounded_rect(-w / 2 + 1.f, -h / 2 + 1.f, w / 2 - 1.f, h / 2 - 1.f, rad * 2))}});

@@ -51,7 +51,8 @@ using Contour = std::vector<V2>;
 // beyond this number and the mass along the ray, so this is all a part needs.
 namespace z {
 constexpr float kPaper = 6.6f, kFabric = 6.8f, kPlastic = 6.2f, kRubber = 6.4f, kWood = 6.8f;
-constexpr float kWater = 7.4f, kFood = 7.6f, kPvc = 12.0f, kFr4 = 11.0f, kGlass = 11.5f;
+constexpr float kWater = 7.4f, kFood = 7.6f, kCoated = 8.5f, kPvc = 12.0f, kFr4 = 11.0f,
+                kGlass = 11.5f;
 constexpr float kAluminium = 13.0f, kSilicon = 14.0f, kCeramic = 12.5f, kLithium = 10.5f;
 constexpr float kSteel = 26.0f, kCopper = 29.0f, kBrass = 29.5f, kTungsten = 40.0f;
 }  // namespace z

@@ -33,12 +33,12 @@ constexpr float kHueAt[kStops] = {0.f, 0.3f, 0.5f, 0.75f, 1.f};
 constexpr float kKappa[kStops][3] = {{0.25f, 0.60f, 1.10f},
                                      {0.85f, 0.50f, 1.05f},
                                      {0.90f, 0.43f, 1.00f},
-                                     {1.80f, 0.80f, 0.90f},
+                                     {1.90f, 0.90f, 0.80f},
                                      {2.50f, 1.00f, 0.80f}};
-constexpr float kDisplayGain = 1.7f;
-constexpr float kCompress = 0.25f;  // display attenuation D per unit high-energy attenuation
-constexpr float kNoise = 0.012f;    // quantum noise of the attenuation where nothing attenuates
-constexpr float kBelt = 0.04f;      // g/cm^2 of the conveyor belt under everything
+constexpr float kDisplayGain = 1.85f;
+constexpr float kCompress = 0.4f;  // display attenuation D per unit high-energy attenuation
+constexpr float kNoise = 0.012f;   // quantum noise of the attenuation where nothing attenuates
+constexpr float kBelt = 0.04f;     // g/cm^2 of the conveyor belt under everything
 
 // Hue (0 organic .. 1 metal) from the attenuation ratio, piecewise linear between the ratios of
 // the effective atomic numbers where scanners change colour.
