@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "bench/bench_common.h"
+#include "data/image.h"
 #include "data/loader.h"
 #include "data/sixray.h"
 #include "data/synth.h"
@@ -95,6 +96,21 @@ void run_svm_predict(benchmark::State& state, int64_t n) {
   set_items_rate(state, "items/s", double(n));
 }
 
+// The synthetic generator's cost per image: scene, dual-energy rendering and JPEG encoding of
+// one default scan (a new scene every iteration, positives and negatives alternating).
+void run_synth_scan(benchmark::State& state, int size) {
+  const std::array<int8_t, kNumClasses> pos{1, -1, -1, 1, -1}, neg{-1, -1, -1, -1, -1};
+  uint64_t id = 0;
+  int64_t bytes = 0;
+  for (auto _ : state) {
+    Image img = render_scan(1, id, id % 2 ? pos : neg, size, size, 0.5);
+    bytes += int64_t(encode_jpeg(img, 90).size());
+    ++id;
+  }
+  if (bytes == 0) state.SkipWithError("no JPEG bytes written");
+  state.counters["img/s"] = benchmark::Counter(double(id), benchmark::Counter::kIsRate);
+}
+
 // A small synthetic dataset in a temporary directory, generated once per process and removed
 // at exit.
 struct SynthData {
@@ -158,6 +174,10 @@ void register_pipeline_benchmarks(bool cuda) {
         [n](benchmark::State& s) { run_svm_train(s, n); });
   add("svm/predict/cpu/n:100000", Device::CPU,
       [](benchmark::State& s) { run_svm_predict(s, 100000); });
+  for (int size : {128, 256})
+    add("synth/scan/cpu/" + std::to_string(size) + "px", Device::CPU, [size](benchmark::State& s) {
+      run_synth_scan(s, size);
+    })->Unit(benchmark::kMillisecond);
   for (int w : {1, 2})
     add("loader/cpu/96px/workers:" + std::to_string(w), Device::CPU,
         [w](benchmark::State& s) { run_loader(s, w); });

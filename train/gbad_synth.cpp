@@ -19,10 +19,12 @@ int run(int argc, char** argv) {
       .option("positives", "250", "number of positive images (1..99999)")
       .option("ratios", "10,100", "comma-separated negatives-per-positive ratios (subsets)")
       .option("size", "128", "base image side in pixels")
-      .option("size-jitter", "0.25", "width and height each vary in size*[1-j, 1+j]")
+      .option("size-jitter", "0.3", "width and height each vary in size*[1-j, 1+j]")
       .option("difficulty", "0.5",
-              "0 easy .. 1 hard: clutter, occlusion, smaller threats, "
-              "more benign look-alikes")
+              "0 easy .. 1 hard: more clutter over the threats, more benign look-alikes "
+              "(drills, table knives, tongs, staplers, ...)")
+      .option("density", "1",
+              "amount of clutter per bag area, (0, 4]; 1 matches real scans, 0.3 is sparse")
       .option("test-fraction", "0.2", "share of positives and negatives in test.csv")
       .option("quality", "90", "JPEG quality 1..100")
       .option("threads", "0", "worker threads (0: all cores)")
@@ -39,6 +41,7 @@ int run(int argc, char** argv) {
   cfg.size = static_cast<int>(cli.get_int("size"));
   cfg.size_jitter = cli.get_double("size-jitter");
   cfg.difficulty = cli.get_double("difficulty");
+  cfg.density = cli.get_double("density");
   cfg.test_fraction = cli.get_double("test-fraction");
   cfg.quality = static_cast<int>(cli.get_int("quality"));
   cfg.threads = static_cast<int>(cli.get_int("threads"));
