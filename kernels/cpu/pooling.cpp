@@ -18,7 +18,8 @@ int64_t avg_divisor(int64_t h0, int64_t w0, int64_t h, int64_t w, const AvgPool2
   const int64_t h1 = std::min<int64_t>(h0 + p.kh, h + p.ph);
   const int64_t w1 = std::min<int64_t>(w0 + p.kw, w + p.pw);
   if (p.count_include_pad) return (h1 - h0) * (w1 - w0);
-  return (std::min(h1, h) - std::max<int64_t>(h0, 0)) * (std::min(w1, w) - std::max<int64_t>(w0, 0));
+  return (std::min(h1, h) - std::max<int64_t>(h0, 0)) *
+         (std::min(w1, w) - std::max<int64_t>(w0, 0));
 }
 }  // namespace
 

@@ -15,8 +15,8 @@ PoolGeom geom(const Tensor& x, const Tensor& y, int k, int s, int p) {
 }
 
 AvgGeom avg_geom(const Tensor& x, const Tensor& y, const AvgPool2dParams& p) {
-  return AvgGeom{x.h(), x.w(), y.h(), y.w(), p.kh, p.kw, p.sh, p.sw, p.ph, p.pw,
-                 p.count_include_pad};
+  return AvgGeom{
+      x.h(), x.w(), y.h(), y.w(), p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.count_include_pad};
 }
 
 struct AvgPoolFwd {

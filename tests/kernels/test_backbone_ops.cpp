@@ -68,7 +68,7 @@ TEST(AvgPool, RectangularAndBadInputs) {
   avgpool2d_forward(ctx, y, x, p);
   EXPECT_EQ(y.to_vector(), (std::vector<float>{1.5f, 2.f, 2.5f, 4.5f, 5.f, 5.5f}));
   Tensor bad({1, 1, 3, 3});
-  EXPECT_THROW(avgpool2d_forward(ctx, bad, x, p), Error);                  // wrong output shape
+  EXPECT_THROW(avgpool2d_forward(ctx, bad, x, p), Error);                 // wrong output shape
   EXPECT_THROW(avgpool2d_forward(ctx, y, x, avg(3, 1, 2, true)), Error);  // 2p > k
   Tensor tiny({1, 1, 2, 2}), t1({1, 1, 1, 1});
   EXPECT_THROW(avgpool2d_forward(ctx, t1, tiny, avg(3, 1, 0, true)), Error);  // kernel > input
@@ -125,8 +125,8 @@ TEST(Bodies, AvgPoolMatchesReference) {
        {avg(3, 1, 1, true), avg(3, 1, 1, false), avg(2, 2, 0, true), avg(5, 3, 0, true),
         avg(3, 2, 1, false), AvgPool2dParams{1, 7, 1, 1, 0, 3, true}}) {
     const Shape xs = {2, 3, 17, 13}, ys = avg_out_shape(xs, p);
-    const AvgGeom g{xs[2], xs[3], ys[2], ys[3], p.kh, p.kw, p.sh, p.sw, p.ph, p.pw,
-                    p.count_include_pad};
+    const AvgGeom g{
+        xs[2], xs[3], ys[2], ys[3], p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.count_include_pad};
     std::vector<double> x = test::random_doubles(shape_numel(xs), 1);
     std::vector<double> dy = test::random_doubles(shape_numel(ys), 2);
     std::vector<double> y(dy.size()), dx(x.size());
@@ -186,12 +186,13 @@ TEST(CudaVsCpu, AvgPool2dForwardBackward) {
 
 TEST(CudaVsCpu, ChannelCopy) {
   GBAD_REQUIRE_CUDA();
-  cuda_vs_cpu({random_tensor({4, 32, 28, 28}, 1), random_tensor({4, 256, 28, 28}, 2)},
-              [](Context& c, Ts& t) {
-                channel_copy(c, t[1], 96, t[0], 0, 32);
-                channel_copy(c, t[1], 0, t[0], 4, 20, true);
-              },
-              true);
+  cuda_vs_cpu(
+      {random_tensor({4, 32, 28, 28}, 1), random_tensor({4, 256, 28, 28}, 2)},
+      [](Context& c, Ts& t) {
+        channel_copy(c, t[1], 96, t[0], 0, 32);
+        channel_copy(c, t[1], 0, t[0], 4, 20, true);
+      },
+      true);
 }
 
 }  // namespace
