@@ -5,10 +5,10 @@
 #include <cstdio>
 
 #include "data/sampler.h"
+#include "io/checkpoint.h"
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
 #include "models/inception.h"
-#include "io/checkpoint.h"
 #include "nn/optim.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
@@ -33,8 +33,8 @@ float lr_at(const std::string& schedule, float base, int64_t step, int64_t total
 
 // Options that must match when a run is resumed.
 const std::vector<std::string> kResumeKeys = {
-    "data",      "subset", "arch", "width", "fpn-channels", "head-dim",
-    "train-set", "batch",  "seed", "crop",  "resize",       "ideal-negatives", "aux-weight"};
+    "data",  "subset", "arch", "width",  "fpn-channels",    "head-dim",  "train-set",
+    "batch", "seed",   "crop", "resize", "ideal-negatives", "aux-weight"};
 
 int run(int argc, char** argv) {
   Cli cli("gbad-train-cnn",
@@ -71,7 +71,8 @@ int run(int argc, char** argv) {
       .option("resize", "auto",
               "train: resize to this square size (aspect ignored); auto = 256, 342 for "
               "InceptionV3")
-      .option("crop", "auto", "train: random crop size (the network input); auto = 224, 299 for "
+      .option("crop", "auto",
+              "train: random crop size (the network input); auto = 224, 299 for "
               "InceptionV3")
       .option("test-size", "auto",
               "test-time input size (resize only), used by later phases; auto = the crop")
