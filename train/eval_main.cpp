@@ -8,11 +8,11 @@
 #include <string>
 
 #include "core/check.h"
-#include "eval/metrics.h"
-#include "eval/scores_csv.h"
 #include "io/io.h"
 #include "train/eval_model.h"
+#include "eval/metrics.h"
 #include "train/pipeline.h"
+#include "eval/scores_csv.h"
 
 namespace {
 

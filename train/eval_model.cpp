@@ -2,10 +2,10 @@
 
 #include <cstdio>
 
-#include "eval/plot.h"
-#include "eval/scores_csv.h"
 #include "io/io.h"
 #include "train/pipeline.h"
+#include "eval/plot.h"
+#include "eval/scores_csv.h"
 
 namespace gbad {
 

@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "core/context.h"
 #include "data/loader.h"
 #include "data/sixray.h"
 #include "models/bigan.h"
 #include "models/classifier.h"
 #include "models/svm.h"
+#include "core/context.h"
 #include "train/cli.h"
 #include "train/run_dir.h"
 

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <ctime>
 
-#include "core/check.h"
 #include "gbad_build_info.h"
+#include "core/check.h"
 
 #ifdef GBAD_WITH_CUDA
 #include <cuda_runtime.h>

@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "io/checkpoint.h"
 #include "kernels/loss.h"
 #include "model_test_util.h"
 #include "models/classifier.h"
+#include "io/checkpoint.h"
 #include "nn/optim.h"
 
 namespace gbad {
