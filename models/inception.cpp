@@ -449,11 +449,8 @@ std::array<Shape, 4> InceptionV3::summarize(const Shape& x, const ParamStore& ps
       c[2] = h;
       // The auxiliary head (training only; shapes as at 299x299 when the input is smaller).
       Shape a = h;
-      if (a[2] >= 5 && a[3] >= 5) {
-        a = aux_pool_.output_shape(a);
-      } else {
-        a = {a[0], a[1], 5, 5};
-      }
+      if (a[2] >= 5 && a[3] >= 5) a = aux_pool_.output_shape(a);
+      if (a[2] < 5 || a[3] < 5) a = {a[0], a[1], 5, 5};
       rows.push_back({"AuxLogits.avg_pool", "AvgPool2d", a, 0, 0, true});
       a = aux_conv0_->summarize(a, ps, rows, true);
       a = aux_conv1_->summarize(a, ps, rows, true);
