@@ -3,9 +3,9 @@
 #include <cmath>
 
 #include "core/philox.h"
-#include "io/checkpoint.h"
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
+#include "io/checkpoint.h"
 #include "nn/optim.h"
 
 namespace gbad {

@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "core/context.h"
+#include "nn/layers.h"
 #include "core/param_store.h"
 #include "core/tensor.h"
-#include "nn/layers.h"
 
 namespace gbad {
 
