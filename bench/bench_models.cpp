@@ -4,13 +4,18 @@
 //   train: forward (batch statistics), BCE-with-logits, zero_grad, backward, SGD momentum.
 //   infer: eval-mode forward (running statistics).
 // CPU: the demo model (resnet18-fpn, width 16, FPN 64, head 64, 96x96) at batch 32, 8 and 2
-// (CI-sized), and resnet34-fpn at 224 (full width) at batch 8. CUDA: resnet34/50/101-fpn at
-// 224, batch 32, and the demo model. Same models and shapes as tools/bench_pytorch.py.
+// (CI-sized), and resnet34-fpn at 224 (full width) at batch 8; InceptionV3 / DenseNet-121 at
+// width 16 (FPN 64, head 64; 139 and 96 pixels) at batch 8, -fpn and -plain. CUDA:
+// resnet34/50/101-fpn at 224, batch 32, the demo model, and full-size inceptionv3 (299, with
+// the auxiliary head, loss weight 0.4) and densenet121 (224), -fpn and -plain, batch 32. Same
+// models and shapes as tools/bench_pytorch.py.
 #include <memory>
 
 #include "bench/bench_common.h"
+#include "kernels/elementwise.h"
 #include "kernels/loss.h"
 #include "models/classifier.h"
+#include "models/inception.h"
 #include "nn/optim.h"
 
 namespace gbad::bench {
@@ -33,7 +38,16 @@ ModelSpec demo(int64_t batch) {
 }
 
 ModelSpec full(const char* arch, int64_t batch) {
-  return {arch, arch, {}, 224, batch};
+  return {arch, arch, {}, default_input_size(arch), batch};
+}
+
+// InceptionV3 / DenseNet-121 at width 16 (DenseNet growth 8), FPN 64, head 64.
+ModelSpec reduced(const std::string& arch, int64_t size, int64_t batch) {
+  ModelSpec m{arch + "-w16", arch, {}, size, batch};
+  m.opt.width = 16;
+  m.opt.fpn_channels = 64;
+  m.opt.head_dim = 64;
+  return m;
 }
 
 // Everything one benchmark needs, built once and kept while that benchmark runs (Google
@@ -47,15 +61,24 @@ struct ModelRun {
         targets(random_binary({m.batch, m.opt.num_classes}, 12, d)),
         loss({1}, d),
         dlogits({m.batch, m.opt.num_classes}, d) {
+    // InceptionV3's auxiliary classifier trains when the input allows (>= 299), weight 0.4.
+    if (model.has_aux() && m.size >= InceptionV3::kMinAuxInput) model.set_aux_enabled(true);
     int64_t macs = 0;
-    for (const auto& r : model.summary(1, m.size, m.size)) macs += r.macs;
+    for (const auto& r : model.summary(1, m.size, m.size))
+      if (!r.training_only) macs += r.macs;  // inference MACs (the aux head adds ~0.1 %)
     macs_per_image = double(macs);
   }
   void train_step() {
     const Tensor& logits = model.forward(ctx, x, true);
     bce_with_logits(ctx, loss, dlogits, logits, targets);
+    const Tensor& aux = model.aux_logits();
+    if (!aux.empty()) {
+      daux.resize(aux.shape(), aux.device());
+      bce_with_logits(ctx, aux_loss, daux, aux, targets);
+      scale_inplace(ctx, daux, 0.4f);
+    }
     model.param_store().zero_grad();
-    model.backward(ctx, dlogits);
+    model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
     sgd.step(ctx);
   }
   const Tensor& infer() { return model.forward(ctx, x, false); }
@@ -63,7 +86,7 @@ struct ModelRun {
   Context ctx;
   Classifier model;
   Sgd sgd;
-  Tensor x, targets, loss, dlogits;
+  Tensor x, targets, loss, dlogits, aux_loss{{1}, ctx.device()}, daux;
   double macs_per_image = 0;
 };
 
@@ -124,7 +147,14 @@ void add_model(const ModelSpec& m, Device d) {
 void register_model_benchmarks(bool cuda) {
   for (int64_t b : {2, 8, 32}) add_model(demo(b), Device::CPU);
   add_model(full("resnet34-fpn", 8), Device::CPU);
+  for (const char* head : {"-fpn", "-plain"}) {
+    add_model(reduced(std::string("inceptionv3") + head, 139, 8), Device::CPU);
+    add_model(reduced(std::string("densenet121") + head, 96, 8), Device::CPU);
+  }
   if (!cuda) return;
+  for (const char* arch :
+       {"inceptionv3-fpn", "inceptionv3-plain", "densenet121-fpn", "densenet121-plain"})
+    add_model(full(arch, 32), Device::CUDA);
   add_model(demo(32), Device::CUDA);
   for (const char* arch : {"resnet34-fpn", "resnet50-fpn", "resnet101-fpn"}) {
     add_model(full(arch, 8), Device::CUDA);

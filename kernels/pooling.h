@@ -1,4 +1,5 @@
-// Pooling and resampling: max pooling, global average pooling, nearest upsampling. NCHW.
+// Pooling and resampling: max pooling, average pooling, global average pooling, nearest
+// upsampling. NCHW.
 // Input gradients are overwritten.
 #pragma once
 
@@ -24,6 +25,20 @@ void maxpool2d_forward(Context& ctx, Tensor& y, Tensor& argmax, const Tensor& x,
 void maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& argmax, int k,
                         int s, int p);
 
+// Average pooling (torch.nn.functional.avg_pool2d, floor mode): kernel kh x kw, stride sh x sw,
+// zero padding ph x pw (2p <= k). Each output is the window sum divided by the window's size
+// clipped to the padded input (count_include_pad, PyTorch's default: InceptionV3's 3x3 s1 p1
+// branch pools) or by the number of real input elements in it (count_include_pad = false).
+struct AvgPool2dParams {
+  int kh = 3, kw = 3, sh = 1, sw = 1, ph = 0, pw = 0;
+  bool count_include_pad = true;
+};
+int64_t avgpool2d_out_size(int64_t in, int k, int s, int p);
+// x (N,C,H,W) -> y (N,C,Ho,Wo).
+void avgpool2d_forward(Context& ctx, Tensor& y, const Tensor& x, const AvgPool2dParams& p);
+// dy (N,C,Ho,Wo) -> dx (N,C,H,W), overwritten.
+void avgpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const AvgPool2dParams& p);
+
 // x (N,C,H,W) -> y (N,C): mean over H and W.
 void global_avgpool_forward(Context& ctx, Tensor& y, const Tensor& x);
 // dy (N,C) -> dx (N,C,H,W) = dy / (H*W).
@@ -35,6 +50,15 @@ void upsample_nearest_forward(Context& ctx, Tensor& y, const Tensor& x);
 void upsample_nearest_backward(Context& ctx, Tensor& dx, const Tensor& dy);
 
 namespace cpu {
+// Raw-pointer average pooling reference templated on the scalar type; planes = N*C.
+template <typename T>
+void avgpool2d_forward(T* y, const T* x, int64_t planes, int64_t h, int64_t w,
+                       const AvgPool2dParams& p);
+template <typename T>
+void avgpool2d_backward(T* dx, const T* dy, int64_t planes, int64_t h, int64_t w,
+                        const AvgPool2dParams& p);  // dx overwritten
+void avgpool2d_forward(Context& ctx, Tensor& y, const Tensor& x, const AvgPool2dParams& p);
+void avgpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const AvgPool2dParams& p);
 void maxpool2d_forward(Context& ctx, Tensor& y, Tensor& argmax, const Tensor& x, int k, int s,
                        int p);
 void maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& argmax, int k,
@@ -47,6 +71,8 @@ void upsample_nearest_backward(Context& ctx, Tensor& dx, const Tensor& dy);
 
 #ifdef GBAD_WITH_CUDA
 namespace cuda {
+void avgpool2d_forward(Context& ctx, Tensor& y, const Tensor& x, const AvgPool2dParams& p);
+void avgpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const AvgPool2dParams& p);
 void maxpool2d_forward(Context& ctx, Tensor& y, Tensor& argmax, const Tensor& x, int k, int s,
                        int p);
 void maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& argmax, int k,

@@ -86,6 +86,67 @@ GBAD_HD float maxpool2d_bwd_body(const float* dy, const float* argmax, int64_t i
   return sum;
 }
 
+// Average pooling geometry (see AvgPool2dParams in pooling.h).
+struct AvgGeom {
+  int64_t h, w, ho, wo;
+  int kh, kw, sh, sw, ph, pw;
+  bool count_include_pad;
+};
+
+// The divisor of output (oh, ow), torch's rule: the window clipped to the padded input when
+// padding counts, else clipped to the input.
+GBAD_HD int64_t avgpool2d_divisor(int64_t oh, int64_t ow, const AvgGeom& g) {
+  int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+  int64_t h1 = h0 + g.kh, w1 = w0 + g.kw;
+  if (h1 > g.h + g.ph) h1 = g.h + g.ph;
+  if (w1 > g.w + g.pw) w1 = g.w + g.pw;
+  if (g.count_include_pad) return (h1 - h0) * (w1 - w0);
+  if (h0 < 0) h0 = 0;
+  if (w0 < 0) w0 = 0;
+  if (h1 > g.h) h1 = g.h;
+  if (w1 > g.w) w1 = g.w;
+  return (h1 - h0) * (w1 - w0);
+}
+
+// Output element o of the (N*C, Ho, Wo) result.
+template <typename T>
+GBAD_HD T avgpool2d_fwd_body(const T* x, int64_t o, const AvgGeom& g) {
+  const int64_t plane = o / (g.ho * g.wo);
+  const int64_t r = o - plane * g.ho * g.wo;
+  const int64_t oh = r / g.wo, ow = r - (r / g.wo) * g.wo;
+  const T* xp = x + plane * g.h * g.w;
+  T sum = 0;
+  for (int a = 0; a < g.kh; ++a) {
+    const int64_t ih = oh * g.sh - g.ph + a;
+    if (ih < 0 || ih >= g.h) continue;
+    for (int b = 0; b < g.kw; ++b) {
+      const int64_t iw = ow * g.sw - g.pw + b;
+      if (iw >= 0 && iw < g.w) sum += xp[ih * g.w + iw];
+    }
+  }
+  return sum / static_cast<T>(avgpool2d_divisor(oh, ow, g));
+}
+
+// dL/dx at input element i of (N*C, H, W): sum over the windows covering it of dy / divisor,
+// in a fixed order (a gather: no atomics on the GPU).
+template <typename T>
+GBAD_HD T avgpool2d_bwd_body(const T* dy, int64_t i, const AvgGeom& g) {
+  const int64_t plane = i / (g.h * g.w);
+  const int64_t r = i - plane * g.h * g.w;
+  const int64_t ih = r / g.w, iw = r - (r / g.w) * g.w;
+  const int64_t th = ih + g.ph - g.kh + 1, tw = iw + g.pw - g.kw + 1;
+  const int64_t oh_lo = th <= 0 ? 0 : (th + g.sh - 1) / g.sh;
+  const int64_t ow_lo = tw <= 0 ? 0 : (tw + g.sw - 1) / g.sw;
+  int64_t oh_hi = (ih + g.ph) / g.sh, ow_hi = (iw + g.pw) / g.sw;
+  if (oh_hi > g.ho - 1) oh_hi = g.ho - 1;
+  if (ow_hi > g.wo - 1) ow_hi = g.wo - 1;
+  T sum = 0;
+  for (int64_t oh = oh_lo; oh <= oh_hi; ++oh)
+    for (int64_t ow = ow_lo; ow <= ow_hi; ++ow)
+      sum += dy[(plane * g.ho + oh) * g.wo + ow] / static_cast<T>(avgpool2d_divisor(oh, ow, g));
+  return sum;
+}
+
 // Mean of plane `plane` (hw elements), summed in double.
 GBAD_HD float global_avgpool_fwd_body(const float* x, int64_t plane, int64_t hw) {
   double s = 0.0;

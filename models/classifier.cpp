@@ -2,8 +2,10 @@
 
 #include <algorithm>
 
-#include "kernels/elementwise.h"
 #include "io/checkpoint.h"
+#include "kernels/elementwise.h"
+#include "models/densenet.h"
+#include "models/inception.h"
 
 namespace gbad {
 
@@ -11,8 +13,10 @@ namespace {
 
 const std::vector<std::string>& arch_names() {
   static const std::vector<std::string> names = {
-      "resnet18-fpn",   "resnet34-fpn",   "resnet50-fpn",   "resnet101-fpn",
-      "resnet18-plain", "resnet34-plain", "resnet50-plain", "resnet101-plain"};
+      "resnet18-fpn", "resnet34-fpn", "resnet50-fpn", "resnet101-fpn", "resnet18-plain",
+      "resnet34-plain", "resnet50-plain", "resnet101-plain",
+      // issue 13: InceptionV3 and DenseNet-121 backbones
+      "inceptionv3-fpn", "inceptionv3-plain", "densenet121-fpn", "densenet121-plain"};
   return names;
 }
 
@@ -36,7 +40,19 @@ ArchSpec parse_arch(const std::string& name) {
       return a;
     }
   }
+  for (const char* family : {"inceptionv3", "densenet121"})
+    for (const char* head : {"fpn", "plain"})
+      if (name == std::string(family) + "-" + head) {
+        a.family = family;
+        a.depth = 0;
+        a.fpn = std::string(head) == "fpn";
+        return a;
+      }
   GBAD_FAIL("unknown architecture '", name, "' (known: ", join_names(), ")");
+}
+
+int default_input_size(const std::string& arch) {
+  return parse_arch(arch).family == "inceptionv3" ? 299 : 224;
 }
 
 // ---- heads -----------------------------------------------------------------------------------
@@ -100,11 +116,30 @@ Classifier::Classifier(const std::string& arch, const ClassifierOptions& opt, De
                        uint64_t seed, bool allocate)
     : arch_(arch), spec_(parse_arch(arch)), opt_(opt) {
   GBAD_CHECK(opt.num_classes > 0, "num_classes must be positive, got ", opt.num_classes);
-  ResNetConfig rc;
-  rc.depth = spec_.depth;
-  rc.width = opt.width;
-  rc.input_grad = opt.input_grad;
-  backbone_ = std::make_unique<ResNet>(ps_, rc);
+  if (spec_.family == "inceptionv3") {
+    InceptionConfig ic;
+    ic.width = opt.width;
+    ic.num_classes = opt.num_classes;
+    ic.transform_input = opt.transform_input;
+    ic.input_grad = opt.input_grad;
+    auto inc = std::make_unique<InceptionV3>(ps_, ic);
+    inception_ = inc.get();
+    backbone_ = std::move(inc);
+  } else if (spec_.family == "densenet121") {
+    GBAD_CHECK(opt.width >= 2, "DenseNet width (stem channels, growth = width/2) must be >= 2");
+    DenseNetConfig dc;
+    dc.init_features = opt.width;
+    dc.growth = opt.width / 2;
+    dc.blocks = opt.dense_blocks;
+    dc.input_grad = opt.input_grad;
+    backbone_ = std::make_unique<DenseNet>(ps_, dc);
+  } else {
+    ResNetConfig rc;
+    rc.depth = spec_.depth;
+    rc.width = opt.width;
+    rc.input_grad = opt.input_grad;
+    backbone_ = std::make_unique<ResNet>(ps_, rc);
+  }
   head_ = std::make_unique<Head>();
   head_->fpn = spec_.fpn;
   if (spec_.fpn) {
@@ -117,12 +152,29 @@ Classifier::Classifier(const std::string& arch, const ClassifierOptions& opt, De
       head_->fc[i] = Linear(ps_, "head.fc" + std::to_string(i + 1), opt.fpn_channels, opt.head_dim);
     head_->out = Linear(ps_, "head.fc5", opt.head_dim, opt.num_classes);
   } else {
-    head_->out = Linear(ps_, "fc", backbone_->channels()[3], opt.num_classes);
+    head_->out = Linear(ps_, plain_head_name(), backbone_->channels()[3], opt.num_classes);
   }
   if (allocate) ps_.finalize(device, seed);
 }
 
 Classifier::~Classifier() = default;
+
+std::string Classifier::plain_head_name() const {
+  return spec_.family == "densenet121" ? "classifier" : "fc";
+}
+
+void Classifier::set_aux_enabled(bool on) {
+  if (inception_) inception_->set_aux_enabled(on);
+}
+
+bool Classifier::has_aux() const {
+  return inception_ != nullptr;
+}
+
+const Tensor& Classifier::aux_logits() const {
+  if (inception_ && inception_->aux_active()) return inception_->aux_logits();
+  return empty_;
+}
 
 const std::vector<std::string>& Classifier::architectures() {
   return arch_names();
@@ -145,7 +197,13 @@ const Tensor& Classifier::forward(Context& ctx, const Tensor& x, bool training) 
   return head_->forward(ctx, c);
 }
 
-const Tensor& Classifier::backward(Context& ctx, const Tensor& dlogits) {
+const Tensor& Classifier::backward(Context& ctx, const Tensor& dlogits, const Tensor* daux) {
+  if (daux && daux->defined() && !daux->empty()) {
+    GBAD_CHECK(inception_ && inception_->aux_active(),
+               "Classifier::backward: an auxiliary "
+               "gradient, but the last forward ran no auxiliary classifier");
+    inception_->set_aux_grad(*daux);
+  }
   const std::array<Tensor, 4>& dp = head_->backward(ctx, dlogits);
   if (fpn_) return backbone_->backward(ctx, fpn_->backward(ctx, dp));
   return backbone_->backward(ctx, dp);
@@ -166,11 +224,19 @@ const Tensor& Classifier::features(Context& ctx, const Tensor& x) {
 }
 
 std::map<std::string, std::string> Classifier::metadata() const {
-  return {{"arch", arch_},
-          {"width", std::to_string(opt_.width)},
-          {"num_classes", std::to_string(opt_.num_classes)},
-          {"fpn_channels", std::to_string(spec_.fpn ? opt_.fpn_channels : 0)},
-          {"head_dim", std::to_string(spec_.fpn ? opt_.head_dim : 0)}};
+  std::map<std::string, std::string> m = {
+      {"arch", arch_},
+      {"width", std::to_string(opt_.width)},
+      {"num_classes", std::to_string(opt_.num_classes)},
+      {"fpn_channels", std::to_string(spec_.fpn ? opt_.fpn_channels : 0)},
+      {"head_dim", std::to_string(spec_.fpn ? opt_.head_dim : 0)}};
+  if (spec_.family == "inceptionv3") m["transform_input"] = opt_.transform_input ? "1" : "0";
+  if (spec_.family == "densenet121") {
+    std::string b;
+    for (int v : opt_.dense_blocks) b += (b.empty() ? "" : ",") + std::to_string(v);
+    m["dense_blocks"] = b;
+  }
+  return m;
 }
 
 std::vector<LayerSummary> Classifier::summary(int64_t n, int64_t h, int64_t w) const {
@@ -195,10 +261,10 @@ std::vector<LayerSummary> Classifier::summary(int64_t n, int64_t h, int64_t w) c
                     n * opt_.head_dim * opt_.num_classes});
   } else {
     rows.push_back({"avgpool", "GlobalAvgPool", {n, c[3][1]}, 0, 0});
-    rows.push_back({"fc",
+    rows.push_back({plain_head_name(),
                     "Linear",
                     {n, opt_.num_classes},
-                    count_params(ps_, "fc"),
+                    count_params(ps_, plain_head_name()),
                     n * c[3][1] * opt_.num_classes});
   }
   return rows;
@@ -236,8 +302,15 @@ void Classifier::load(const std::string& path) {
 
 PretrainedReport Classifier::load_pretrained(const std::string& path) {
   SafeTensorsFile f = SafeTensorsFile::open(path);
-  auto is_backbone = [](const std::string& n) {
-    return n.rfind("fc.", 0) != 0 && n.rfind("fpn.", 0) != 0 && n.rfind("head.", 0) != 0;
+  // Class-count-sized layers: ignored when the file's class count differs.
+  const std::vector<std::string> out_layers = {plain_head_name() + ".", "AuxLogits.fc."};
+  auto is_out = [&](const std::string& n) {
+    for (const auto& p : out_layers)
+      if (n.rfind(p, 0) == 0) return true;
+    return false;
+  };
+  auto is_backbone = [&](const std::string& n) {
+    return !is_out(n) && n.rfind("fpn.", 0) != 0 && n.rfind("head.", 0) != 0;
   };
   std::vector<std::string> missing_backbone;
   PretrainedReport rep;
@@ -250,7 +323,7 @@ PretrainedReport Classifier::load_pretrained(const std::string& path) {
       if (is_backbone(e.name)) missing_backbone.push_back(e.name);
       continue;
     }
-    if (e.name.rfind("fc.", 0) == 0 && shape_numel(f.info(e.name).shape) != e.numel) fc_ok = false;
+    if (is_out(e.name) && shape_numel(f.info(e.name).shape) != e.numel) fc_ok = false;
   }
   if (!missing_backbone.empty()) {
     std::string list;
@@ -259,10 +332,11 @@ PretrainedReport Classifier::load_pretrained(const std::string& path) {
     GBAD_FAIL(path, ": not ", arch_, " backbone weights: ", missing_backbone.size(),
               " backbone tensors missing (", list, missing_backbone.size() > 5 ? ", ..." : "", ")");
   }
-  if (!fc_ok) lo.ignore_prefixes.push_back("fc.");
+  if (!fc_ok)
+    for (const auto& p : out_layers) lo.ignore_prefixes.push_back(p);
   load_params(f, ps_, lo);
   for (const auto& e : ps_.entries()) {
-    const bool ignored = !fc_ok && e.name.rfind("fc.", 0) == 0;
+    const bool ignored = !fc_ok && is_out(e.name);
     if (f.has(e.name) && !ignored)
       ++rep.loaded;
     else

@@ -1,8 +1,10 @@
-// The image classifier: a ResNet backbone plus one of two heads, chosen by name
-// "resnet{18,34,50,101}-{fpn,plain}".
+// The image classifier: a backbone plus one of two heads, chosen by name
+// "resnet{18,34,50,101}-{fpn,plain}", "inceptionv3-{fpn,plain}", "densenet121-{fpn,plain}".
 //   fpn:   FPN over C2..C5 -> P2..P5; h_i = ReLU(FC_i(GAP(P_i))) (head.fc1..fc4, fpn_channels ->
 //          head_dim), f = mean_i h_i, logits = FC5(f) (head.fc5). features = [f, sigmoid(logits)].
-//   plain: logits = fc(GAP(C5)) ("fc", torchvision's name). features = [pooled, sigmoid(logits)].
+//   plain: logits = fc(GAP(C5)) ("fc", torchvision's name; "classifier" for DenseNet).
+//          features = [pooled, sigmoid(logits)].
+// InceptionV3 also carries torchvision's auxiliary classifier (AuxLogits, training only).
 // All parameters live in one ParamStore; backward is by hand; save/load use nn/checkpoint.h
 // with metadata {arch, width, num_classes, fpn_channels, head_dim}.
 #pragma once
@@ -13,10 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "models/backbone.h"
 #include "models/fpn.h"
 #include "models/resnet.h"
 
 namespace gbad {
+
+class InceptionV3;
 
 struct ClassifierOptions {
   int64_t width = 64;          // backbone base width (64 = torchvision)
@@ -24,12 +29,20 @@ struct ClassifierOptions {
   int64_t fpn_channels = 256;  // FPN output channels
   int64_t head_dim = 256;      // size of h_i and f (GBAD head)
   bool input_grad = false;     // backward() also returns dL/dx (gradient checks)
+  // InceptionV3 / DenseNet (width = stem channels for them too: 64 = torchvision; DenseNet's
+  // growth rate is width / 2).
+  bool transform_input = false;                       // InceptionV3 with torchvision's weights
+  std::array<int, 4> dense_blocks = {6, 12, 24, 16};  // DenseNet layers per block
 };
 
 struct ArchSpec {
-  int depth = 18;
+  std::string family = "resnet";  // resnet | inceptionv3 | densenet121
+  int depth = 18;                 // ResNet only
   bool fpn = true;
 };
+// The input size the binaries use for an architecture unless told otherwise: 299 for
+// InceptionV3, 224 otherwise.
+int default_input_size(const std::string& arch);
 // Parses "resnet34-fpn" etc; throws listing the known names.
 ArchSpec parse_arch(const std::string& name);
 
@@ -55,7 +68,13 @@ class Classifier {
   const Tensor& forward(Context& ctx, const Tensor& x, bool training);
   // Accumulates parameter gradients of the last forward; returns dL/dx when
   // options.input_grad, else an empty tensor.
-  const Tensor& backward(Context& ctx, const Tensor& dlogits);
+  // daux: gradient of the auxiliary logits (InceptionV3 in training), or null.
+  const Tensor& backward(Context& ctx, const Tensor& dlogits, const Tensor* daux = nullptr);
+  // InceptionV3's auxiliary classifier: enabled, it runs in training-mode forwards and
+  // aux_logits() (N,K) is then non-empty. Other architectures have none (a no-op).
+  void set_aux_enabled(bool on);
+  bool has_aux() const;
+  const Tensor& aux_logits() const;
   // Eval-mode forward, then x = [f or pooled, sigmoid(logits)] (N, feature_dim()).
   const Tensor& features(Context& ctx, const Tensor& x);
   int64_t feature_dim() const;
@@ -83,11 +102,13 @@ class Classifier {
 
  private:
   struct Head;
+  std::string plain_head_name() const;  // "fc", or "classifier" for DenseNet (torchvision)
   std::string arch_;
   ArchSpec spec_;
   ClassifierOptions opt_;
   ParamStore ps_;
-  std::unique_ptr<ResNet> backbone_;
+  std::unique_ptr<Backbone> backbone_;
+  InceptionV3* inception_ = nullptr;  // backbone_ when it is one (auxiliary head)
   std::unique_ptr<Fpn> fpn_;
   std::unique_ptr<Head> head_;
   bool training_ = true;

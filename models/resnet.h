@@ -13,23 +13,10 @@
 #include "core/context.h"
 #include "core/param_store.h"
 #include "core/tensor.h"
+#include "models/backbone.h"
 #include "nn/layers.h"
 
 namespace gbad {
-
-// One row of a model summary (gbad-summary). MACs count the multiply-adds of convolutions and
-// fully connected layers (the convention behind the usual "ResNet-50: 4.1 G" figures);
-// BatchNorm, activations, pooling and additions count 0.
-struct LayerSummary {
-  std::string name;  // parameter prefix, e.g. "layer1.0.conv1"
-  std::string kind;  // "Conv2d", "BatchNorm2d", "Linear", "MaxPool2d", ...
-  Shape output;      // for the batch size the summary was asked for
-  int64_t params = 0;
-  int64_t macs = 0;
-};
-
-// Trainable parameters registered under `prefix` ("<prefix>.*"), from shapes only.
-int64_t count_params(const ParamStore& ps, const std::string& prefix);
 
 struct ResNetConfig {
   int depth = 18;           // 18 | 34 | 50 | 101
@@ -68,24 +55,24 @@ class ResNetBlock {
   bool training_ = true, act_last_ = false;
 };
 
-class ResNet {
+class ResNet : public Backbone {
  public:
   // Registers the backbone's parameters at the root of `ps` (torchvision names).
   ResNet(ParamStore& ps, const ResNetConfig& cfg);
   // x (N,3,H,W) -> C2..C5, handles to tensors the blocks own (valid until the next forward).
-  std::array<Tensor, 4> forward(Context& ctx, const Tensor& x);
+  std::array<Tensor, 4> forward(Context& ctx, const Tensor& x) override;
   // dc[i] = dL/dC(i+2); an undefined or empty tensor means zero. Accumulates parameter
   // gradients; returns dL/dx (empty unless cfg.input_grad).
-  const Tensor& backward(Context& ctx, const std::array<Tensor, 4>& dc);
-  void set_training(bool t);
+  const Tensor& backward(Context& ctx, const std::array<Tensor, 4>& dc) override;
+  void set_training(bool t) override;
   // Eval forwards fold each BatchNorm into its convolution (default on; the CPU backend then
   // makes one pass per conv). A backward after such a forward first re-runs the unfused one.
   void set_fuse_eval(bool f) { fuse_eval_ = f; }
-  std::array<int64_t, 4> channels() const { return channels_; }
+  std::array<int64_t, 4> channels() const override { return channels_; }
   const ResNetConfig& config() const { return cfg_; }
   // Output shapes of C2..C5 for input shape x; appends one row per layer.
   std::array<Shape, 4> summarize(const Shape& x, const ParamStore& ps,
-                                 std::vector<LayerSummary>& rows) const;
+                                 std::vector<LayerSummary>& rows) const override;
 
  private:
   ResNetConfig cfg_;

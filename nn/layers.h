@@ -22,6 +22,7 @@
 #include "core/context.h"
 #include "core/param_store.h"
 #include "core/tensor.h"
+#include "kernels/pooling.h"
 
 namespace gbad {
 
@@ -177,6 +178,23 @@ class MaxPool2d : public Layer {
   int k_, s_, p_;
   Tensor y_, dx_;
   Tensor argmax_;  // flat input index of each output's max, stored as float-encoded int32
+  Shape x_shape_;
+};
+
+// Average pooling (kernels/pooling.h AvgPool2dParams: count_include_pad as torch's default).
+class AvgPool2d : public Layer {
+ public:
+  AvgPool2d() = default;
+  explicit AvgPool2d(const AvgPool2dParams& p) : p_(p) {}
+  AvgPool2d(int k, int s, int p, bool count_include_pad = true)
+      : p_{k, k, s, s, p, p, count_include_pad} {}
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  const Tensor& backward(Context& ctx, const Tensor& dy);
+  Shape output_shape(const Shape& x) const;
+
+ private:
+  AvgPool2dParams p_;
+  Tensor y_, dx_;
   Shape x_shape_;
 };
 

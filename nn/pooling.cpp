@@ -33,6 +33,27 @@ const Tensor& MaxPool2d::backward(Context& ctx, const Tensor& dy) {
   return dx_;
 }
 
+Shape AvgPool2d::output_shape(const Shape& x) const {
+  GBAD_CHECK(x.size() == 4, "AvgPool2d: expects an NCHW input, got ", shape_str(x));
+  return {x[0], x[1], avgpool2d_out_size(x[2], p_.kh, p_.sh, p_.ph),
+          avgpool2d_out_size(x[3], p_.kw, p_.sw, p_.pw)};
+}
+
+const Tensor& AvgPool2d::forward(Context& ctx, const Tensor& x) {
+  check_nchw("AvgPool2d", x);
+  x_shape_ = x.shape();
+  y_.resize(output_shape(x.shape()), x.device());
+  avgpool2d_forward(ctx, y_, x, p_);
+  return y_;
+}
+
+const Tensor& AvgPool2d::backward(Context& ctx, const Tensor& dy) {
+  if (!input_grad_) return no_grad();
+  dx_.resize(x_shape_, dy.device());
+  avgpool2d_backward(ctx, dx_, dy, p_);
+  return dx_;
+}
+
 const Tensor& GlobalAvgPool::forward(Context& ctx, const Tensor& x) {
   check_nchw("GlobalAvgPool", x);
   x_shape_ = x.shape();

@@ -13,11 +13,21 @@ Steps:
     weight decay 1e-4) step, zero_grad;
   * infer: eval-mode forward under torch.no_grad().
 
+InceptionV3 and DenseNet-121 are torchvision's own classes (InceptionV3 at a reduced width
+through tools/make_backbone_fixtures.py's channel-scaling hook; DenseNet with growth width/2 and
+width initial features); their -fpn variants take the same four levels as gbad (InceptionV3:
+Conv2d_4a, Mixed_5d, Mixed_6e, Mixed_7c; DenseNet: ReLU(norm) of blocks 1-4). InceptionV3
+trains its auxiliary classifier (loss weight 0.4) at 299 and above, as gbad; below, it is off.
+
 Cases (--cases, comma separated; default "cpu"):
   demo/B    resnet18-fpn, width 16, FPN 64, head 64, 96x96, batch B (the demo model)
-  ARCH/S/B  full-width ARCH (resnet{18,34,50,101}-{fpn,plain}) at SxS, batch B
-  cpu       = demo/32,demo/8,resnet34-fpn/224/8           (this machine's comparison)
-  gpu       = demo/32,resnet34-fpn/224/32,resnet50-fpn/224/32,resnet101-fpn/224/32
+  ARCH/S/B  full-width ARCH (resnet{18,34,50,101}-{fpn,plain}, inceptionv3-{fpn,plain},
+            densenet121-{fpn,plain}) at SxS, batch B
+  ARCH:wW/S/B  the same at width W (FPN 64, head 64), labelled ARCH-wW
+  cpu       = demo/32,demo/8,resnet34-fpn/224/8, inceptionv3-{fpn,plain}:w16/139/8,
+              densenet121-{fpn,plain}:w16/96/8           (this machine's comparison)
+  gpu       = demo/32,resnet34-fpn/224/32,resnet50-fpn/224/32,resnet101-fpn/224/32,
+              inceptionv3-{fpn,plain}/299/32, densenet121-{fpn,plain}/224/32
 
 PyTorch in its best configuration (CPU): every round runs PyTorch once per configuration, each
 in a fresh process (libgomp reads OMP_WAIT_POLICY only when it loads):
@@ -92,8 +102,86 @@ class FpnClassifier(nn.Module):
         return self.fc5(f)
 
 
-def build_model(arch, width, fpn_channels, head_dim):
+class LevelsFpnClassifier(nn.Module):
+    """InceptionV3 / DenseNet C2..C5 (gbad's levels) -> the same FPN + GBAD head."""
+
+    def __init__(self, family, width, fpn_channels, head_dim, num_classes=NUM_CLASSES):
+        super().__init__()
+        self.family = family
+        self.net = backbone_model(family, width)
+        if family == "inceptionv3":
+            self.net.AuxLogits = None  # the FPN variants here are timed without it
+            c = lambda x: max(1, x * width // 64)  # noqa: E731
+            cins = [c(192), c(288), c(768), c(2048)]
+        else:
+            g, c0, cins = width // 2, width, []
+            for b, n in enumerate((6, 12, 24, 16)):
+                c0 += n * g
+                cins.append(c0)
+                if b < 3:
+                    c0 //= 2
+        self.inner = nn.ModuleList(nn.Conv2d(c, fpn_channels, 1) for c in cins)
+        self.layer = nn.ModuleList(nn.Conv2d(fpn_channels, fpn_channels, 3, padding=1)
+                                   for _ in cins)
+        self.fc = nn.ModuleList(nn.Linear(fpn_channels, head_dim) for _ in cins)
+        self.fc5 = nn.Linear(head_dim, num_classes)
+
+    def levels(self, x):
+        n = self.net
+        if self.family == "inceptionv3":
+            x = n.maxpool1(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))))
+            c2 = n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x))
+            c3 = n.Mixed_5d(n.Mixed_5c(n.Mixed_5b(n.maxpool2(c2))))
+            c4 = n.Mixed_6e(n.Mixed_6d(n.Mixed_6c(n.Mixed_6b(n.Mixed_6a(c3)))))
+            c5 = n.Mixed_7c(n.Mixed_7b(n.Mixed_7a(c4)))
+            return [c2, c3, c4, c5]
+        f = n.features
+        x = f.pool0(f.relu0(f.norm0(f.conv0(x))))
+        out = []
+        for b in range(1, 5):
+            x = getattr(f, f"denseblock{b}")(x)
+            if b < 4:
+                t = getattr(f, f"transition{b}")
+                y = t.relu(t.norm(x))
+                out.append(y)
+                x = t.pool(t.conv(y))
+            else:
+                out.append(F.relu(f.norm5(x)))
+        return out
+
+    def forward(self, x):
+        cs = self.levels(x)
+        last = self.inner[3](cs[3])
+        ps = [self.layer[3](last)]
+        for i in (2, 1, 0):
+            lat = self.inner[i](cs[i])
+            last = lat + F.interpolate(last, size=lat.shape[-2:], mode="nearest")
+            ps.insert(0, self.layer[i](last))
+        hs = [F.relu(fc(torch.flatten(F.adaptive_avg_pool2d(p, 1), 1)))
+              for fc, p in zip(self.fc, ps)]
+        return self.fc5(torch.stack(hs).mean(0))
+
+
+def backbone_model(family, width, num_classes=NUM_CLASSES):
+    from torchvision.models import densenet
+    if family == "inceptionv3":
+        from make_backbone_fixtures import scaled_inception
+        m = scaled_inception(width, num_classes, False)
+        m.dropout = nn.Dropout(0.5)  # torchvision's default
+        return m
+    return densenet.DenseNet(growth_rate=width // 2, block_config=(6, 12, 24, 16),
+                             num_init_features=width, bn_size=4, num_classes=num_classes)
+
+
+def build_model(arch, width, fpn_channels, head_dim, size=224):
     name, head = arch.split("-")
+    if name in ("inceptionv3", "densenet121"):
+        if head == "fpn":
+            return LevelsFpnClassifier(name, width, fpn_channels, head_dim)
+        m = backbone_model(name, width)
+        if name == "inceptionv3" and size < 299:
+            m.AuxLogits = None  # needs 299 (gbad turns it off below too)
+        return m
     depth = int(name.replace("resnet", ""))
     if head == "fpn":
         return FpnClassifier(depth, width, fpn_channels, head_dim)
@@ -107,13 +195,22 @@ def parse_cases(spec):
     for item in spec.split(","):
         item = item.strip()
         if item == "cpu":
-            out += parse_cases("demo/32,demo/8,resnet34-fpn/224/8")
+            out += parse_cases("demo/32,demo/8,resnet34-fpn/224/8,inceptionv3-fpn:w16/139/8,"
+                               "inceptionv3-plain:w16/139/8,densenet121-fpn:w16/96/8,"
+                               "densenet121-plain:w16/96/8")
         elif item == "gpu":
             out += parse_cases("demo/32,resnet34-fpn/224/32,resnet50-fpn/224/32,"
-                               "resnet101-fpn/224/32")
+                               "resnet101-fpn/224/32,inceptionv3-fpn/299/32,"
+                               "inceptionv3-plain/299/32,densenet121-fpn/224/32,"
+                               "densenet121-plain/224/32")
         elif item.startswith("demo/"):
             out.append(dict(spec=item, label="demo-resnet18-fpn-w16", arch="resnet18-fpn",
                             width=16, fpn=64, head=64, size=96, batch=int(item.split("/")[1])))
+        elif ":w" in item:
+            arch_w, size, batch = item.split("/")
+            arch, w = arch_w.split(":w")
+            out.append(dict(spec=item, label=f"{arch}-w{w}", arch=arch, width=int(w), fpn=64,
+                            head=64, size=int(size), batch=int(batch)))
         elif item:
             arch, size, batch = item.split("/")
             out.append(dict(spec=item, label=arch, arch=arch, width=64, fpn=256, head=256,
@@ -148,7 +245,7 @@ def time_round(step, device, warmup, min_time):
 def bench_case(c, device, args, channels_last=False):
     """img/s of one round per mode: {"train": x, "infer": y}."""
     torch.manual_seed(0)
-    model = build_model(c["arch"], c["width"], c["fpn"], c["head"]).to(device)
+    model = build_model(c["arch"], c["width"], c["fpn"], c["head"], c["size"]).to(device)
     x = torch.randn(c["batch"], 3, c["size"], c["size"], device=device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -159,7 +256,13 @@ def bench_case(c, device, args, channels_last=False):
 
     def train_step():
         opt.zero_grad()
-        loss = loss_fn(model(x), t)
+        out = model(x)
+        if isinstance(out, tuple):  # InceptionV3 (train mode): logits and auxiliary logits
+            loss = loss_fn(out.logits, t)
+            if out.aux_logits is not None:
+                loss = loss + 0.4 * loss_fn(out.aux_logits, t)
+        else:
+            loss = loss_fn(out, t)
         loss.backward()
         opt.step()
 

@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
-"""Converts a torchvision ResNet checkpoint (.pth) to safetensors for `--pretrained FILE`.
+"""Converts a torchvision ResNet, InceptionV3 or DenseNet checkpoint (.pth) to safetensors for
+`--pretrained FILE`.
 
     python tools/convert_torchvision.py resnet34-b627a593.pth resnet34.safetensors
+    python tools/convert_torchvision.py inception_v3_google-0cc3c7bd.pth inception_v3.safetensors
+    python tools/convert_torchvision.py densenet121-a639ec97.pth densenet121.safetensors
 
 Accepts a plain state_dict, a dict holding one under "state_dict" or "model", or a pickled
 nn.Module. Every tensor is written as float32 under its state_dict name (conv1.weight,
 layer1.0.bn1.running_mean, ..., fc.weight); "module." prefixes from DataParallel are removed.
-The metadata records the source file and the guessed architecture. gbad's loader requires every
-backbone tensor and ignores fc.* when the class count differs. Needs torch and numpy only.
+DenseNet checkpoints from before torchvision 0.3 name their layers "norm.1", "conv.2" ...;
+they are renamed to "norm1", "conv2" as torchvision's own loader does. The metadata records the
+source file and the guessed architecture. gbad's loader requires every backbone tensor and
+ignores fc.* / classifier.* / AuxLogits.fc.* when the class count differs. gbad enables
+InceptionV3's transform_input when it loads these weights, as torchvision does. Needs torch and
+numpy only.
 """
+import re
 import argparse
 import os
 import sys
@@ -20,7 +28,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_io import write_safetensors  # noqa: E402
 
 
+# torchvision.models.densenet._load_state_dict's pattern for the legacy names.
+_LEGACY_DENSENET = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\."
+    r"(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
+
+
+def rename_legacy_densenet(sd):
+    out = {}
+    for k, v in sd.items():
+        m = _LEGACY_DENSENET.match(k)
+        out[m.group(1) + m.group(2) if m else k] = v
+    return out
+
+
 def guess_arch(sd):
+    if "Conv2d_1a_3x3.conv.weight" in sd:
+        return "inceptionv3"
+    if "features.conv0.weight" in sd:
+        blocks = tuple(len({k.split(".")[2] for k in sd
+                            if k.startswith(f"features.denseblock{b}.")}) for b in range(1, 5))
+        return {(6, 12, 24, 16): "densenet121", (6, 12, 32, 32): "densenet169",
+                (6, 12, 48, 32): "densenet201"}.get(blocks, "densenet-unknown")
     blocks = {s: len({k.split(".")[1] for k in sd if k.startswith(f"layer{s}.")})
               for s in range(1, 5)}
     bottleneck = any(k.endswith("conv3.weight") for k in sd)
@@ -51,11 +80,20 @@ def main():
         if k.startswith("module."):
             k = k[len("module."):]
         sd[k] = v.detach().cpu().to(torch.float32).numpy().astype(np.float32)
-    if "conv1.weight" not in sd:
-        sys.exit(f"error: {args.input}: not a torchvision ResNet (no conv1.weight)")
+    sd = rename_legacy_densenet(sd)
+    # Checkpoints older than PyTorch 0.4.1 have no num_batches_tracked; torch's BatchNorm loader
+    # fills in 0, and so does this.
+    for k in [k for k in sd if k.endswith(".running_mean")]:
+        sd.setdefault(k[:-len("running_mean")] + "num_batches_tracked", np.zeros((), np.float32))
+    stem = next((k for k in ("conv1.weight", "Conv2d_2b_3x3.conv.weight", "features.conv0.weight")
+                 if k in sd), None)
+    if stem is None:
+        sys.exit(f"error: {args.input}: not a torchvision ResNet, InceptionV3 or DenseNet (none of "
+                 "conv1.weight, Conv2d_2b_3x3.conv.weight, features.conv0.weight)")
     arch = guess_arch(sd)
-    width = sd["conv1.weight"].shape[0]
-    classes = sd["fc.weight"].shape[0] if "fc.weight" in sd else 0
+    width = sd[stem].shape[0]  # gbad's --width: the stem's channels (64 for all three)
+    head = next((k for k in ("fc.weight", "classifier.weight") if k in sd), None)
+    classes = sd[head].shape[0] if head else 0
     write_safetensors(args.output, sd, {"source": os.path.basename(args.input),
                                         "backbone": arch, "width": width,
                                         "num_classes": classes,

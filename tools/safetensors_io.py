@@ -32,3 +32,20 @@ def write_safetensors(path, tensors, metadata=None):
             f.write(b)
     import os
     os.replace(tmp, path)
+
+
+def read_safetensors(path):
+    """Returns (tensors: dict name -> numpy array, metadata: dict)."""
+    import json as _json
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = _json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    inv = {v: k for k, v in _DTYPES.items()}
+    out = {}
+    for name, info in header.items():
+        s, e = info["data_offsets"]
+        out[name] = np.frombuffer(data[8 + n + s:8 + n + e], dtype=inv[info["dtype"]]).reshape(
+            info["shape"])
+    return out, meta

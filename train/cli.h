@@ -70,6 +70,12 @@ class Cli {
   }
 
   bool has(const std::string& name) const { return values_.count(name) > 0; }
+  // Replaces an option's value after parsing (resolving "auto" defaults), so config.json
+  // records what was used.
+  void set(const std::string& name, const std::string& value) {
+    GBAD_CHECK(find(name), "Cli: option --", name, " was never declared");
+    values_[name] = value;
+  }
   bool get_flag(const std::string& name) const { return has(name); }
   std::string get(const std::string& name) const {
     auto it = values_.find(name);

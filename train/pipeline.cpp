@@ -12,6 +12,7 @@
 #include <exception>
 #include <sstream>
 
+#include "io/checkpoint.h"
 #include "io/io.h"
 #include "io/safetensors.h"
 #include "train/progress.h"
@@ -58,6 +59,8 @@ CnnRun load_cnn_run(const std::string& dir, Device device) {
   opt.fpn_channels = std::stoll(r.run->option("fpn-channels"));
   opt.head_dim = std::stoll(r.run->option("head-dim"));
   opt.num_classes = kNumClasses;
+  const auto meta = read_metadata(r.run->file("model.safetensors"));
+  if (meta.count("transform_input")) opt.transform_input = meta.at("transform_input") == "1";
   r.model = std::make_unique<Classifier>(r.run->option("arch"), opt, device, 0);
   r.model->load(r.run->file("model.safetensors"));
   r.data = r.run->option("data");

@@ -14,14 +14,18 @@ namespace {
 const char* kUsage =
     "usage: gbad-summary --arch NAME [--num-classes K] [--image-size S | HxW] [--width W]\n"
     "                    [--fpn-channels C] [--head-dim D] [--quiet] [--list] [--help]\n"
-    "  --arch NAME        resnet{18,34,50,101}-{fpn,plain} (see --list)\n"
+    "  --arch NAME        resnet{18,34,50,101}-{fpn,plain}, inceptionv3-{fpn,plain},\n"
+    "                     densenet121-{fpn,plain} (see --list)\n"
     "  --num-classes K    outputs of the last layer (default 5; 1000 = ImageNet)\n"
-    "  --image-size S     input S x S, or H x W written HxW (default 224)\n"
-    "  --width W          backbone base width (default 64, torchvision's)\n"
+    "  --image-size S     input S x S, or H x W written HxW (default: the architecture's,\n"
+    "                     299 for InceptionV3, else 224)\n"
+    "  --width W          backbone stem width (default 64, torchvision's; DenseNet growth =\n"
+    "                     W/2)\n"
     "  --fpn-channels C   FPN channels (default 256)\n"
     "  --head-dim D       GBAD head hidden size (default 256)\n"
     "  --quiet            totals only\n"
-    "MACs count convolutions and fully connected layers (one multiply-add = 1).\n";
+    "MACs count convolutions and fully connected layers (one multiply-add = 1); InceptionV3's\n"
+    "auxiliary classifier (training only) is listed and counted apart.\n";
 
 std::string group(int64_t v) {
   std::string s = std::to_string(v), out;
@@ -48,7 +52,7 @@ namespace {
 int run(int argc, char** argv) {
   std::string arch;
   gbad::ClassifierOptions opt;
-  int64_t h = 224, w = 224;
+  int64_t h = 0, w = 0;  // 0: the architecture's default
   bool quiet = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -89,11 +93,12 @@ int run(int argc, char** argv) {
   }
   GBAD_CHECK(!arch.empty(), "--arch is required (see --list)");
   gbad::Classifier model(arch, opt, gbad::Device::CPU, 0, /*allocate=*/false);
+  if (h == 0) h = w = gbad::default_input_size(arch);
   const auto rows = model.summary(1, h, w);
-  int64_t params = 0, macs = 0;
+  int64_t params = 0, macs = 0, aux_macs = 0;
   for (const auto& r : rows) {
     params += r.params;
-    macs += r.macs;
+    (r.training_only ? aux_macs : macs) += r.macs;
   }
   std::printf("%s  width %lld  classes %lld  input 3x%lldx%lld\n", arch.c_str(),
               static_cast<long long>(opt.width), static_cast<long long>(opt.num_classes),
@@ -113,6 +118,8 @@ int run(int argc, char** argv) {
              total);
   std::printf("total parameters: %s\n", group(total).c_str());
   std::printf("forward MACs per image: %s (%.2f G)\n", group(macs).c_str(), macs / 1e9);
+  if (aux_macs)
+    std::printf("auxiliary classifier (training only): %s MACs\n", group(aux_macs).c_str());
   std::printf("feature size: %lld\n", static_cast<long long>(model.feature_dim()));
   return 0;
 }

@@ -6,7 +6,9 @@
 
 #include "data/sampler.h"
 #include "io/checkpoint.h"
+#include "kernels/elementwise.h"
 #include "kernels/loss.h"
+#include "models/inception.h"
 #include "nn/optim.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
@@ -18,8 +20,8 @@ namespace {
 
 // Options that must match when a run is resumed.
 const std::vector<std::string> kResumeKeys = {
-    "data",      "subset", "arch", "width", "fpn-channels", "head-dim",
-    "train-set", "batch",  "seed", "crop",  "resize",       "ideal-negatives"};
+    "data",  "subset", "arch", "width",  "fpn-channels",    "head-dim",  "train-set",
+    "batch", "seed",   "crop", "resize", "ideal-negatives", "aux-weight"};
 
 const char* kSummary =
     "Phase 1 of GBAD: train the ResNet(+FPN) multi-label classifier on a SIXray split.\n"
@@ -34,8 +36,14 @@ int run(Phase& p) {
       .option("subset", "100", "ImageSet subset: 10, 100, 1000 (or another folder name)")
       .option("out", "", "run directory to write", true)
       .option("arch", "resnet34-fpn",
-              "resnet{18,34,50,101}-{fpn,plain}; fpn = GBAD head, plain = GAP+FC baseline")
-      .option("width", "64", "backbone base width (64 = torchvision; smaller for CPU runs)")
+              "resnet{18,34,50,101}-{fpn,plain}, inceptionv3-{fpn,plain}, "
+              "densenet121-{fpn,plain}; fpn = GBAD head, plain = GAP+FC baseline")
+      .option("width", "64",
+              "backbone stem width (64 = torchvision; smaller for CPU runs; DenseNet growth = "
+              "width/2, InceptionV3 scales every layer by width/64)")
+      .option("aux-weight", "0.4",
+              "InceptionV3: weight of the auxiliary classifier's loss (needs --crop >= 299; 0 = "
+              "off)")
       .option("fpn-channels", "256", "FPN output channels")
       .option("head-dim", "256", "size of the GBAD head's FC1..FC4 outputs (feature f)")
       .option("train-set", "ideal", "ideal (all positives + as many negatives) or practical")
@@ -49,9 +57,14 @@ int run(Phase& p) {
       .option("schedule", "cosine", "learning-rate schedule: constant, cosine or step")
       .option("step-epochs", "5", "step schedule: epochs between decays")
       .option("step-gamma", "0.1", "step schedule: decay factor")
-      .option("resize", "256", "train: resize to this square size (aspect ignored)")
-      .option("crop", "224", "train: random crop size (the network input)")
-      .option("test-size", "224", "test-time input size (resize only), used by later phases")
+      .option("resize", "auto",
+              "train: resize to this square size (aspect ignored); auto = 256, 342 for "
+              "InceptionV3")
+      .option("crop", "auto",
+              "train: random crop size (the network input); auto = 224, 299 for "
+              "InceptionV3")
+      .option("test-size", "auto",
+              "test-time input size (resize only), used by later phases; auto = the crop")
       .option("workers", "4", "image decoding threads")
       .option("max-steps-per-epoch", "0", "stop each epoch after this many steps (0 = all)")
       .option("checkpoint-every", "0", "also checkpoint every N steps (0 = at epoch ends)")
@@ -64,6 +77,14 @@ int run(Phase& p) {
       .flag("resume", "continue an interrupted run in --out from its checkpoint");
   if (!p.parse()) return 0;
   parse_arch(cli.get("arch"));  // a bad name fails before any data is read
+  {
+    // Input sizes chosen from the architecture unless given (torchvision's: 256 -> 224, and
+    // 342 -> 299 for InceptionV3).
+    const int size = default_input_size(cli.get("arch"));
+    if (cli.get("crop") == "auto") cli.set("crop", std::to_string(size));
+    if (cli.get("resize") == "auto") cli.set("resize", std::to_string(size == 299 ? 342 : 256));
+    if (cli.get("test-size") == "auto") cli.set("test-size", cli.get("crop"));
+  }
   const std::string out = cli.get("out");
   const bool resume = check_resume(cli, out, "train-cnn", kResumeKeys);
   const Device device = p.device();
@@ -110,7 +131,18 @@ int run(Phase& p) {
   mopt.fpn_channels = cli.get_int("fpn-channels");
   mopt.head_dim = cli.get_int("head-dim");
   mopt.num_classes = kNumClasses;
+  // torchvision's InceptionV3 ImageNet weights expect its transform_input re-normalisation.
+  mopt.transform_input =
+      parse_arch(cli.get("arch")).family == "inceptionv3" && !cli.get("pretrained").empty();
   Classifier model(cli.get("arch"), mopt, device, seed);
+  const float aux_weight = static_cast<float>(cli.get_double("aux-weight"));
+  GBAD_CHECK(aux_weight >= 0.f, "--aux-weight must be >= 0");
+  model.set_aux_enabled(aux_weight > 0.f);
+  if (model.has_aux() && aux_weight > 0.f)
+    GBAD_CHECK(cli.get_int("crop") >= InceptionV3::kMinAuxInput, "--aux-weight ", aux_weight,
+               ": InceptionV3's auxiliary classifier needs inputs of at least ",
+               InceptionV3::kMinAuxInput, " (--crop is ", cli.get("crop"),
+               "); use --aux-weight 0 for smaller inputs");
   ParamStore& ps = model.param_store();
   std::printf("model %s: %lld parameters, device %s\n", model.arch().c_str(),
               (long long)ps.num_params(), ctx.device_description().c_str());
@@ -166,7 +198,7 @@ int run(Phase& p) {
   const int64_t stop_after = cli.get_int("stop-after");
   int64_t steps_this_run = 0;
   MetricsLog log(dir.file("metrics.jsonl"), resume);
-  Tensor x_dev, y_dev, m_dev, loss({1}, device), dlogits;
+  Tensor x_dev, y_dev, m_dev, loss({1}, device), dlogits, aux_loss({1}, device), daux;
   Loader loader(train, lcfg);
   model.set_training(true);
   for (int epoch = start_epoch; epoch < epochs; ++epoch) {
@@ -199,13 +231,20 @@ int run(Phase& p) {
       dlogits.resize(logits.shape(), device);
       bce_with_logits(ctx, loss, dlogits, logits, *y, m);
       float l = read_scalar(loss);
+      const Tensor& aux = model.aux_logits();  // InceptionV3 in training: loss + w * aux loss
+      if (!aux.empty()) {
+        daux.resize(aux.shape(), device);
+        bce_with_logits(ctx, aux_loss, daux, aux, *y, m);
+        scale_inplace(ctx, daux, aux_weight);
+        l += aux_weight * read_scalar(aux_loss);
+      }
       if (!std::isfinite(l))
         GBAD_FAIL("training loss is ", l, " at epoch ", epoch + 1, ", step ", step_in_epoch + 1,
                   " (lr ", lr, "); stopped before the update. The last good checkpoint is ",
                   file_exists(ckpt) ? ckpt : std::string("(none yet)"),
                   "; try a lower --lr, then --resume");
       ps.zero_grad();
-      model.backward(ctx, dlogits);
+      model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
       sgd.step(ctx);
       ++global_step;
       ++step_in_epoch;

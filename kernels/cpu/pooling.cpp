@@ -1,5 +1,6 @@
 // CPU reference for kernels/pooling.h: plain loops over (n, c) planes, OpenMP across planes.
 // Backward passes scatter (the readable form); the CUDA twin gathers.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -8,6 +9,71 @@
 #include "kernels/pooling.h"
 
 namespace gbad::cpu {
+
+namespace {
+int64_t avg_out(int64_t in, int k, int s, int p) {
+  return (in + 2 * p - k) / s + 1;
+}
+// torch's divisor (see avgpool2d_divisor in pooling_body.h, which the CUDA twin uses).
+int64_t avg_divisor(int64_t h0, int64_t w0, int64_t h, int64_t w, const AvgPool2dParams& p) {
+  const int64_t h1 = std::min<int64_t>(h0 + p.kh, h + p.ph);
+  const int64_t w1 = std::min<int64_t>(w0 + p.kw, w + p.pw);
+  if (p.count_include_pad) return (h1 - h0) * (w1 - w0);
+  return (std::min(h1, h) - std::max<int64_t>(h0, 0)) *
+         (std::min(w1, w) - std::max<int64_t>(w0, 0));
+}
+}  // namespace
+
+template <typename T>
+void avgpool2d_forward(T* y, const T* x, int64_t planes, int64_t h, int64_t w,
+                       const AvgPool2dParams& p) {
+  const int64_t ho = avg_out(h, p.kh, p.sh, p.ph), wo = avg_out(w, p.kw, p.sw, p.pw);
+#pragma omp parallel for if (planes * h * w > (1 << 15))
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t oh = 0; oh < ho; ++oh)
+      for (int64_t ow = 0; ow < wo; ++ow) {
+        const int64_t h0 = oh * p.sh - p.ph, w0 = ow * p.sw - p.pw;
+        T sum = 0;
+        for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min<int64_t>(h0 + p.kh, h); ++ih)
+          for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min<int64_t>(w0 + p.kw, w); ++iw)
+            sum += x[(pl * h + ih) * w + iw];
+        y[(pl * ho + oh) * wo + ow] = sum / static_cast<T>(avg_divisor(h0, w0, h, w, p));
+      }
+}
+
+template <typename T>
+void avgpool2d_backward(T* dx, const T* dy, int64_t planes, int64_t h, int64_t w,
+                        const AvgPool2dParams& p) {
+  const int64_t ho = avg_out(h, p.kh, p.sh, p.ph), wo = avg_out(w, p.kw, p.sw, p.pw);
+  std::fill(dx, dx + planes * h * w, T(0));
+#pragma omp parallel for if (planes * h * w > (1 << 15))
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t oh = 0; oh < ho; ++oh)
+      for (int64_t ow = 0; ow < wo; ++ow) {
+        const int64_t h0 = oh * p.sh - p.ph, w0 = ow * p.sw - p.pw;
+        const T g = dy[(pl * ho + oh) * wo + ow] / static_cast<T>(avg_divisor(h0, w0, h, w, p));
+        for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min<int64_t>(h0 + p.kh, h); ++ih)
+          for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min<int64_t>(w0 + p.kw, w); ++iw)
+            dx[(pl * h + ih) * w + iw] += g;
+      }
+}
+
+template void avgpool2d_forward<float>(float*, const float*, int64_t, int64_t, int64_t,
+                                       const AvgPool2dParams&);
+template void avgpool2d_forward<double>(double*, const double*, int64_t, int64_t, int64_t,
+                                        const AvgPool2dParams&);
+template void avgpool2d_backward<float>(float*, const float*, int64_t, int64_t, int64_t,
+                                        const AvgPool2dParams&);
+template void avgpool2d_backward<double>(double*, const double*, int64_t, int64_t, int64_t,
+                                         const AvgPool2dParams&);
+
+void avgpool2d_forward(Context&, Tensor& y, const Tensor& x, const AvgPool2dParams& p) {
+  avgpool2d_forward<float>(y.f32(), x.f32(), x.n() * x.c(), x.h(), x.w(), p);
+}
+
+void avgpool2d_backward(Context&, Tensor& dx, const Tensor& dy, const AvgPool2dParams& p) {
+  avgpool2d_backward<float>(dx.f32(), dy.f32(), dx.n() * dx.c(), dx.h(), dx.w(), p);
+}
 
 void maxpool2d_forward(Context&, Tensor& y, Tensor& argmax, const Tensor& x, int k, int s, int p) {
   const int64_t planes = x.n() * x.c(), h = x.h(), w = x.w(), ho = y.h(), wo = y.w();

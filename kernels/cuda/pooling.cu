@@ -14,6 +14,23 @@ PoolGeom geom(const Tensor& x, const Tensor& y, int k, int s, int p) {
   return PoolGeom{x.h(), x.w(), y.h(), y.w(), k, s, p};
 }
 
+AvgGeom avg_geom(const Tensor& x, const Tensor& y, const AvgPool2dParams& p) {
+  return AvgGeom{
+      x.h(), x.w(), y.h(), y.w(), p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.count_include_pad};
+}
+
+struct AvgPoolFwd {
+  float* y;
+  const float* x;
+  AvgGeom g;
+  __device__ void operator()(int64_t o) const { y[o] = avgpool2d_fwd_body<float>(x, o, g); }
+};
+struct AvgPoolBwd {
+  float* dx;
+  const float* dy;
+  AvgGeom g;
+  __device__ void operator()(int64_t i) const { dx[i] = avgpool2d_bwd_body<float>(dy, i, g); }
+};
 struct MaxPoolFwd {
   float *y, *argmax;
   const float* x;
@@ -63,6 +80,14 @@ struct UpBwd {
 };
 
 }  // namespace
+
+void avgpool2d_forward(Context& ctx, Tensor& y, const Tensor& x, const AvgPool2dParams& p) {
+  for_each(ctx, y.numel(), AvgPoolFwd{y.f32(), x.f32(), avg_geom(x, y, p)});
+}
+
+void avgpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const AvgPool2dParams& p) {
+  for_each(ctx, dx.numel(), AvgPoolBwd{dx.f32(), dy.f32(), avg_geom(dx, dy, p)});
+}
 
 void maxpool2d_forward(Context& ctx, Tensor& y, Tensor& argmax, const Tensor& x, int k, int s,
                        int p) {
