@@ -1,8 +1,10 @@
-// The image classifier: a ResNet backbone plus one of two heads, chosen by name
-// "resnet{18,34,50,101}-{fpn,plain}".
+// The image classifier: a ResNet backbone plus one of three heads, chosen by name
+// "resnet{18,34,50,101}-{fpn,plain,chr}".
 //   fpn:   FPN over C2..C5 -> P2..P5; h_i = ReLU(FC_i(GAP(P_i))) (head.fc1..fc4, fpn_channels ->
 //          head_dim), f = mean_i h_i, logits = FC5(f) (head.fc5). features = [f, sigmoid(logits)].
 //   plain: logits = fc(GAP(C5)) ("fc", torchvision's name). features = [pooled, sigmoid(logits)].
+//   chr:   the CHR head (models/chr.h) on C3, C4, C5; logits = its o1 (the test-time score),
+//          training loss over its three outputs (training_loss). features = [GAP(a4), sigmoid].
 // All parameters live in one ParamStore; backward is by hand; save/load use nn/checkpoint.h
 // with metadata {arch, width, num_classes, fpn_channels, head_dim}.
 #pragma once
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "models/chr.h"
 #include "models/fpn.h"
 #include "models/resnet.h"
 
@@ -29,6 +32,7 @@ struct ClassifierOptions {
 struct ArchSpec {
   int depth = 18;
   bool fpn = true;
+  bool chr = false;  // CHR head (fpn false)
 };
 // Parses "resnet34-fpn" etc; throws listing the known names.
 ArchSpec parse_arch(const std::string& name);
@@ -56,6 +60,13 @@ class Classifier {
   // Accumulates parameter gradients of the last forward; returns dL/dx when
   // options.input_grad, else an empty tensor.
   const Tensor& backward(Context& ctx, const Tensor& dlogits);
+  // The training loss of the last forward into loss (1) and its gradient wrt the logits into
+  // dlogits (resized to the logits' shape), for backward(): BCE with logits over the K labels
+  // (mask: SIXray's "difficult" labels) for the fpn and plain heads; for CHR the sum over its
+  // three outputs of the easy-negative-masked BCE (kernels/chr_loss.h), whose o2/o3 gradients
+  // the head keeps for backward().
+  void training_loss(Context& ctx, Tensor& loss, Tensor& dlogits, const Tensor& targets,
+                     const Tensor* mask);
   // Eval-mode forward, then x = [f or pooled, sigmoid(logits)] (N, feature_dim()).
   const Tensor& features(Context& ctx, const Tensor& x);
   int64_t feature_dim() const;
@@ -90,8 +101,9 @@ class Classifier {
   std::unique_ptr<ResNet> backbone_;
   std::unique_ptr<Fpn> fpn_;
   std::unique_ptr<Head> head_;
+  std::unique_ptr<ChrHead> chr_;
   bool training_ = true;
-  Tensor features_, sig_, empty_;
+  Tensor features_, sig_, empty_, logits_;
 };
 
 }  // namespace gbad

@@ -13,7 +13,7 @@ namespace {
 const char* kUsage =
     "usage: gbad-summary --arch NAME [--num-classes K] [--image-size S | HxW] [--width W]\n"
     "                    [--fpn-channels C] [--head-dim D] [--quiet] [--list] [--help]\n"
-    "  --arch NAME        resnet{18,34,50,101}-{fpn,plain} (see --list)\n"
+    "  --arch NAME        resnet{18,34,50,101}-{fpn,plain,chr} (see --list)\n"
     "  --num-classes K    outputs of the last layer (default 5; 1000 = ImageNet)\n"
     "  --image-size S     input S x S, or H x W written HxW (default 224)\n"
     "  --width W          backbone base width (default 64, torchvision's)\n"

@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "data/sampler.h"
-#include "kernels/loss.h"
 #include "io/checkpoint.h"
+#include "kernels/loss.h"
 #include "nn/optim.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
@@ -45,7 +45,8 @@ int run(int argc, char** argv) {
       .option("subset", "100", "ImageSet subset: 10, 100, 1000 (or another folder name)")
       .option("out", "", "run directory to write", true)
       .option("arch", "resnet34-fpn",
-              "resnet{18,34,50,101}-{fpn,plain}; fpn = GBAD head, plain = GAP+FC baseline")
+              "resnet{18,34,50,101}-{fpn,plain,chr}; fpn = GBAD head, plain = GAP+FC baseline, "
+              "chr = the CHR baseline (train it with --train-set practical)")
       .option("width", "64", "backbone base width (64 = torchvision; smaller for CPU runs)")
       .option("fpn-channels", "256", "FPN output channels")
       .option("head-dim", "256", "size of the GBAD head's FC1..FC4 outputs (feature f)")
@@ -213,9 +214,8 @@ int run(int argc, char** argv) {
         m_dev.copy_from(b.mask);
         x = &x_dev, y = &y_dev, m = &m_dev;
       }
-      const Tensor& logits = model.forward(ctx, *x, true);
-      dlogits.resize(logits.shape(), device);
-      bce_with_logits(ctx, loss, dlogits, logits, *y, m);
+      model.forward(ctx, *x, true);
+      model.training_loss(ctx, loss, dlogits, *y, m);  // BCE; CHR: sum over its three heads
       float l = read_scalar(loss);
       if (!std::isfinite(l))
         GBAD_FAIL("training loss is ", l, " at epoch ", epoch + 1, ", step ", step_in_epoch + 1,
