@@ -76,6 +76,7 @@ class Classifier {
   ParamStore& param_store() { return ps_; }
   const ParamStore& param_store() const { return ps_; }
   const std::string& arch() const { return arch_; }
+  const ChrHead* chr_head() const { return chr_.get(); }  // null unless a CHR architecture
   const ClassifierOptions& options() const { return opt_; }
   std::map<std::string, std::string> metadata() const;
 

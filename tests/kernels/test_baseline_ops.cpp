@@ -150,8 +150,7 @@ TEST(CudaVsCpu, UpsampleBilinear) {
   for (const Resize& r : cases) {
     Tensor x = test::random_tensor({1, r.planes, r.h, r.w}, 10);
     Tensor dy = test::random_tensor({1, r.planes, r.ho, r.wo}, 11);
-    Tensor y(dy.shape()), dx(x.shape()), gy(dy.shape(), Device::CUDA),
-        gdx(x.shape(), Device::CUDA);
+    Tensor y(dy.shape()), dx(x.shape()), gy(dy.shape(), Device::CUDA), gdx(x.shape(), Device::CUDA);
     Tensor gx = x.to(Device::CUDA), gdy = dy.to(Device::CUDA);
     upsample_bilinear_forward(cpu_ctx, y, x);
     upsample_bilinear_forward(gpu_ctx, gy, gx);
@@ -173,8 +172,8 @@ struct TCase {
 const std::vector<TCase>& tcases() {
   static const std::vector<TCase> c = {
       {"4_1_0_from_1x1", 2, 5, 1, 1, 3, 4, 1, 0, false},  // GANomaly's first decoder layer
-      {"4_2_1", 2, 3, 4, 4, 2, 4, 2, 1, false},            // DCGAN upsampling
-      {"4_2_1_bias_odd", 1, 2, 3, 5, 3, 4, 2, 1, true},    // U-Net outermost (bias)
+      {"4_2_1", 2, 3, 4, 4, 2, 4, 2, 1, false},           // DCGAN upsampling
+      {"4_2_1_bias_odd", 1, 2, 3, 5, 3, 4, 2, 1, true},   // U-Net outermost (bias)
       {"3_1_1", 2, 3, 5, 4, 4, 3, 1, 1, true},
       {"1x1", 2, 4, 3, 3, 5, 1, 1, 0, true},  // pointwise path
       {"3_2_0", 1, 2, 3, 2, 2, 3, 2, 0, false},
@@ -184,9 +183,9 @@ const std::vector<TCase>& tcases() {
 }
 
 // y[n,co,ih*s-p+r,iw*s-p+q] += x[n,ci,ih,iw] w[ci,co,r,q]: the definition, in double.
-std::vector<double> direct_conv_transpose(const std::vector<double>& x, const std::vector<double>& w,
-                                          const double* bias, const TCase& t, int64_t ho,
-                                          int64_t wo) {
+std::vector<double> direct_conv_transpose(const std::vector<double>& x,
+                                          const std::vector<double>& w, const double* bias,
+                                          const TCase& t, int64_t ho, int64_t wo) {
   std::vector<double> y(size_t(t.n * t.cout * ho * wo), 0.0);
   for (int64_t n = 0; n < t.n; ++n)
     for (int64_t co = 0; co < t.cout; ++co)
@@ -362,13 +361,15 @@ TEST(GradCheck, ChrLoss) {
   const int64_t n = 40;
   std::vector<double> z = random_doubles(n, 12), t(n), m(n);
   for (int64_t i = 0; i < n; ++i) {
-    z[size_t(i)] *= 30;  // many below -20
+    z[size_t(i)] *= 30;                                           // many below -20
     if (std::fabs(z[size_t(i)] + 20) < 1e-3) z[size_t(i)] = -22;  // off the kink
     t[size_t(i)] = i % 3 == 0 ? 1.0 : 0.0;
     m[size_t(i)] = i % 7 == 0 ? 0.0 : 1.0;
   }
   std::vector<double> d(n);
-  auto loss = [&] { return cpu::chr_bce_with_logits<double>(nullptr, z.data(), t.data(), m.data(), n); };
+  auto loss = [&] {
+    return cpu::chr_bce_with_logits<double>(nullptr, z.data(), t.data(), m.data(), n);
+  };
   cpu::chr_bce_with_logits<double>(d.data(), z.data(), t.data(), m.data(), n);
   EXPECT_LT(grad_rel_error(loss, z, d, 1e-6, 40), Tol::kGradDouble);
 }
