@@ -44,11 +44,12 @@ int run(int argc, char** argv) {
           "trained on negative training images only (resized to --image-size, scaled to\n"
           "[-1, 1]); then every image of --eval-split is scored (GANomaly: mean squared latent\n"
           "difference; Skip-GANomaly: 0.9 x image MSE + 0.1 x discriminator-feature MSE) and\n"
-          "the scores, min-max normalised over that split, are written to OUT/scores.csv (the\n"
-          "same value in all five class columns) for gbad-eval --scores. Also writes\n"
-          "OUT/model.safetensors, OUT/checkpoint.safetensors (for --resume), OUT/raw_scores.csv,\n"
-          "OUT/method.json (parameters, training seconds; read by gbad-report), config.json,\n"
-          "command.txt, versions.json and metrics.jsonl.");
+          "the scores, min-max normalised over that split, are written to\n"
+          "OUT/eval<SUBSET>/scores.csv (the same value in all five class columns) for\n"
+          "gbad-eval --scores, with raw_scores.csv and method.json (parameters, training\n"
+          "seconds; read by gbad-report) beside it. Also writes OUT/model.safetensors,\n"
+          "OUT/checkpoint.safetensors (for --resume), config.json, command.txt, versions.json\n"
+          "and metrics.jsonl.");
   cli.option("data", "", "SIXray root (JPEGImage/ anywhere below, ImageSet/<subset>/)", true)
       .option("subset", "100", "ImageSet subset: 10, 100, 1000 (or another folder name)")
       .option("out", "", "run directory to write", true)
@@ -66,6 +67,9 @@ int run(int argc, char** argv) {
       .option("w-con", "50", "weight of the L1 reconstruction term of G's loss")
       .option("w-lat", "1", "weight of the latent (GANomaly) / feature (Skip) L2 term")
       .option("eval-split", "test", "split CSV to score after training")
+      .option("eval-subsets", "",
+              "subsets whose --eval-split to score, comma-separated (default: "
+              "--subset); each gets OUT/eval<S>/")
       .option("workers", "4", "image decoding threads")
       .option("max-steps-per-epoch", "0", "stop each epoch after this many steps (0 = all)")
       .option("log-every", "10", "metrics.jsonl line every N steps")
@@ -205,61 +209,78 @@ int run(int argc, char** argv) {
   }
   gan.save(dir.file("model.safetensors"), {{"epochs", std::to_string(epochs)}});
 
-  // Scores of the evaluation split, min-max normalised over it.
-  std::vector<Sample> evals =
-      load_split(index, cli.get("subset"), cli.get("eval-split"), skip_missing, nullptr);
-  LoaderConfig ecfg = lcfg;
-  ecfg.drop_last = false;
-  Loader eval_loader(evals, ecfg);
-  std::vector<int64_t> all(evals.size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
-  eval_loader.start_epoch(0, all);
-  std::vector<float> raw(evals.size());
-  Progress progress("scoring", static_cast<int64_t>(evals.size()), "img");
-  int64_t done = 0;
-  while (eval_loader.next(b)) {
-    to_minus_one_one(b.images);
-    const Tensor* x = &b.images;
-    if (ctx.is_cuda()) {
-      x_dev.resize(b.images.shape(), device);
-      x_dev.copy_from(b.images);
-      x = &x_dev;
+  // Scores of each evaluation split, min-max normalised over it.
+  std::vector<std::string> subsets;
+  {
+    std::string list =
+        cli.get("eval-subsets").empty() ? cli.get("subset") : cli.get("eval-subsets");
+    size_t pos = 0;
+    while (pos <= list.size()) {
+      const size_t comma = std::min(list.find(',', pos), list.size());
+      if (comma > pos) subsets.push_back(list.substr(pos, comma - pos));
+      pos = comma + 1;
     }
-    std::vector<float> s = gan.scores(ctx, *x);
-    for (size_t i = 0; i < s.size(); ++i) raw[static_cast<size_t>(b.indices[i])] = s[i];
-    done += b.size();
-    progress.update(done, "");
+    GBAD_CHECK(!subsets.empty(), "--eval-subsets names no subset");
   }
-  progress.finish();
-  GBAD_CHECK(!raw.empty(), "the ", cli.get("eval-split"), " split is empty");
-  const auto [lo, hi] = std::minmax_element(raw.begin(), raw.end());
-  const float mn = *lo, range = *hi - *lo;
-  ScoreTable table;
-  std::string raw_csv = "name,score,positive\n";
-  for (size_t i = 0; i < evals.size(); ++i) {
-    const float v = range > 0.f ? (raw[i] - mn) / range : 0.f;
-    table.names.push_back(evals[i].stem);
-    ClassScores cs;
-    cs.fill(v);
-    table.scores.push_back(cs);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, ",%.9g,%d\n", double(raw[i]), evals[i].positive() ? 1 : 0);
-    raw_csv += evals[i].stem + buf;
+  for (const std::string& subset : subsets) {
+    std::vector<Sample> evals =
+        load_split(index, subset, cli.get("eval-split"), skip_missing, nullptr);
+    GBAD_CHECK(!evals.empty(), "the ", subset, "/", cli.get("eval-split"), " split is empty");
+    LoaderConfig ecfg = lcfg;
+    ecfg.drop_last = false;
+    Loader eval_loader(evals, ecfg);
+    std::vector<int64_t> all(evals.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+    eval_loader.start_epoch(0, all);
+    std::vector<float> raw(evals.size());
+    Progress progress("scoring " + subset, static_cast<int64_t>(evals.size()), "img");
+    int64_t done = 0;
+    while (eval_loader.next(b)) {
+      to_minus_one_one(b.images);
+      const Tensor* x = &b.images;
+      if (ctx.is_cuda()) {
+        x_dev.resize(b.images.shape(), device);
+        x_dev.copy_from(b.images);
+        x = &x_dev;
+      }
+      std::vector<float> sc = gan.scores(ctx, *x);
+      for (size_t i = 0; i < sc.size(); ++i) raw[static_cast<size_t>(b.indices[i])] = sc[i];
+      done += b.size();
+      progress.update(done, "");
+    }
+    progress.finish();
+    const auto [lo, hi] = std::minmax_element(raw.begin(), raw.end());
+    const float mn = *lo, range = *hi - *lo;
+    ScoreTable table;
+    std::string raw_csv = "name,score,positive\n";
+    for (size_t i = 0; i < evals.size(); ++i) {
+      const float v = range > 0.f ? (raw[i] - mn) / range : 0.f;
+      table.names.push_back(evals[i].stem);
+      ClassScores cs;
+      cs.fill(v);
+      table.scores.push_back(cs);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, ",%.9g,%d\n", double(raw[i]), evals[i].positive() ? 1 : 0);
+      raw_csv += evals[i].stem + buf;
+    }
+    const std::string sub = dir.file("eval" + subset);
+    make_dirs(sub);
+    write_scores_csv(sub + "/scores.csv", table);
+    write_file_atomic(sub + "/raw_scores.csv", raw_csv);
+    JsonWriter m(true);
+    m.begin_object().key("method").value(gan_variant_name(gc.variant));
+    m.key("params").value(pg + pd).key("generator_params").value(pg);
+    m.key("discriminator_params").value(pd).key("train_seconds").value(train_seconds);
+    m.key("image_size").value(gc.isize).key("epochs").value(epochs);
+    m.key("tables").value("binary").end_object();
+    write_file_atomic(sub + "/method.json", m.str() + "\n");
+    std::printf(
+        "wrote %s/scores.csv (%zu images, min-max normalised); evaluate with\n"
+        "  gbad-eval --scores %s/scores.csv --labels %s/ImageSet/%s/%s.csv "
+        "--json %s/metrics.json\n",
+        sub.c_str(), evals.size(), sub.c_str(), cli.get("data").c_str(), subset.c_str(),
+        cli.get("eval-split").c_str(), sub.c_str());
   }
-  write_scores_csv(dir.file("scores.csv"), table);
-  write_file_atomic(dir.file("raw_scores.csv"), raw_csv);
-  JsonWriter m(true);
-  m.begin_object().key("method").value(gan_variant_name(gc.variant));
-  m.key("params").value(pg + pd).key("generator_params").value(pg);
-  m.key("discriminator_params").value(pd).key("train_seconds").value(train_seconds);
-  m.key("image_size").value(gc.isize).key("epochs").value(epochs);
-  m.key("tables").value("binary").end_object();
-  write_file_atomic(dir.file("method.json"), m.str() + "\n");
-  std::printf(
-      "wrote %s (%zu images, min-max normalised); evaluate with\n  gbad-eval --scores %s "
-      "--labels <data>/ImageSet/%s/%s.csv --json %s\n",
-      dir.file("scores.csv").c_str(), evals.size(), dir.file("scores.csv").c_str(),
-      cli.get("subset").c_str(), cli.get("eval-split").c_str(), dir.file("metrics.json").c_str());
   return 0;
 }
 
