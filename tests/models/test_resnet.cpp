@@ -51,7 +51,7 @@ TEST(Models, ParseArchRejectsUnknownNames) {
       EXPECT_NE(std::string(e.what()).find("resnet34-fpn"), std::string::npos) << e.what();
     }
   }
-  EXPECT_EQ(Classifier::architectures().size(), 8u);
+  EXPECT_EQ(Classifier::architectures().size(), 12u);  // fpn, plain, chr x 4 depths
 }
 
 // Every architecture, small width, at 224x224 and at an odd size: the forward's output shapes
