@@ -4,6 +4,7 @@
 
 #include "io/checkpoint.h"
 #include "kernels/elementwise.h"
+#include "kernels/loss.h"
 #include "models/densenet.h"
 #include "models/inception.h"
 
@@ -16,7 +17,9 @@ const std::vector<std::string>& arch_names() {
       "resnet18-fpn", "resnet34-fpn", "resnet50-fpn", "resnet101-fpn", "resnet18-plain",
       "resnet34-plain", "resnet50-plain", "resnet101-plain",
       // issue 13: InceptionV3 and DenseNet-121 backbones
-      "inceptionv3-fpn", "inceptionv3-plain", "densenet121-fpn", "densenet121-plain"};
+      "inceptionv3-fpn", "inceptionv3-plain", "densenet121-fpn", "densenet121-plain",
+      // issue 14: the CHR baseline (models/chr.h)
+      "resnet18-chr", "resnet34-chr", "resnet50-chr", "resnet101-chr"};
   return names;
 }
 
@@ -33,10 +36,11 @@ ArchSpec parse_arch(const std::string& name) {
   const auto dash = name.find('-');
   if (name.rfind("resnet", 0) == 0 && dash != std::string::npos) {
     const std::string depth = name.substr(6, dash - 6), head = name.substr(dash + 1);
-    if ((head == "fpn" || head == "plain") &&
+    if ((head == "fpn" || head == "plain" || head == "chr") &&
         (depth == "18" || depth == "34" || depth == "50" || depth == "101")) {
       a.depth = std::stoi(depth);
       a.fpn = head == "fpn";
+      a.chr = head == "chr";
       return a;
     }
   }
@@ -151,6 +155,10 @@ Classifier::Classifier(const std::string& arch, const ClassifierOptions& opt, De
     for (int i = 0; i < 4; ++i)
       head_->fc[i] = Linear(ps_, "head.fc" + std::to_string(i + 1), opt.fpn_channels, opt.head_dim);
     head_->out = Linear(ps_, "head.fc5", opt.head_dim, opt.num_classes);
+  } else if (spec_.chr) {
+    const auto ch = backbone_->channels();
+    chr_ = std::make_unique<ChrHead>(ps_, std::array<int64_t, 3>{ch[1], ch[2], ch[3]},
+                                     opt.num_classes);
   } else {
     head_->out = Linear(ps_, plain_head_name(), backbone_->channels()[3], opt.num_classes);
   }
@@ -184,6 +192,7 @@ void Classifier::set_training(bool t) {
   training_ = t;
   backbone_->set_training(t);
   if (fpn_) fpn_->set_training(t);
+  if (chr_) chr_->set_training(t);
   head_->set_training(t);
 }
 
@@ -193,8 +202,9 @@ const Tensor& Classifier::forward(Context& ctx, const Tensor& x, bool training) 
              " got input on ", device_name(x.device()));
   if (training != training_) set_training(training);
   std::array<Tensor, 4> c = backbone_->forward(ctx, x);
-  if (fpn_) return head_->forward(ctx, fpn_->forward(ctx, c));
-  return head_->forward(ctx, c);
+  if (chr_) return logits_ = chr_->forward(ctx, c[1], c[2], c[3]);
+  if (fpn_) return logits_ = head_->forward(ctx, fpn_->forward(ctx, c));
+  return logits_ = head_->forward(ctx, c);
 }
 
 const Tensor& Classifier::backward(Context& ctx, const Tensor& dlogits, const Tensor* daux) {
@@ -204,9 +214,24 @@ const Tensor& Classifier::backward(Context& ctx, const Tensor& dlogits, const Te
                "gradient, but the last forward ran no auxiliary classifier");
     inception_->set_aux_grad(*daux);
   }
+  if (chr_) {
+    std::array<Tensor, 3> d = chr_->backward(ctx, dlogits);
+    return backbone_->backward(ctx, {Tensor(), d[0], d[1], d[2]});
+  }
   const std::array<Tensor, 4>& dp = head_->backward(ctx, dlogits);
   if (fpn_) return backbone_->backward(ctx, fpn_->backward(ctx, dp));
   return backbone_->backward(ctx, dp);
+}
+
+void Classifier::training_loss(Context& ctx, Tensor& loss, Tensor& dlogits, const Tensor& targets,
+                               const Tensor* mask) {
+  GBAD_CHECK(logits_.defined(), "Classifier::training_loss called before forward");
+  dlogits.resize(logits_.shape(), logits_.device());
+  if (chr_) {
+    chr_->loss(ctx, loss, dlogits, targets, mask);
+    return;
+  }
+  bce_with_logits(ctx, loss, dlogits, logits_, targets, mask);
 }
 
 int64_t Classifier::feature_dim() const {
@@ -217,7 +242,7 @@ const Tensor& Classifier::features(Context& ctx, const Tensor& x) {
   const Tensor& logits = forward(ctx, x, false);
   sig_.resize(logits.shape(), logits.device());
   sigmoid_forward(ctx, sig_, logits);
-  const Tensor& f = head_->f;
+  const Tensor& f = chr_ ? chr_->pooled() : head_->f;
   features_.resize({f.size(0), f.size(1) + logits.size(1)}, logits.device());
   concat1(ctx, features_, f, sig_);
   return features_;
@@ -259,6 +284,8 @@ std::vector<LayerSummary> Classifier::summary(int64_t n, int64_t h, int64_t w) c
                     {n, opt_.num_classes},
                     count_params(ps_, "head.fc5"),
                     n * opt_.head_dim * opt_.num_classes});
+  } else if (chr_) {
+    chr_->summarize({c[1], c[2], c[3]}, ps_, rows);
   } else {
     rows.push_back({"avgpool", "GlobalAvgPool", {n, c[3][1]}, 0, 0});
     rows.push_back({plain_head_name(),
@@ -310,7 +337,9 @@ PretrainedReport Classifier::load_pretrained(const std::string& path) {
     return false;
   };
   auto is_backbone = [&](const std::string& n) {
-    return !is_out(n) && n.rfind("fpn.", 0) != 0 && n.rfind("head.", 0) != 0;
+    // CHR's head: fc1..fc3 and its 1x1 convolutions "cov*".
+    return !is_out(n) && n.rfind("fpn.", 0) != 0 && n.rfind("head.", 0) != 0 &&
+           n.rfind("fc", 0) != 0 && n.rfind("cov", 0) != 0;
   };
   std::vector<std::string> missing_backbone;
   PretrainedReport rep;

@@ -4,6 +4,9 @@
 //          head_dim), f = mean_i h_i, logits = FC5(f) (head.fc5). features = [f, sigmoid(logits)].
 //   plain: logits = fc(GAP(C5)) ("fc", torchvision's name; "classifier" for DenseNet).
 //          features = [pooled, sigmoid(logits)].
+//   chr:   the CHR head (models/chr.h) on C3, C4, C5 ("resnet{18,34,50,101}-chr"); logits = its
+//          o1 (the test-time score), training loss over its three outputs (training_loss).
+//          features = [GAP(a4), sigmoid(logits)].
 // InceptionV3 also carries torchvision's auxiliary classifier (AuxLogits, training only).
 // All parameters live in one ParamStore; backward is by hand; save/load use nn/checkpoint.h
 // with metadata {arch, width, num_classes, fpn_channels, head_dim}.
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "models/backbone.h"
+#include "models/chr.h"
 #include "models/fpn.h"
 #include "models/resnet.h"
 
@@ -39,6 +43,7 @@ struct ArchSpec {
   std::string family = "resnet";  // resnet | inceptionv3 | densenet121
   int depth = 18;                 // ResNet only
   bool fpn = true;
+  bool chr = false;  // CHR head (fpn false)
 };
 // The input size the binaries use for an architecture unless told otherwise: 299 for
 // InceptionV3, 224 otherwise.
@@ -70,6 +75,13 @@ class Classifier {
   // options.input_grad, else an empty tensor.
   // daux: gradient of the auxiliary logits (InceptionV3 in training), or null.
   const Tensor& backward(Context& ctx, const Tensor& dlogits, const Tensor* daux = nullptr);
+  // The training loss of the last forward into loss (1) and its gradient wrt the logits into
+  // dlogits (resized to the logits' shape), for backward(): BCE with logits over the K labels
+  // (mask: SIXray's "difficult" labels) for the fpn and plain heads; for CHR the sum over its
+  // three outputs of the easy-negative-masked BCE (kernels/chr_loss.h), whose o2/o3 gradients
+  // the head keeps for backward().
+  void training_loss(Context& ctx, Tensor& loss, Tensor& dlogits, const Tensor& targets,
+                     const Tensor* mask);
   // InceptionV3's auxiliary classifier: enabled, it runs in training-mode forwards and
   // aux_logits() (N,K) is then non-empty. Other architectures have none (a no-op).
   void set_aux_enabled(bool on);
@@ -84,6 +96,7 @@ class Classifier {
   ParamStore& param_store() { return ps_; }
   const ParamStore& param_store() const { return ps_; }
   const std::string& arch() const { return arch_; }
+  const ChrHead* chr_head() const { return chr_.get(); }  // null unless a CHR architecture
   const ClassifierOptions& options() const { return opt_; }
   std::map<std::string, std::string> metadata() const;
 
@@ -111,8 +124,9 @@ class Classifier {
   InceptionV3* inception_ = nullptr;  // backbone_ when it is one (auxiliary head)
   std::unique_ptr<Fpn> fpn_;
   std::unique_ptr<Head> head_;
+  std::unique_ptr<ChrHead> chr_;
   bool training_ = true;
-  Tensor features_, sig_, empty_;
+  Tensor features_, sig_, empty_, logits_;
 };
 
 }  // namespace gbad

@@ -17,12 +17,49 @@ struct Row {
   std::string name, dir;
   std::vector<double> ap;
   double map = NAN, map_voc07 = NAN, roc = NAN, pr = NAN, p = NAN, r = NAN, f1 = NAN;
+  // From DIR/method.json when present (written by gbad-train-ganomaly, or by hand):
+  // {"params": N, "train_seconds": S, "tables": "binary"}; "binary" keeps a method whose
+  // score is not per class (an anomaly detector) out of the per-class AP table.
+  double params = NAN, train_seconds = NAN;
+  bool binary_only = false;
 };
 
 std::string fmt(double v, const char* f = "%.2f") {
   if (!std::isfinite(v)) return "-";
   char b[32];
   std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+void read_method_info(Row& r) {
+  const std::string path = r.dir + "/method.json";
+  if (!file_exists(path)) return;
+  JsonValue j = parse_json(read_file(path), path);
+  r.params = num(j.find("params"));
+  r.train_seconds = num(j.find("train_seconds"));
+  const JsonValue* t = j.find("tables");
+  r.binary_only = t && t->kind == JsonValue::Kind::String && t->s == "binary";
+}
+
+std::string fmt_params(double v) {
+  if (!std::isfinite(v)) return "-";
+  char b[32];
+  if (v >= 1e6)
+    std::snprintf(b, sizeof b, "%.2f M", v / 1e6);
+  else
+    std::snprintf(b, sizeof b, "%.1f k", v / 1e3);
+  return b;
+}
+
+std::string fmt_seconds(double v) {
+  if (!std::isfinite(v)) return "-";
+  char b[32];
+  if (v >= 3600)
+    std::snprintf(b, sizeof b, "%.1f h", v / 3600);
+  else if (v >= 60)
+    std::snprintf(b, sizeof b, "%.1f min", v / 60);
+  else
+    std::snprintf(b, sizeof b, "%.0f s", v);
   return b;
 }
 
@@ -62,6 +99,7 @@ int run(int argc, char** argv) {
       r.r = json_number_or_nan(json_find(*b, "recall"));
       r.f1 = json_number_or_nan(json_find(*b, "f1"));
     }
+    read_method_info(r);
     rows.push_back(r);
   }
   GBAD_CHECK(!rows.empty(), "--runs names no run");
@@ -77,6 +115,7 @@ int run(int argc, char** argv) {
   }
   t << "     mean\n";
   for (const Row& r : rows) {
+    if (r.binary_only) continue;
     std::snprintf(line, sizeof line, "%-28s", r.name.c_str());
     t << line;
     for (double v : r.ap) {
@@ -96,6 +135,18 @@ int run(int argc, char** argv) {
                   fmt(100 * r.r).c_str(), fmt(100 * r.f1).c_str());
     t << line;
   }
+  bool any_info = false;
+  for (const Row& r : rows) any_info |= std::isfinite(r.params) || std::isfinite(r.train_seconds);
+  if (any_info) {
+    t << "\nModel size and training time (from each run's method.json)\n";
+    std::snprintf(line, sizeof line, "%-28s %12s %12s\n", "Method", "Parameters", "Training");
+    t << line;
+    for (const Row& r : rows) {
+      std::snprintf(line, sizeof line, "%-28s %12s %12s\n", r.name.c_str(),
+                    fmt_params(r.params).c_str(), fmt_seconds(r.train_seconds).c_str());
+      t << line;
+    }
+  }
   std::fputs(t.str().c_str(), stdout);
 
   if (!cli.get("out").empty()) {
@@ -110,6 +161,7 @@ int run(int argc, char** argv) {
     for (int k = 0; k <= kNumClasses + 1; ++k) md << "---:|";
     md << "\n";
     for (const Row& r : rows) {
+      if (r.binary_only) continue;
       md << "| " << r.name << " |";
       for (double v : r.ap) md << " " << fmt(v) << " |";
       md << " **" << fmt(r.map) << "** | " << fmt(r.map_voc07) << " |\n";
@@ -121,6 +173,14 @@ int run(int argc, char** argv) {
     for (const Row& r : rows)
       md << "| " << r.name << " | " << fmt(r.roc, "%.4f") << " | " << fmt(r.pr, "%.4f") << " | "
          << fmt(100 * r.p) << " | " << fmt(100 * r.r) << " | " << fmt(100 * r.f1) << " |\n";
+    if (any_info) {
+      md << "\n## Model size and training time\n\nFrom each run's `method.json`; training time "
+            "is wall-clock on the machine that ran it.\n\n| Method | Parameters | Training |\n"
+            "|---|---:|---:|\n";
+      for (const Row& r : rows)
+        md << "| " << r.name << " | " << fmt_params(r.params) << " | "
+           << fmt_seconds(r.train_seconds) << " |\n";
+    }
     md << "\n## Curves\n\n";
     for (const Row& r : rows) {
       md << "### " << r.name << "\n\n";

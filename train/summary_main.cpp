@@ -7,6 +7,7 @@
 #include <string>
 
 #include "models/classifier.h"
+#include "models/ganomaly.h"
 #include "train/startup.h"
 
 namespace {
@@ -14,8 +15,9 @@ namespace {
 const char* kUsage =
     "usage: gbad-summary --arch NAME [--num-classes K] [--image-size S | HxW] [--width W]\n"
     "                    [--fpn-channels C] [--head-dim D] [--quiet] [--list] [--help]\n"
-    "  --arch NAME        resnet{18,34,50,101}-{fpn,plain}, inceptionv3-{fpn,plain},\n"
-    "                     densenet121-{fpn,plain} (see --list)\n"
+    "  --arch NAME        resnet{18,34,50,101}-{fpn,plain,chr}, inceptionv3-{fpn,plain},\n"
+    "                     densenet121-{fpn,plain}, ganomaly or skip-ganomaly (see --list;\n"
+    "                     the GANs print generator and discriminator separately)\n"
     "  --num-classes K    outputs of the last layer (default 5; 1000 = ImageNet)\n"
     "  --image-size S     input S x S, or H x W written HxW (default: the architecture's,\n"
     "                     299 for InceptionV3, else 224)\n"
@@ -65,6 +67,7 @@ int run(int argc, char** argv) {
       return 0;
     } else if (a == "--list") {
       for (const auto& n : gbad::Classifier::architectures()) std::cout << n << "\n";
+      std::cout << "ganomaly\nskip-ganomaly\n";
       return 0;
     } else if (a == "--arch") {
       arch = next();
@@ -92,6 +95,40 @@ int run(int argc, char** argv) {
     }
   }
   GBAD_CHECK(!arch.empty(), "--arch is required (see --list)");
+  if (arch == "ganomaly" || arch == "skip-ganomaly") {  // Table 4 baselines
+    if (h == 0) h = w = 32;
+    GBAD_CHECK(h == w, arch, " takes square images, got ", h, "x", w);
+    gbad::GanomalyConfig gc;
+    gc.variant = gbad::parse_gan_variant(arch);
+    gc.isize = h;
+    const gbad::Ganomaly gan(gc, gbad::Device::CPU, /*allocate=*/false);
+    std::printf("%s  input 3x%lldx%lld  nz %lld  ngf %lld  ndf %lld\n", arch.c_str(),
+                static_cast<long long>(h), static_cast<long long>(w), static_cast<long long>(gc.nz),
+                static_cast<long long>(gc.ngf), static_cast<long long>(gc.ndf));
+    for (int part = 0; part < 2; ++part) {
+      const auto rows = part == 0 ? gan.generator_summary(1) : gan.discriminator_summary(1);
+      int64_t params = 0, macs = 0;
+      if (!quiet)
+        std::printf("%-28s %-16s %-20s %14s %16s\n", "layer", "kind", "output", "params", "MACs");
+      for (const auto& r : rows) {
+        params += r.params;
+        macs += r.macs;
+        if (!quiet)
+          std::printf("%-28s %-16s %-20s %14s %16s\n", r.name.c_str(), r.kind.c_str(),
+                      gbad::shape_str(r.output).c_str(), group(r.params).c_str(),
+                      group(r.macs).c_str());
+      }
+      const int64_t total =
+          part == 0 ? gan.generator_param_count() : gan.discriminator_param_count();
+      GBAD_CHECK(total == params, "internal: rows sum to ", params, " parameters, model has ",
+                 total);
+      std::printf("%s parameters: %s\n", part == 0 ? "generator" : "discriminator",
+                  group(total).c_str());
+      std::printf("%s forward MACs per image: %s\n", part == 0 ? "generator" : "discriminator",
+                  group(macs).c_str());
+    }
+    return 0;
+  }
   gbad::Classifier model(arch, opt, gbad::Device::CPU, 0, /*allocate=*/false);
   if (h == 0) h = w = gbad::default_input_size(arch);
   const auto rows = model.summary(1, h, w);

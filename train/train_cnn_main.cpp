@@ -36,8 +36,9 @@ int run(Phase& p) {
       .option("subset", "100", "ImageSet subset: 10, 100, 1000 (or another folder name)")
       .option("out", "", "run directory to write", true)
       .option("arch", "resnet34-fpn",
-              "resnet{18,34,50,101}-{fpn,plain}, inceptionv3-{fpn,plain}, "
-              "densenet121-{fpn,plain}; fpn = GBAD head, plain = GAP+FC baseline")
+              "resnet{18,34,50,101}-{fpn,plain,chr}, inceptionv3-{fpn,plain}, "
+              "densenet121-{fpn,plain}; fpn = GBAD head, plain = GAP+FC baseline, chr = the CHR "
+              "baseline (train it with --train-set practical)")
       .option("width", "64",
               "backbone stem width (64 = torchvision; smaller for CPU runs; DenseNet growth = "
               "width/2, InceptionV3 scales every layer by width/64)")
@@ -227,9 +228,8 @@ int run(Phase& p) {
         m_dev.copy_from(b.mask);
         x = &x_dev, y = &y_dev, m = &m_dev;
       }
-      const Tensor& logits = model.forward(ctx, *x, true);
-      dlogits.resize(logits.shape(), device);
-      bce_with_logits(ctx, loss, dlogits, logits, *y, m);
+      model.forward(ctx, *x, true);
+      model.training_loss(ctx, loss, dlogits, *y, m);  // BCE; CHR: sum over its three heads
       float l = read_scalar(loss);
       const Tensor& aux = model.aux_logits();  // InceptionV3 in training: loss + w * aux loss
       if (!aux.empty()) {
