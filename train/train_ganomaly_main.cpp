@@ -38,18 +38,20 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-int run(int argc, char** argv) {
-  Cli cli("gbad-train-ganomaly",
-          "Table 4 baselines: GANomaly (--variant ganomaly) or Skip-GANomaly (--variant skip),\n"
-          "trained on negative training images only (resized to --image-size, scaled to\n"
-          "[-1, 1]); then every image of --eval-split is scored (GANomaly: mean squared latent\n"
-          "difference; Skip-GANomaly: 0.9 x image MSE + 0.1 x discriminator-feature MSE) and\n"
-          "the scores, min-max normalised over that split, are written to\n"
-          "OUT/eval<SUBSET>/scores.csv (the same value in all five class columns) for\n"
-          "gbad-eval --scores, with raw_scores.csv and method.json (parameters, training\n"
-          "seconds; read by gbad-report) beside it. Also writes OUT/model.safetensors,\n"
-          "OUT/checkpoint.safetensors (for --resume), config.json, command.txt, versions.json\n"
-          "and metrics.jsonl.");
+const char* kSummary =
+    "Table 4 baselines: GANomaly (--variant ganomaly) or Skip-GANomaly (--variant skip),\n"
+    "trained on negative training images only (resized to --image-size, scaled to\n"
+    "[-1, 1]); then every image of --eval-split is scored (GANomaly: mean squared latent\n"
+    "difference; Skip-GANomaly: 0.9 x image MSE + 0.1 x discriminator-feature MSE) and\n"
+    "the scores, min-max normalised over that split, are written to\n"
+    "OUT/eval<SUBSET>/scores.csv (the same value in all five class columns) for\n"
+    "gbad-eval --scores, with raw_scores.csv and method.json (parameters, training\n"
+    "seconds; read by gbad-report) beside it. Also writes OUT/model.safetensors,\n"
+    "OUT/checkpoint.safetensors (for --resume), config.json, command.txt, versions.json\n"
+    "and metrics.jsonl.";
+
+int run(Phase& p) {
+  Cli& cli = p.cli();
   cli.option("data", "", "SIXray root (JPEGImage/ anywhere below, ImageSet/<subset>/)", true)
       .option("subset", "100", "ImageSet subset: 10, 100, 1000 (or another folder name)")
       .option("out", "", "run directory to write", true)
@@ -75,12 +77,7 @@ int run(int argc, char** argv) {
       .option("log-every", "10", "metrics.jsonl line every N steps")
       .flag("skip-missing", "skip CSV rows whose image is missing (default: stop with an error)")
       .flag("resume", "continue an interrupted run in --out from its last epoch checkpoint");
-  add_device_options(cli);
-  if (!cli.parse(argc, argv)) {
-    std::fputs(cli.help().c_str(), stdout);
-    return 0;
-  }
-  apply_thread_option(cli);
+  if (!p.parse()) return 0;
   GanomalyConfig gc;
   gc.variant = parse_gan_variant(cli.get("variant"));
   gc.isize = cli.get_int("image-size");
@@ -92,17 +89,14 @@ int run(int argc, char** argv) {
   gc.w_adv = static_cast<float>(cli.get_double("w-adv"));
   gc.w_con = static_cast<float>(cli.get_double("w-con"));
   gc.w_lat = static_cast<float>(cli.get_double("w-lat"));
-  const uint64_t seed = static_cast<uint64_t>(cli.get_int("seed"));
+  const uint64_t seed = p.seed();
   gc.seed = seed;
   Ganomaly probe(gc, Device::CPU, /*allocate=*/false);  // bad sizes fail before any data is read
   const std::string out = cli.get("out");
   const bool resume = check_resume(cli, out, "train-ganomaly", kResumeKeys);
-  Device device = resolve_device(cli.get("device"));
-  Context ctx(device, seed);
-  RunDir dir(out, "train-ganomaly");
-  dir.write_command(argc, argv);
-  dir.write_config(cli_config(cli));
-  dir.write_versions(ctx);
+  const Device device = p.device();
+  Context& ctx = p.ctx();
+  RunDir& dir = p.open_run_dir(out, "train-ganomaly");
 
   // Data: negatives of the train split.
   ImageIndex index = index_images(cli.get("data"));
@@ -287,6 +281,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  tune_cpu_runtime(argv);
-  return run_main("gbad-train-ganomaly", [&] { return run(argc, argv); });
+  return phase_main(argc, argv, "gbad-train-ganomaly", kSummary, run);
 }
