@@ -160,11 +160,15 @@ GBAD_INSTANTIATE_CONV(double)
 
 // The float path used by the layers parallelises over the images of the batch: each OpenMP
 // thread runs im2col and a single-threaded GEMM on its own images (OpenBLAS is limited to one
-// thread by blas_single_threaded()), and the filter gradient is summed from per-thread
-// partial buffers in thread order, so results are deterministic for a given thread count.
+// thread by blas_single_threaded()). The filter gradient is summed per fixed group of images
+// (kDwGroups contiguous groups, whatever the thread count) into one partial buffer per group,
+// and the partials are added in group order: the same bits for 1, 2 or 64 threads. (Per-thread
+// partials made the weights, and so the demo's tables, depend on the machine's core count.)
 // Small GEMMs (a width-reduced ResNet at 64-96 px) scale far better this way than through
 // OpenBLAS's own threads, whose busy-waiting also competed with ours.
 namespace {
+constexpr int64_t kDwGroups = 8;
+
 int batch_threads(const Conv2dShape& s) {
   int t = omp_get_max_threads();
   if (s.n < 2 || t < 2) return 1;
@@ -202,22 +206,23 @@ void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, c
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
                      const Tensor& x, const Tensor& w, const Conv2dParams& p) {
   Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);  // checked by the dispatcher
-  const int nt = batch_threads(s);
+  const int64_t groups = std::min<int64_t>(s.n, kDwGroups);
+  const int nt = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), groups));
   const int64_t col_elems = conv2d_col_elems(s);
   const int64_t wsz = s.k * s.c * s.r * s.s;
-  if (nt == 1) {
+  if (groups <= 1) {
     float* col =
         col_elems ? static_cast<float*>(ctx.workspace(size_t(col_elems) * sizeof(float))) : nullptr;
     conv2d_backward<float>(dx ? dx->f32() : nullptr, dw ? dw->f32() : nullptr,
                            db ? db->f32() : nullptr, dy.f32(), x.f32(), w.f32(), s, col);
     return;
   }
-  blas_single_threaded();
-  // Workspace: per-thread im2col buffers, then per-thread filter-gradient partials.
-  const size_t per_thread = size_t(col_elems) + (dw ? size_t(wsz) : 0);
-  float* ws = static_cast<float*>(ctx.workspace(per_thread * size_t(nt) * sizeof(float)));
+  if (nt > 1) blas_single_threaded();
+  // Workspace: per-thread im2col buffers, then per-group filter-gradient partials.
+  float* ws = static_cast<float*>(ctx.workspace(
+      (size_t(col_elems) * size_t(nt) + (dw ? size_t(wsz) * size_t(groups) : 0)) * sizeof(float)));
   float* partial = ws + size_t(col_elems) * size_t(nt);
-  if (dw) std::fill(partial, partial + size_t(wsz) * size_t(nt), 0.f);
+  if (dw) std::fill(partial, partial + size_t(wsz) * size_t(groups), 0.f);
   const int64_t kpq = s.k * s.p * s.q, chw = s.c * s.h * s.w;
   Conv2dShape one = s;
   one.n = 1;
@@ -226,17 +231,17 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Ten
   const float* xp = x.f32();
   const float* wp = w.f32();
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t n = 0; n < s.n; ++n) {
-    const int t = omp_get_thread_num();
-    float* tcol = col_elems ? ws + col_elems * t : nullptr;
-    conv2d_backward<float>(dxp ? dxp + n * chw : nullptr, dw ? partial + wsz * t : nullptr, nullptr,
-                           dyp + n * kpq, xp + n * chw, wp, one, tcol);
+  for (int64_t g = 0; g < groups; ++g) {
+    float* tcol = col_elems ? ws + col_elems * omp_get_thread_num() : nullptr;
+    for (int64_t n = g * s.n / groups; n < (g + 1) * s.n / groups; ++n)
+      conv2d_backward<float>(dxp ? dxp + n * chw : nullptr, dw ? partial + wsz * g : nullptr,
+                             nullptr, dyp + n * kpq, xp + n * chw, wp, one, tcol);
   }
   if (dw) {
     float* dwp = dw->f32();
-    for (int t = 0; t < nt; ++t) {
-      const float* pt = partial + wsz * t;
-      for (int64_t i = 0; i < wsz; ++i) dwp[i] += pt[i];
+    for (int64_t g = 0; g < groups; ++g) {
+      const float* pg = partial + wsz * g;
+      for (int64_t i = 0; i < wsz; ++i) dwp[i] += pg[i];
     }
   }
   if (db) conv2d_backward<float>(nullptr, nullptr, db->f32(), dyp, xp, wp, s, nullptr);
