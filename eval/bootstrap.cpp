@@ -201,19 +201,35 @@ PairedComparison paired_bootstrap(const std::vector<ClassScores>& method,
                                   const std::vector<ClassScores>& reference,
                                   const std::vector<ClassLabels>& labels,
                                   const BootstrapOptions& options) {
-  GBAD_CHECK(method.size() == reference.size(), "bootstrap: the method has ", method.size(),
-             " images but the reference ", reference.size(), " (they must be the same images)");
+  return paired_bootstrap(std::vector<std::vector<ClassScores>>{method},
+                          std::vector<std::vector<ClassScores>>{reference}, labels, options);
+}
+
+PairedComparison paired_bootstrap(const std::vector<std::vector<ClassScores>>& method,
+                                  const std::vector<std::vector<ClassScores>>& reference,
+                                  const std::vector<ClassLabels>& labels,
+                                  const BootstrapOptions& options) {
+  GBAD_CHECK(!method.empty() && method.size() == reference.size(), "bootstrap: ", method.size(),
+             " method seeds but ", reference.size(), " reference seeds");
   GBAD_CHECK(options.resamples >= 1, "bootstrap: resamples must be >= 1, got ", options.resamples);
   GBAD_CHECK(options.level > 0 && options.level < 1, "bootstrap: level must be in (0, 1), got ",
              options.level);
   const size_t n = labels.size();
   GBAD_CHECK(n > 0, "bootstrap: no images");
-  const Prepared pm = prepare(method, labels, options.threshold);
-  const Prepared pr = prepare(reference, labels, options.threshold);
+  const size_t K = method.size();
+  std::vector<Prepared> pm, pr;
+  for (size_t s = 0; s < K; ++s) {
+    GBAD_CHECK(method[s].size() == n && reference[s].size() == n, "bootstrap: seed ", s,
+               ": the method has ", method[s].size(), " images, the reference ",
+               reference[s].size(), " and the labels ", n, " (they must be the same images)");
+    pm.push_back(prepare(method[s], labels, options.threshold));
+    pr.push_back(prepare(reference[s], labels, options.threshold));
+  }
 
   constexpr int kStats = kNumClasses + 4;  // ap[5], map, roc, pr, f1
+  using Row = std::array<double, kStats>;
   auto flatten = [](const SampleStats& a, const SampleStats& b) {
-    std::array<double, kStats> d;
+    Row d;
     for (int c = 0; c < kNumClasses; ++c) d[c] = a.ap[c] - b.ap[c];
     d[kNumClasses] = a.map - b.map;
     d[kNumClasses + 1] = a.roc_auc - b.roc_auc;
@@ -221,26 +237,40 @@ PairedComparison paired_bootstrap(const std::vector<ClassScores>& method,
     d[kNumClasses + 3] = a.f1 - b.f1;
     return d;
   };
-  const std::vector<uint32_t> ones(n, 1);
-  const auto est = flatten(stats_of(pm, ones), stats_of(pr, ones));
+  // Mean over seeds of the per-seed differences on one resample (weights w).
+  auto mean_diff = [&](const std::vector<uint32_t>& w, std::vector<Row>* per_seed) {
+    Row m{};
+    for (size_t s = 0; s < K; ++s) {
+      const Row d = flatten(stats_of(pm[s], w), stats_of(pr[s], w));
+      if (per_seed) per_seed->push_back(d);
+      for (int k = 0; k < kStats; ++k) m[k] += d[k] / double(K);
+    }
+    return m;
+  };
+  std::vector<Row> seeds;
+  const Row est = mean_diff(std::vector<uint32_t>(n, 1), &seeds);
 
   const int B = options.resamples;
-  std::vector<std::array<double, kStats>> diffs(static_cast<size_t>(B));
+  std::vector<Row> diffs(static_cast<size_t>(B));
   // Each resample depends only on (seed, b): the result is the same for any thread count.
 #pragma omp parallel for schedule(dynamic, 8)
-  for (int b = 0; b < B; ++b) {
-    const std::vector<uint32_t> w = bootstrap_counts(n, options.seed, uint64_t(b));
-    diffs[size_t(b)] = flatten(stats_of(pm, w), stats_of(pr, w));
-  }
+  for (int b = 0; b < B; ++b)
+    diffs[size_t(b)] = mean_diff(bootstrap_counts(n, options.seed, uint64_t(b)), nullptr);
 
   PairedComparison out;
   out.options = options;
   out.n_images = int64_t(n);
+  out.seeds = int(K);
   std::array<DiffInterval, kStats> iv;
   std::vector<double> column(static_cast<size_t>(B));
   for (int k = 0; k < kStats; ++k) {
     for (int b = 0; b < B; ++b) column[size_t(b)] = diffs[size_t(b)][k];
     iv[k] = interval(est[k], column, options.level);
+    if (K > 1) {
+      double ss = 0;
+      for (const Row& d : seeds) ss += (d[k] - est[k]) * (d[k] - est[k]);
+      iv[k].seed_sd = std::sqrt(ss / double(K - 1));
+    }
   }
   for (int c = 0; c < kNumClasses; ++c) out.ap[c] = iv[c];
   out.map = iv[kNumClasses];

@@ -44,6 +44,7 @@ struct DiffInterval {
   double estimate = 0;    // on the test set as given (NaN when undefined there)
   double lo = 0, hi = 0;  // percentile interval (NaN when no resample is valid)
   int valid = 0;          // resamples on which the statistic was defined
+  double seed_sd = 0;     // sample sd over seeds of the per-seed difference (0 for one seed)
   bool includes_zero() const { return !(lo > 0) && !(hi < 0); }
 };
 
@@ -52,6 +53,7 @@ struct PairedComparison {
   DiffInterval map, roc_auc, pr_auc, f1;
   BootstrapOptions options;
   int64_t n_images = 0;
+  int seeds = 1;
 };
 
 // The metrics one resample yields for one method (units as EvalReport: AP and mAP in percent).
@@ -75,6 +77,15 @@ double percentile(std::vector<double>& values, double q);
 // The paired bootstrap of method - reference. Both score tables are in the order of `labels`.
 PairedComparison paired_bootstrap(const std::vector<ClassScores>& method,
                                   const std::vector<ClassScores>& reference,
+                                  const std::vector<ClassLabels>& labels,
+                                  const BootstrapOptions& options = {});
+
+// K training seeds of each (method[s] paired with reference[s], all on the same test images):
+// the statistic is the mean over seeds of method[s] - reference[s], every seed scored on the
+// same resample. The interval covers the test-set sampling of the seed-averaged difference;
+// the spread across seeds (training noise) is reported separately (seed_sd).
+PairedComparison paired_bootstrap(const std::vector<std::vector<ClassScores>>& method,
+                                  const std::vector<std::vector<ClassScores>>& reference,
                                   const std::vector<ClassLabels>& labels,
                                   const BootstrapOptions& options = {});
 

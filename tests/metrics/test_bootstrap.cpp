@@ -239,6 +239,39 @@ TEST(Bootstrap, ClearImprovementExcludesZero) {
   EXPECT_EQ(describe_diff(r.map), "lower (interval below 0)");
 }
 
+TEST(Bootstrap, SeedsAverageTheDifferenceAndReportTheirSpread) {
+  std::mt19937 rng(31);
+  const size_t n = 60;
+  auto l = random_labels(n, rng);
+  std::vector<std::vector<ClassScores>> a, b;
+  for (int s = 0; s < 3; ++s) {
+    a.push_back(random_scores(n, rng, 30));
+    b.push_back(random_scores(n, rng, 30));
+  }
+  BootstrapOptions o;
+  o.resamples = 50;
+  const PairedComparison c = paired_bootstrap(a, b, l, o);
+  EXPECT_EQ(c.seeds, 3);
+  std::vector<double> d;
+  for (int s = 0; s < 3; ++s) d.push_back(evaluate(a[s], l).map - evaluate(b[s], l).map);
+  const double mean = (d[0] + d[1] + d[2]) / 3;
+  double ss = 0;
+  for (double v : d) ss += (v - mean) * (v - mean);
+  EXPECT_NEAR(c.map.estimate, mean, 1e-9);
+  EXPECT_NEAR(c.map.seed_sd, std::sqrt(ss / 2), 1e-9);
+  // Resample 0's statistic is the mean of the three seeds' differences on that resample.
+  const auto w = bootstrap_counts(n, o.seed, 0);
+  double r0 = 0;
+  for (int s = 0; s < 3; ++s)
+    r0 += (weighted_stats(a[s], l, w).map - weighted_stats(b[s], l, w).map) / 3;
+  EXPECT_GE(r0, c.map.lo - 1e-9);
+  EXPECT_LE(r0, c.map.hi + 1e-9);
+  // One seed: no spread.
+  EXPECT_EQ(paired_bootstrap(a[0], b[0], l, o).map.seed_sd, 0.0);
+  // Seed counts must match.
+  EXPECT_THROW(paired_bootstrap(a, {b[0]}, l, o), std::exception);
+}
+
 TEST(Bootstrap, BadInputsAreErrors) {
   Hand h;
   std::vector<ClassScores> short_a(h.a.begin(), h.a.begin() + 2);

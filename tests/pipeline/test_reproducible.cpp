@@ -69,6 +69,32 @@ TEST(Reproducible, TinyPipelineTwiceGivesIdenticalFiles) {
     EXPECT_FALSE(a.empty()) << f;
     EXPECT_TRUE(a == b) << f << " differs between the run with 1 thread and with 3";
   }
+
+  // gbad-report through its binary: identical runs differ by exactly 0 with interval [0, 0];
+  // a reference that is not a method is an error.
+  const std::string t1 = (root / "t1").string(), t3 = (root / "t3").string();
+  const std::string json = (root / "report.json").string();
+  ASSERT_EQ(run(kBin + "gbad-report --runs 'A=" + t1 + "/eval_gbad;B=" + t3 + "/eval_gbad;P=" + t1 +
+                    "/eval_plain' --resamples 200 --json " + json,
+                &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("Difference from A"), std::string::npos) << out;
+  const JsonValue j = parse_json(read_file(json), json);
+  const JsonValue& b = j.find("methods")->arr.at(1);
+  EXPECT_EQ(b.find("name")->s, "B");
+  for (const char* k : {"map", "pr_auc", "f1"}) {
+    const JsonValue* d = b.find("diff")->find(k);
+    ASSERT_TRUE(d) << k;
+    EXPECT_EQ(d->find("estimate")->d, 0.0) << k;
+    EXPECT_EQ(d->find("lo")->d, 0.0) << k;
+    EXPECT_EQ(d->find("hi")->d, 0.0) << k;
+    EXPECT_EQ(d->find("words")->s, "no clear difference (interval includes 0)") << k;
+  }
+  EXPECT_EQ(j.find("resamples")->i, 200);
+  EXPECT_NE(run(kBin + "gbad-report --runs 'A=" + t1 + "/eval_gbad' --reference Z", &out), 0);
+  EXPECT_NE(out.find("--reference 'Z' is not a NAME of --runs"), std::string::npos) << out;
+
   if (!::testing::Test::HasFailure()) fs::remove_all(root);
 }
 
