@@ -98,5 +98,54 @@ TEST(Reproducible, TinyPipelineTwiceGivesIdenticalFiles) {
   if (!::testing::Test::HasFailure()) fs::remove_all(root);
 }
 
+TEST(GateStudy, OptionsRunEndToEnd) {
+  // Hard-negative Bi-GAN, recall-targeted gate threshold and per-class gate through the
+  // binaries, on a miniature run; the paper's gate stays the default.
+  const fs::path root =
+      fs::path(GBAD_BINARY_DIR) / "tests" / ("tmp_gate_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root);
+  std::string out;
+  const std::string d = root.string(), data = d + "/data";
+  const std::string common = " --device cpu --seed 2";
+  ASSERT_EQ(run(kBin + "gbad-synth --out " + data + " --positives 20 --ratios 10 --size 40" +
+                    " --quiet --seed 4",
+                &out),
+            0)
+      << out;
+  const std::string steps[] = {
+      "gbad-train-cnn --data " + data + " --subset 10 --out " + d + "/cnn --arch resnet18-fpn" +
+          " --width 4 --fpn-channels 8 --head-dim 8 --resize 40 --crop 32 --test-size 32" +
+          " --batch 8 --epochs 1" + common,
+      "gbad-train-bigan --cnn " + d + "/cnn --out " + d + "/gan --negatives 40 --hard-negatives" +
+          " 0.5 --hard-pool 100 --epochs 1 --batch 10" + common,
+      "gbad-train-svm --cnn " + d + "/cnn --bigan " + d + "/gan --out " + d + "/svm" + common,
+      "gbad-eval --cnn " + d + "/cnn --bigan " + d + "/gan --svm " + d + "/svm --out " + d +
+          "/paper" + common,
+      "gbad-eval --cnn " + d + "/cnn --bigan " + d + "/gan --svm " + d + "/svm --out " + d +
+          "/recall --gate-recall 1" + common,
+      "gbad-eval --cnn " + d + "/cnn --bigan " + d + "/gan --svm " + d + "/svm --out " + d +
+          "/perclass --gate per-class --claim-threshold 0" + common,
+  };
+  std::string logs[6];
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(run(kBin + steps[i], &logs[i]), 0) << steps[i] << logs[i];
+  EXPECT_NE(logs[1].find("hard negatives: kept 40 of 100 (50% the CNN's highest-scoring)"),
+            std::string::npos)
+      << logs[1];
+  // Recall 1 keeps every training positive: the threshold is their lowest decision value.
+  EXPECT_NE(logs[4].find("keeps 100% of phase 3's 16 training positives"), std::string::npos)
+      << logs[4];
+  // A claim threshold of 0 makes the per-class gate suppress every class of a normal image:
+  // the same scores as the paper's per-image gate.
+  EXPECT_EQ(read_file(d + "/perclass/scores.csv"), read_file(d + "/paper/scores.csv"));
+  EXPECT_NE(run(kBin + "gbad-eval --cnn " + d + "/cnn --bigan " + d + "/gan --svm " + d +
+                    "/svm --out " + d + "/bad --gate per-box" + common,
+                &out),
+            0);
+  EXPECT_NE(out.find("gate mode 'per-box' is neither per-image nor per-class"), std::string::npos)
+      << out;
+  if (!::testing::Test::HasFailure()) fs::remove_all(root);
+}
+
 }  // namespace
 }  // namespace gbad
