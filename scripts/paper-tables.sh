@@ -225,7 +225,6 @@ md=$out/paper-tables.md
   echo
 } >"$md"
 strip_curves() { sed '/^## Curves/,$d' "$1" | sed '1{/^# /d}'; }
-table=1
 for subset in $subsets; do
   runs="" table4=""
   for arch in $archs; do
@@ -242,11 +241,8 @@ for subset in $subsets; do
     fi
   done
   [ -n "$runs" ] || continue
-  {
-    echo "## Table $table: classification AP (%) on synthetic or real SIXray$subset"
-    echo
-  } >>"$md"
-  table=$((table + 1))
+  case "$subset" in 10) n=1 ;; 100) n=2 ;; 1000) n=3 ;; *) n="($subset)" ;; esac
+  { echo "## Table $n: classification AP (%) on SIXray$subset"; echo; } >>"$md"
   # The table in the paper's layout (no differences), then per backbone the differences
   # from the plain CNN and from the ungated classifier.
   "$bin/gbad-report" --runs "$runs" --resamples 0 --out "$out/s$subset/table.md" --title x >/dev/null
@@ -281,7 +277,7 @@ for subset in $subsets; do
         --json "$out/s100/table4.json" --title x >/dev/null
       { echo; echo "## Table 4: binary any-threat metrics on SIXray100"; echo
         [ -n "$gan_bin" ] || echo "(GANomaly / Skip-GANomaly: this build has no gbad-train-ganomaly; rows left out.)"
-        echo; sed -n '/^## Binary/,/^## Per-class AP difference/p;/^## Difference from/,/^## Curves/p' "$out/s100/table4.md" \
+        echo; sed -n '/^## Binary/,/^## Curves/p' "$out/s100/table4.md" \
           | sed '/^## Curves/d;/^Per-class AP difference/,$d' | sed 's/^## /### /'; } >>"$md"
     fi
   fi
