@@ -28,16 +28,23 @@ struct ConvPlan {
   size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
 };
 
-// First (fastest by cuDNN's heuristic) usable exact-fp32 algorithm within the workspace cap.
+// First (fastest by cuDNN's heuristic) usable exact-fp32 algorithm within the workspace cap,
+// preferring deterministic ones: some backward algorithms sum with atomics, so two runs of the
+// same command would train different weights (the CPU path is deterministic for any thread
+// count; this keeps the GPU path repeatable too). A non-deterministic one only when cuDNN
+// offers nothing else.
 template <typename Perf, typename Algo>
 void pick(const Perf* perf, int count, const char* what, const Conv2dShape& s, Algo* algo,
           size_t* ws) {
-  for (int i = 0; i < count; ++i) {
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && exact_fp32(perf[i].mathType) &&
-        perf[i].memory <= kMaxWorkspace) {
-      *algo = perf[i].algo;
-      *ws = perf[i].memory;
-      return;
+  for (bool need_deterministic : {true, false}) {
+    for (int i = 0; i < count; ++i) {
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && exact_fp32(perf[i].mathType) &&
+          perf[i].memory <= kMaxWorkspace &&
+          (!need_deterministic || perf[i].determinism == CUDNN_DETERMINISTIC)) {
+        *algo = perf[i].algo;
+        *ws = perf[i].memory;
+        return;
+      }
     }
   }
   GBAD_FAIL("cuDNN offers no fp32 ", what, " algorithm for conv2d ", s.str());
