@@ -157,7 +157,7 @@ for subset in $subsets; do
         --epochs $ideal_epochs --lr $lr "${model[@]}" "${common[@]}"
       step "ideal CNN, no gate: eval" "$d/eval-ideal/metrics.json" "$bin/gbad-eval" --cnn "$d/cnn" \
         --no-gate --out "$d/eval-ideal" --title "ideal, no gate" "${ev[@]}" "${common[@]}"
-      [ -f "$d/eval-ideal/.t" ] || { row_time "$subset" "$arch" "$seed" ideal $(( $(date +%s) - t0 )); touch "$d/eval-ideal/.t"; }
+      [ -f "$d/eval-ideal/.t" ] || { row_time "$subset" "$arch" "$seed" "ideal (GBAD phase 1 + eval)" $(( $(date +%s) - t0 )); touch "$d/eval-ideal/.t"; }
       t0=$(date +%s)
       step "GBAD phase 2 (Bi-GAN)" "$d/bigan/bigan.safetensors" "$bin/gbad-train-bigan" \
         --cnn "$d/cnn" --out "$d/bigan" "${gan[@]}" "${common[@]}"
@@ -165,7 +165,7 @@ for subset in $subsets; do
         --bigan "$d/bigan" --out "$d/svm" --workers 2 "${common[@]}"
       step "GBAD: eval" "$d/eval-gbad/metrics.json" "$bin/gbad-eval" --cnn "$d/cnn" \
         --bigan "$d/bigan" --svm "$d/svm" --out "$d/eval-gbad" --title GBAD "${ev[@]}" "${common[@]}"
-      [ -f "$d/eval-gbad/.t" ] || { row_time "$subset" "$arch" "$seed" "gbad (phases 2-3 + eval; + ideal row)" $(( $(date +%s) - t0 )); touch "$d/eval-gbad/.t"; }
+      [ -f "$d/eval-gbad/.t" ] || { row_time "$subset" "$arch" "$seed" "gbad (phases 2-3 + gated eval)" $(( $(date +%s) - t0 )); touch "$d/eval-gbad/.t"; }
       if [ $gate_study = 1 ]; then
         t0=$(date +%s)
         step "gate study: hard-negative Bi-GAN" "$d/bigan-hard/bigan.safetensors" "$bin/gbad-train-bigan" \

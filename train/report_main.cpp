@@ -226,7 +226,8 @@ int run(int argc, char** argv) {
                   fmt(100 * r.r).c_str(), fmt(100 * r.f1).c_str());
     t << line;
   }
-  const bool bootstrap = cli.get_int("resamples") > 0;
+  // Differences need a method besides the reference.
+  const bool bootstrap = cli.get_int("resamples") > 0 && rows.size() > 1;
   Comparisons cmp;
   if (bootstrap) cmp = compare(cli, rows);
   const double level_pct = 100 * cli.get_double("level");
