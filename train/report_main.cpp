@@ -226,6 +226,11 @@ int run(int argc, char** argv) {
                   fmt(100 * r.r).c_str(), fmt(100 * r.f1).c_str());
     t << line;
   }
+  if (!cli.get("reference").empty()) {
+    bool known = false;
+    for (const Row& r : rows) known |= r.name == cli.get("reference");
+    if (!known) GBAD_FAIL("--reference '", cli.get("reference"), "' is not a NAME of --runs");
+  }
   // Differences need a method besides the reference.
   const bool bootstrap = cli.get_int("resamples") > 0 && rows.size() > 1;
   Comparisons cmp;
