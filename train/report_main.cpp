@@ -120,7 +120,7 @@ int run(int argc, char** argv) {
           "over the test images (the same resample for both methods), giving the difference\n"
           "in each class's AP, mAP, binary PR AUC, ROC AUC and F1 with a percentile interval;\n"
           "the runs need their scores.csv and must hold the same images.");
-  cli.option("runs", "", "NAME=DIR;NAME=DIR;...", true)
+  cli.option("runs", "", "NAME=DIR[,DIR...];NAME=DIR;...", true)
       .option("title", "GBAD on SIXray", "report title")
       .option("out", "", "write the Markdown report to this file (plots are linked relative)")
       .option("notes", "", "a paragraph added under the title")
