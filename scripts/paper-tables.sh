@@ -17,8 +17,10 @@
 #   --subsets "S.."  subsets (default "10 100 1000")
 #   --device D       cpu, cuda or auto (default auto)
 #   --bin DIR        the gbad binaries (default build/bin, else build-cpu/bin)
-#   --gate-study     also the gate variants: hard-negative Bi-GAN, recall-targeted threshold,
-#                    per-class gate (docs/gate-study.md)
+#   --gate-study     also the gate variants (docs/reduced-protocol.md): Bi-GAN on the CNN's
+#                    2,000 (or --negatives) highest-scoring negatives of a 4x random pool
+#                    (--hard-negatives 1), gate threshold keeping 95% of the training positives
+#                    (--gate-recall 0.95), per-class gate (--gate per-class)
 #   --resamples N    bootstrap resamples (default 1000)
 #   --smoke          a one-minute check of the script itself (tiny models; use with --synth and
 #                    --subsets "10 100"): the numbers mean nothing
@@ -26,15 +28,17 @@
 # Settings. Default = the paper (for a GPU): ResNet width 64, FPN 256, head 256, train resize
 # 256 / crop 224, test 224, batch 32, SGD lr 0.01, 15 epochs for every CNN (practical and
 # ideal); Bi-GAN on 50,000 negatives, Adam 1e-5, batch 50, 100 passes; SVM defaults.
-# --reduced = a 2-core CPU in under two hours for one backbone (times per row in the report):
+# --reduced = a 2-core CPU in under two hours (measured on a loaded 2-core machine: ResNet34
+#   ~1 min on SIXray10, ~2 min on SIXray100, ~8 min on SIXray1000 per seed, plus ~1-4 min per
+#   seed for --gate-study; ResNet50/101 1.5-3x ResNet34; times per row in the report):
 #   synthetic data (--synth): 150 positives (120 train / 30 test); the subsets asked for, as
 #   negatives-per-positive ratios: 10/100/1000 -> 1,500 / 15,000 / 150,000 negatives; 48-pixel
-#   scans (~3 KB each: ~50 MB for SIXray100, ~450 MB with SIXray1000; ~1,000 images/s to
-#   generate on 2 cores). Models: width 8, FPN 16, head 16, train resize 56 / crop 48, test 48, batch 32,
+#   scans (~4 KB each: 61 MB for SIXray10+100, 595 MB for SIXray1000 alone, which takes 4
+#   minutes to generate). Models: width 8, FPN 16, head 16, train resize 56 / crop 48, test 48, batch 32,
 #   lr 0.05; ideal CNN 10 epochs; practical CNN 1 epoch on SIXray100/1000 and 3 on SIXray10
 #   (about as many images seen as the ideal CNN on SIXray10, many more on the larger subsets);
-#   Bi-GAN on 2,000 negatives, lr 1e-4, 30 passes. Memory stays under 1 GB per process (images
-#   are streamed from disk; the Bi-GAN holds 2,000 feature vectors).
+#   Bi-GAN on 2,000 negatives, lr 1e-4, 30 passes. Memory: about 100 MB per process (images
+#   are streamed from disk; measured: the practical CNN on SIXray1000).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/runs/paper-tables reduced=0 synth=0 seeds=1 device=auto gate_study=0 resamples=1000
