@@ -1,9 +1,10 @@
 #include "data/sampler.h"
 
 #include <algorithm>
+#include <cmath>
 
-#include "core/philox.h"
 #include "core/check.h"
+#include "core/philox.h"
 
 namespace gbad {
 
@@ -84,6 +85,26 @@ std::vector<int64_t> sample_epoch(const std::vector<Sample>& samples, const Samp
     }
   }
   if (cfg.shuffle) philox_shuffle(out, cfg.seed, kStreamOrder + static_cast<uint64_t>(epoch));
+  return out;
+}
+
+std::vector<int64_t> select_hard_negatives(const std::vector<float>& pool_scores, int64_t n,
+                                           double hard_fraction, uint64_t seed) {
+  GBAD_CHECK(hard_fraction >= 0 && hard_fraction <= 1, "hard-negative fraction ", hard_fraction,
+             " is outside [0, 1]");
+  GBAD_CHECK(n >= 0, "select_hard_negatives: negative count ", n);
+  const int64_t m = static_cast<int64_t>(pool_scores.size());
+  n = std::min(n, m);
+  std::vector<int64_t> order(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) order[size_t(i)] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return pool_scores[a] > pool_scores[b]; });
+  const int64_t hard = std::min<int64_t>(n, std::llround(hard_fraction * double(n)));
+  std::vector<int64_t> out(order.begin(), order.begin() + hard);
+  std::vector<int64_t> rest(order.begin() + hard, order.end());
+  std::sort(rest.begin(), rest.end());  // the random part does not depend on the scores' order
+  philox_shuffle(rest, seed, kStreamDraw + 0x68617264ull);
+  out.insert(out.end(), rest.begin(), rest.begin() + (n - hard));
   return out;
 }
 

@@ -31,6 +31,15 @@ struct SamplerConfig {
 std::vector<int64_t> sample_epoch(const std::vector<Sample>& samples, const SamplerConfig& cfg,
                                   int64_t epoch);
 
+// Hard-negative selection (a gate-study option; the paper draws the Bi-GAN's negatives at
+// random): from a pool of negatives with the phase-1 classifier's score of each (its highest
+// class confidence), picks n: the round(hard_fraction * n) highest-scoring ones (ties: lower
+// index first), then the rest uniformly at random from the remaining pool (Philox(seed)). So
+// the Bi-GAN's model of "normal" includes the negatives the CNN would call threats.
+// hard_fraction 0 = a uniform random draw; 1 = the top n. Returns indices into the pool.
+std::vector<int64_t> select_hard_negatives(const std::vector<float>& pool_scores, int64_t n,
+                                           double hard_fraction, uint64_t seed);
+
 // Fisher-Yates with Philox(seed, stream): the same permutation on every platform.
 void philox_shuffle(std::vector<int64_t>& v, uint64_t seed, uint64_t stream);
 

@@ -32,6 +32,13 @@ plots/*.svg (PR and ROC, per class and binary), and prints the table. Options:
   --subset S         ImageSet subset (default: the one phase 1 used)
   --split NAME       split CSV to evaluate (default test)
   --epsilon E        factor for the confidences of normal images (default 1e-4)
+  --gate G           per-image (default, the paper: every confidence of a normal image is
+                     multiplied by E) or per-class (only its confidences >= --claim-threshold,
+                     the classes the CNN claims)
+  --claim-threshold C  per-class gate: the claimed classes (default 0.5)
+  --gate-recall R    call an image anomalous when its SVM decision value reaches the value that
+                     keeps the share R of phase 3's training positives (svm run's scores.csv)
+                     instead of the SVM's sign (default 0 = the sign)
   --threshold T      as below (default 0.5)
   --batch N          images per forward pass (default 32)
   --workers N        image decoding threads (default 4)

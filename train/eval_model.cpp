@@ -1,7 +1,9 @@
 #include "train/eval_model.h"
 
 #include <cstdio>
+#include <sstream>
 
+#include "eval/gate.h"
 #include "eval/plot.h"
 #include "eval/scores_csv.h"
 #include "io/io.h"
@@ -66,6 +68,13 @@ int eval_model_main(Phase& p) {
       .option("batch", "32", "images per forward pass")
       .option("workers", "4", "image decoding threads")
       .option("title", "", "title of the plots (default: the output directory)")
+      .option("gate", "per-image",
+              "gate study: per-image (the paper: all confidences of a normal image) or "
+              "per-class (only its confidences >= --claim-threshold)")
+      .option("claim-threshold", "0.5", "per-class gate: confidences the CNN claims")
+      .option("gate-recall", "0",
+              "gate study: call an image anomalous when its SVM decision reaches the value "
+              "that keeps this share of phase 3's training positives (0 = the SVM's sign)")
       .flag("skip-missing", "skip CSV rows whose image is missing");
   if (!p.parse()) return 0;
   const bool gate = !cli.get_flag("no-gate");
@@ -99,24 +108,51 @@ int eval_model_main(Phase& p) {
     bigan.load(gan_run.file("bigan.safetensors"));
     GBAD_CHECK(bigan.config().x_dim == feats.size(1), "the Bi-GAN of ", cli.get("bigan"), " takes ",
                bigan.config().x_dim, " features but the classifier gives ", feats.size(1));
-    Svm svm = Svm::load(svm_run.file("svm.model"));
+    Svm svm = load_svm_run(svm_run);
     AnomalyScores sc = anomaly_scores(ctx, bigan, feats);
     std::vector<double> dv = svm.decision_values(svm_rows(sc, svm_uses_log_scores(svm_run)), 2);
+    // Anomalous iff decision > 0 (the SVM's sign), or >= a threshold that keeps
+    // --gate-recall of phase 3's training positives.
+    const double recall = cli.get_double("gate-recall");
+    GBAD_CHECK(recall >= 0 && recall <= 1, "--gate-recall ", recall, " must be in [0, 1]");
+    double cut = 0;
+    if (recall > 0) {
+      std::vector<double> pos;
+      std::stringstream in(read_file(svm_run.file("scores.csv")));
+      std::string line;
+      std::getline(in, line);  // stem,label,R,FM,decision
+      while (std::getline(in, line)) {
+        std::vector<std::string> f;
+        std::stringstream ls(line);
+        for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
+        GBAD_CHECK(f.size() == 5, svm_run.file("scores.csv"), ": row '", line,
+                   "' does not have 5 fields");
+        if (f[1] == "1") pos.push_back(std::stod(f[4]));
+      }
+      cut = recall_threshold(pos, recall);
+      std::printf("gate threshold %.6g: keeps %.0f%% of phase 3's %zu training positives\n", cut,
+                  100 * recall, pos.size());
+    }
+    auto is_anomalous = [&](double v) { return recall > 0 ? v >= cut : v > 0; };
     std::vector<int> anomalous;
     std::string csv = "name,R,FM,svm_decision,anomalous\n";
     char buf[96];
     int64_t n_anom = 0, pos_anom = 0, npos = 0;
     for (size_t i = 0; i < dv.size(); ++i) {
-      anomalous.push_back(dv[i] > 0 ? 1 : -1);
-      n_anom += dv[i] > 0;
+      const bool a = is_anomalous(dv[i]);
+      anomalous.push_back(a ? 1 : -1);
+      n_anom += a;
       npos += samples[i].positive();
-      pos_anom += samples[i].positive() && dv[i] > 0;
+      pos_anom += samples[i].positive() && a;
       std::snprintf(buf, sizeof buf, ",%.6g,%.6g,%.6g,%d\n", double(sc.r[i]), double(sc.fm[i]),
-                    dv[i], dv[i] > 0 ? 1 : 0);
+                    dv[i], a ? 1 : 0);
       csv += samples[i].stem + buf;
     }
     write_file_atomic(dir.file("anomaly.csv"), csv);
-    apply_gate(table.scores, anomalous, static_cast<float>(cli.get_double("epsilon")));
+    const long long suppressed = apply_gate_mode(
+        table.scores, anomalous, static_cast<float>(cli.get_double("epsilon")),
+        parse_gate_mode(cli.get("gate")), static_cast<float>(cli.get_double("claim-threshold")));
+    std::printf("gate (%s): %lld confidences suppressed\n", cli.get("gate").c_str(), suppressed);
     std::printf("gate: %lld of %zu images called anomalous (%lld of %lld positives)\n",
                 (long long)n_anom, dv.size(), (long long)pos_anom, (long long)npos);
   }

@@ -1,6 +1,7 @@
 // gbad-train-bigan: phase 2. Extracts the frozen phase-1 classifier's features x = [f,
 // sigmoid(logits)] of N random negative training images and trains the Bi-GAN on them
 // (adversarial BCE + L1 reconstruction on G, Adam).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -39,6 +40,12 @@ int run(Phase& p) {
       .option("ema", "0", "EMA decay of the weights used for scoring (0 = off; Zenati: 0.9999)")
       .option("workers", "4", "image decoding threads (feature extraction)")
       .option("feature-batch", "32", "batch size of the feature extraction")
+      .option("hard-negatives", "0",
+              "gate study: share of the negatives taken as the ones the phase-1 CNN scores "
+              "highest (its top class confidence) in a random pool, the rest drawn at random "
+              "from that pool (0 = the paper: all random)")
+      .option("hard-pool", "0",
+              "gate study: size of that pool of random negatives (0 = 4 x --negatives)")
       .flag("skip-missing", "skip CSV rows whose image is missing")
       .flag("resume", "continue an interrupted run in --out");
   if (!p.parse()) return 0;
@@ -66,7 +73,13 @@ int run(Phase& p) {
         load_split(index, subset, "train", cli.get_flag("skip-missing"), nullptr);
     SamplerConfig scfg;
     scfg.kind = SamplerKind::Negatives;
-    scfg.num_negatives = cli.get_int("negatives");
+    const int64_t wanted = cli.get_int("negatives");
+    const double hard = cli.get_double("hard-negatives");
+    GBAD_CHECK(hard >= 0 && hard <= 1, "--hard-negatives ", hard, " must be in [0, 1]");
+    const int64_t pool = cli.get_int("hard-pool") > 0 ? cli.get_int("hard-pool") : 4 * wanted;
+    GBAD_CHECK(hard == 0 || pool >= wanted, "--hard-pool ", pool, " must be at least --negatives ",
+               wanted);
+    scfg.num_negatives = hard > 0 ? pool : wanted;
     scfg.fresh_negatives = false;
     scfg.shuffle = false;
     scfg.seed = seed;
@@ -75,13 +88,37 @@ int run(Phase& p) {
     std::vector<Sample> negs;
     for (int64_t i : idx) negs.push_back(train[static_cast<size_t>(i)]);
     for (const Sample& s : negs) stems.push_back(s.stem);
-    std::printf("extracting features of %zu negatives (asked for %lld)\n", negs.size(),
-                (long long)scfg.num_negatives);
+    std::printf("extracting features of %zu negatives (asked for %lld%s)\n", negs.size(),
+                (long long)scfg.num_negatives, hard > 0 ? ": the hard-negative pool" : "");
     feats = extract_features(
         ctx, *cnn.model, negs,
         eval_loader_config(cnn.image_size, static_cast<int>(cli.get_int("feature-batch")),
                            static_cast<int>(cli.get_int("workers"))),
         "features");
+    if (hard > 0) {
+      // The CNN's score of each pooled negative: its highest class confidence.
+      std::vector<float> score;
+      for (const auto& c : confidences(feats))
+        score.push_back(*std::max_element(c.begin(), c.end()));
+      const std::vector<int64_t> pick = select_hard_negatives(score, wanted, hard, seed);
+      const int64_t d = feats.size(1);
+      const std::vector<float> all = feats.to_vector();
+      std::vector<float> kept;
+      std::vector<std::string> kept_stems;
+      double mean_all = 0, mean_kept = 0;
+      for (float v : score) mean_all += v / double(score.size());
+      for (int64_t i : pick) {
+        kept.insert(kept.end(), all.begin() + i * d, all.begin() + (i + 1) * d);
+        kept_stems.push_back(stems[static_cast<size_t>(i)]);
+        mean_kept += score[static_cast<size_t>(i)] / double(pick.size());
+      }
+      feats = Tensor::from_vector(kept, {static_cast<int64_t>(pick.size()), d});
+      stems = kept_stems;
+      std::printf(
+          "hard negatives: kept %zu of %zu (%.0f%% the CNN's highest-scoring); mean top "
+          "confidence %.4f kept vs %.4f in the pool\n",
+          pick.size(), score.size(), 100 * hard, mean_kept, mean_all);
+    }
     save_features(feat_path, feats, stems);
   }
   const int64_t n = feats.size(0), d = feats.size(1);

@@ -178,6 +178,8 @@ namespace {
 
 // Enough GEMM columns to amortise packing; one group's column buffer stays near L2 size.
 constexpr int64_t kGroupCols = 512;
+// Fixed image groups of the filter-gradient reduction (see conv2d_backward_fast).
+constexpr int64_t kDwGroups = 8;
 
 int batch_threads(const Conv2dShape& s) {
   int t = omp_get_max_threads();
@@ -387,30 +389,35 @@ void conv2d_forward_fast(Context& ctx, float* y, const float* x, const float* w,
 
 void conv2d_backward_fast(Context& ctx, float* dx, float* dw, float* db, const float* dy,
                           const float* x, const float* w, const Conv2dShape& s) {
-  const int nt = batch_threads(s);
-  const int64_t per_thread = (s.n + nt - 1) / nt;
-  const int64_t nb = group_images(s, per_thread);
+  // The images are split into a fixed number of contiguous groups (kDwGroups, whatever the
+  // thread count); each group's filter gradient goes into its own partial, and the partials are
+  // added in group order. So the bits of dW do not depend on the number of threads (per-thread
+  // partials made the weights, and the demo's tables, depend on the machine's core count).
+  const int64_t groups = std::min<int64_t>(s.n, kDwGroups);
+  const int nt = static_cast<int>(std::min<int64_t>(batch_threads(s), groups));
+  const int64_t per_group = (s.n + groups - 1) / groups;
+  const int64_t nb = group_images(s, per_group);
   const int64_t crs = s.c * s.r * s.s, pq = s.p * s.q, chw = s.c * s.h * s.w, kpq = s.k * pq;
   const int64_t wsz = s.k * crs;
   const bool pointwise = s.is_pointwise();
-  // Per thread: columns (CRS, nb*PQ) (a 1x1 conv with nb = 1 uses x and dx directly), dy
-  // gathered to (K, nb*PQ) when nb > 1, and a filter-gradient partial (K, CRS).
+  // Per thread: columns (CRS, nb*PQ) (a 1x1 conv with nb = 1 uses x and dx directly) and dy
+  // gathered to (K, nb*PQ) when nb > 1; per group: a filter-gradient partial (K, CRS).
   const int64_t col_elems = pointwise && nb == 1 ? 0 : crs * nb * pq;
   const int64_t dyg_elems = nb == 1 ? 0 : s.k * nb * pq;
-  const int64_t part_elems = dw ? wsz : 0;
-  const int64_t per = col_elems + dyg_elems + part_elems;
-  float* ws =
-      per ? static_cast<float*>(ctx.workspace(size_t(per) * size_t(nt) * sizeof(float))) : nullptr;
+  const int64_t per = col_elems + dyg_elems;
+  const int64_t part_elems = dw ? wsz * groups : 0;
+  const int64_t total = per * nt + part_elems;
+  float* ws = total ? static_cast<float*>(ctx.workspace(size_t(total) * sizeof(float))) : nullptr;
+  float* partials = ws ? ws + per * nt : nullptr;
+  if (dw) std::fill(partials, partials + part_elems, 0.f);
   if (nt > 1) blas_single_threaded();
-#pragma omp parallel num_threads(nt)
-  {
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t grp = 0; grp < groups; ++grp) {
     const int t = nt > 1 ? omp_get_thread_num() : 0;
     float* col = ws ? ws + per * t : nullptr;
     float* dyg = col ? col + col_elems : nullptr;
-    float* partial = dyg ? dyg + dyg_elems : nullptr;
-    if (dw) std::fill(partial, partial + wsz, 0.f);
-    int64_t lo, hi;
-    thread_range(s.n, nt, t, &lo, &hi);
+    float* partial = dw ? partials + wsz * grp : nullptr;
+    const int64_t lo = grp * s.n / groups, hi = (grp + 1) * s.n / groups;
     for (int64_t n0 = lo; n0 < hi; n0 += nb) {
       const int64_t m = std::min(nb, hi - n0), cols = m * pq;
       const float* g = dy + n0 * kpq;
@@ -442,15 +449,14 @@ void conv2d_backward_fast(Context& ctx, float* dx, float* dw, float* db, const f
         }
       }
     }
-#pragma omp barrier
-    // Sum the partials in thread order, each thread owning a slice of dW.
-    if (dw) {
-      int64_t a, z;
-      thread_range(wsz, nt, t, &a, &z);
-      for (int u = 0; u < nt; ++u) {
-        const float* pu = ws + per * u + col_elems + dyg_elems;
-        for (int64_t i = a; i < z; ++i) dw[i] += pu[i];
-      }
+  }
+  // Sum the partials in group order (each element independently, so any thread split agrees).
+  if (dw) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < wsz; ++i) {
+      float v = dw[i];
+      for (int64_t grp = 0; grp < groups; ++grp) v += partials[wsz * grp + i];
+      dw[i] = v;
     }
   }
   if (db) conv2d_backward<float>(nullptr, nullptr, db, dy, x, w, s, nullptr);
