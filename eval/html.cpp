@@ -256,6 +256,129 @@ std::string svg_histograms(const std::vector<ScatterSeries>& series, const Scatt
   return s.str();
 }
 
+namespace {
+
+std::string trim(const std::string& s) {
+  size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
+  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
+}
+
+bool is_abs(const std::string& p) {
+  return !p.empty() && p[0] == '/';
+}
+
+// Inline markup of one line: images, **bold**, `code`; everything else escaped.
+std::string inline_md(const std::string& line, const std::string& base_dir) {
+  std::string out;
+  size_t i = 0;
+  while (i < line.size()) {
+    if (line.compare(i, 2, "![") == 0) {
+      const size_t close = line.find("](", i + 2), end = line.find(')', close + 2);
+      if (close != std::string::npos && end != std::string::npos) {
+        const std::string alt = line.substr(i + 2, close - i - 2);
+        const std::string path = line.substr(close + 2, end - close - 2);
+        const std::string full = is_abs(path) || base_dir.empty() ? path : base_dir + "/" + path;
+        if (full.size() > 4 && full.compare(full.size() - 4, 4, ".svg") == 0)
+          out += "<span class=\"svg\">" + inline_svg(read_file(full)) + "</span>";
+        else
+          out += embed_image(full, alt);
+        i = end + 1;
+        continue;
+      }
+    }
+    if (line.compare(i, 2, "**") == 0) {
+      const size_t end = line.find("**", i + 2);
+      if (end != std::string::npos) {
+        out += "<b>" + escape(line.substr(i + 2, end - i - 2)) + "</b>";
+        i = end + 2;
+        continue;
+      }
+    }
+    if (line[i] == '`') {
+      const size_t end = line.find('`', i + 1);
+      if (end != std::string::npos) {
+        out += "<code>" + escape(line.substr(i + 1, end - i - 1)) + "</code>";
+        i = end + 1;
+        continue;
+      }
+    }
+    out += escape(std::string(1, line[i]));
+    ++i;
+  }
+  return out;
+}
+
+std::vector<std::string> table_cells(const std::string& line) {
+  std::string t = trim(line);
+  if (!t.empty() && t.front() == '|') t.erase(0, 1);
+  if (!t.empty() && t.back() == '|') t.pop_back();
+  std::vector<std::string> cells;
+  std::stringstream ss(t);
+  std::string c;
+  while (std::getline(ss, c, '|')) cells.push_back(trim(c));
+  return cells;
+}
+
+}  // namespace
+
+std::string markdown_to_html(const std::string& md, const std::string& base_dir) {
+  std::vector<std::string> lines;
+  {
+    std::stringstream ss(md);
+    std::string l;
+    while (std::getline(ss, l)) lines.push_back(l);
+  }
+  std::ostringstream out;
+  std::string para;
+  auto flush = [&] {
+    if (!trim(para).empty()) out << "<p>" << para << "</p>\n";
+    para.clear();
+  };
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string t = trim(lines[i]);
+    if (t.empty()) {
+      flush();
+      continue;
+    }
+    if (t[0] == '#') {
+      flush();
+      size_t level = t.find_first_not_of('#');
+      if (level != std::string::npos && level <= 4 && t[level] == ' ') {
+        // h1 is the page title: report headings start at h2.
+        const size_t h = std::min<size_t>(level + 1, 6);
+        out << "<h" << h << ">" << inline_md(trim(t.substr(level)), base_dir) << "</h" << h
+            << ">\n";
+        continue;
+      }
+    }
+    if (t[0] == '|' && i + 1 < lines.size() && trim(lines[i + 1]).rfind("|-", 0) == 0) {
+      flush();
+      const std::vector<std::string> head = table_cells(t);
+      const std::vector<std::string> align = table_cells(lines[i + 1]);
+      out << "<table>\n<thead><tr>";
+      for (const auto& c : head) out << "<th>" << inline_md(c, base_dir) << "</th>";
+      out << "</tr></thead>\n<tbody>\n";
+      i += 2;
+      for (; i < lines.size() && trim(lines[i]).rfind("|", 0) == 0; ++i) {
+        const std::vector<std::string> cells = table_cells(lines[i]);
+        out << "<tr>";
+        for (size_t k = 0; k < cells.size(); ++k) {
+          const bool right = k < align.size() && !align[k].empty() && align[k].back() == ':';
+          out << (right ? "<td class=\"num\">" : "<td>") << inline_md(cells[k], base_dir)
+              << "</td>";
+        }
+        out << "</tr>\n";
+      }
+      out << "</tbody></table>\n";
+      --i;
+      continue;
+    }
+    para += (para.empty() ? "" : " ") + inline_md(t, base_dir);
+  }
+  flush();
+  return out.str();
+}
+
 std::string page(const std::string& title, const std::string& body) {
   std::ostringstream s;
   s << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

@@ -43,6 +43,12 @@ std::string svg_scatter(const std::vector<ScatterSeries>& series, const ScatterO
 std::string svg_histograms(const std::vector<ScatterSeries>& series, const ScatterOptions& opt,
                            int bins = 40);
 
+// The Markdown subset our reports use, as HTML: '#'..'####' headings, paragraphs, pipe tables
+// (with the alignment row), **bold**, `code`, and images ![alt](path) embedded inline (SVG as
+// markup, PNG/JPEG as data URIs) with paths relative to `base_dir`. An image that cannot be read
+// is an error naming it (a report must not point at nothing).
+std::string markdown_to_html(const std::string& md, const std::string& base_dir);
+
 // A full page: <!DOCTYPE html>, <meta charset>, inline CSS, the title as <h1>, then `body`.
 std::string page(const std::string& title, const std::string& body);
 

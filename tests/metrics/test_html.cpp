@@ -80,5 +80,30 @@ TEST(Html, EmbedImageAndPage) {
   EXPECT_NE(p.find("<p>body</p>"), std::string::npos);
 }
 
+TEST(Html, MarkdownSubsetWithEmbeddedPlots) {
+  const std::string dir = ::testing::TempDir();
+  {
+    std::ofstream f(dir + "/gbad_md_plot.svg");
+    f << "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"><rect/></svg>";
+  }
+  const std::string md =
+      "# Title\n\n## Per-class AP\n\nSome **bold** text\nand `code`.\n\n"
+      "| Method | Gun | mean |\n|---|---:|---:|\n| CHR <x> | 1.00 | **2.00** |\n| GBAD | 3 | 4 "
+      "|\n\n"
+      "![plot](gbad_md_plot.svg)\n";
+  const std::string h = html::markdown_to_html(md, dir);
+  EXPECT_NE(h.find("<h2>Title</h2>"), std::string::npos);
+  EXPECT_NE(h.find("<h3>Per-class AP</h3>"), std::string::npos);
+  EXPECT_NE(h.find("<p>Some <b>bold</b> text and <code>code</code>.</p>"), std::string::npos);
+  EXPECT_EQ(count(h, "<tr>"), 3u);
+  EXPECT_EQ(count(h, "<td class=\"num\">"), 4u);
+  EXPECT_NE(h.find("<td>CHR &lt;x&gt;</td>"), std::string::npos);
+  EXPECT_NE(h.find("<td class=\"num\"><b>2.00</b></td>"), std::string::npos);
+  EXPECT_NE(h.find("<svg xmlns"), std::string::npos);  // inlined, prolog dropped
+  EXPECT_EQ(h.find("<?xml"), std::string::npos);
+  std::remove((dir + "/gbad_md_plot.svg").c_str());
+  EXPECT_THROW(html::markdown_to_html(md, dir), std::exception);  // the plot is gone
+}
+
 }  // namespace
 }  // namespace gbad
