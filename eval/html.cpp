@@ -20,7 +20,7 @@ std::string n1(double v) {
 
 std::string tick(double v) {
   char b[32];
-  std::snprintf(b, sizeof b, "%.3g", v);
+  std::snprintf(b, sizeof b, "%.4g", v);
   return b;
 }
 

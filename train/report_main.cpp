@@ -8,6 +8,7 @@
 #include "data/sixray.h"
 #include "io/io.h"
 #include "train/pipeline.h"
+#include "train/report_html.h"
 
 using namespace gbad;
 
@@ -38,7 +39,11 @@ int run(int argc, char** argv) {
   cli.option("runs", "", "NAME=DIR;NAME=DIR;...", true)
       .option("title", "GBAD on SIXray", "report title")
       .option("out", "", "write the Markdown report to this file (plots are linked relative)")
-      .option("notes", "", "a paragraph added under the title");
+      .option("notes", "", "a paragraph added under the title")
+      .option("html", "",
+              "also write a self-contained HTML page (tables, curves, training curves, the "
+              "anomaly scores with the SVM's decision region, CAMs) to this file")
+      .option("cams", "", "a gbad-predict --cam directory whose overlays the HTML page shows");
   if (!cli.parse(argc, argv)) {
     std::fputs(cli.help().c_str(), stdout);
     return 0;
@@ -103,7 +108,8 @@ int run(int argc, char** argv) {
   }
   std::fputs(t.str().c_str(), stdout);
 
-  if (!cli.get("out").empty()) {
+  std::string markdown;
+  {
     std::ostringstream md;
     md << "# " << cli.get("title") << "\n\n";
     if (!cli.get("notes").empty()) md << cli.get("notes") << "\n\n";
@@ -134,8 +140,21 @@ int run(int argc, char** argv) {
           md << "![" << p << "](" << r.dir << "/plots/" << p << ") ";
       md << "\n\n";
     }
-    write_file_atomic(cli.get("out"), md.str());
+    markdown = md.str();
+  }
+  if (!cli.get("out").empty()) {
+    write_file_atomic(cli.get("out"), markdown);
     std::printf("\nreport: %s\n", cli.get("out").c_str());
+  }
+  if (!cli.get("html").empty()) {
+    HtmlReportInput in;
+    in.title = cli.get("title");
+    in.markdown = markdown;
+    in.base_dir = ".";  // the --runs directories are given relative to the working directory
+    for (const Row& r : rows) in.runs.emplace_back(r.name, r.dir);
+    in.cams_dir = cli.get("cams");
+    write_file_atomic(cli.get("html"), html_report(in));
+    std::printf("html report: %s\n", cli.get("html").c_str());
   }
   return 0;
 }
