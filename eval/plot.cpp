@@ -53,8 +53,8 @@ std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotOptio
     s << "<line x1=\"" << num(ml) << "\" y1=\"" << num(Y(fy)) << "\" x2=\"" << num(ml + pw)
       << "\" y2=\"" << num(Y(fy)) << "\" stroke=\"#ddd\"/>\n";
     char lx[16], ly[16];
-    std::snprintf(lx, sizeof lx, "%.1f", fx);
-    std::snprintf(ly, sizeof ly, "%.1f", fy);
+    std::snprintf(lx, sizeof lx, "%.4g", fx);
+    std::snprintf(ly, sizeof ly, "%.4g", fy);
     s << "<text x=\"" << num(X(fx)) << "\" y=\"" << num(mt + ph + 16)
       << "\" text-anchor=\"middle\">" << lx << "</text>\n";
     s << "<text x=\"" << num(ml - 6) << "\" y=\"" << num(Y(fy) + 4) << "\" text-anchor=\"end\">"

@@ -1,0 +1,33 @@
+// Dispatchers for kernels/amp.h: check devices and sizes, call the backend.
+#include "kernels/amp.h"
+
+#include "kernels/amp_body.h"
+#include "kernels/op_checks.h"
+
+namespace gbad {
+
+using detail::check_devices;
+
+namespace {
+void check_state(const char* op, const Tensor& state) {
+  GBAD_CHECK(state.numel() == kAmpStateSize, op, ": the loss-scale state must hold ", kAmpStateSize,
+             " floats, got ", state.str());
+}
+}  // namespace
+
+void amp_unscale(Context& ctx, Tensor& grads, Tensor& state) {
+  check_devices(ctx, "amp_unscale", {&grads, &state});
+  check_state("amp_unscale", state);
+  GBAD_DISPATCH(ctx, amp_unscale, ctx, grads, state);
+}
+
+void amp_update(Context& ctx, Tensor& state, float growth, float backoff, int64_t interval) {
+  check_devices(ctx, "amp_update", {&state});
+  check_state("amp_update", state);
+  GBAD_CHECK(growth > 1.f && backoff > 0.f && backoff < 1.f && interval >= 1,
+             "amp_update: needs growth > 1, 0 < backoff < 1 and interval >= 1, got ", growth, ", ",
+             backoff, ", ", interval);
+  GBAD_DISPATCH(ctx, amp_update, ctx, state, growth, backoff, interval);
+}
+
+}  // namespace gbad

@@ -1,0 +1,19 @@
+// CPU reference of the loss-scaling kernels: the same bodies as the CUDA kernels in a loop.
+#include "kernels/amp.h"
+#include "kernels/amp_body.h"
+
+namespace gbad::cpu {
+
+void amp_unscale(Context&, Tensor& grads, Tensor& state) {
+  float* s = state.f32();
+  const float inv = 1.f / s[kAmpScale];
+  float* g = grads.f32();
+  const int64_t n = grads.numel();
+  for (int64_t i = 0; i < n; ++i) amp_unscale_body(g + i, inv, s + kAmpFoundInf);
+}
+
+void amp_update(Context&, Tensor& state, float growth, float backoff, int64_t interval) {
+  amp_update_body(state.f32(), growth, backoff, static_cast<float>(interval));
+}
+
+}  // namespace gbad::cpu
