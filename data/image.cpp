@@ -8,8 +8,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "core/philox.h"
 #include "core/check.h"
+#include "core/philox.h"
 
 namespace gbad {
 
@@ -29,19 +29,81 @@ bool jpeg_has_eoi(const uint8_t* d, size_t n) {
   return false;
 }
 
+// Walks the JPEG's marker segments (and skips the entropy-coded data after each SOS) and
+// returns what is wrong in words, or "" when nothing is. It rejects what stb_image 2.27 (the
+// Debian 12 version) decodes out of bounds: a Huffman table (DHT) declaring more than 256
+// codes makes stbi__build_huffman write past its 257-entry size table (found by fuzz_image;
+// stb 2.28 added the same check). Everything else is left to stb_image.
+std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
+  size_t i = 2;  // after SOI
+  while (i < n) {
+    if (d[i] != 0xFF) {  // padding between segments: stb_image scans past it too
+      ++i;
+      continue;
+    }
+    while (i < n && d[i] == 0xFF) ++i;  // fill bytes
+    if (i >= n) break;
+    const uint8_t m = d[i++];
+    if (m == 0xD9) return "";                             // EOI
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // TEM, RSTn: no length
+    if (i + 2 > n) return "segment length runs past the end";
+    const size_t len = size_t(d[i]) << 8 | d[i + 1];
+    if (len < 2 || i + len > n) return "segment length runs past the end";
+    if (m == 0xC4) {  // DHT: tables of [class/id, 16 counts, values]
+      size_t p = i + 2;
+      const size_t end = i + len;
+      while (p < end) {
+        if (p + 17 > end) return "Huffman table header runs past its segment";
+        size_t codes = 0;
+        for (int k = 1; k <= 16; ++k) codes += d[p + size_t(k)];
+        if (codes > 256)
+          return "Huffman table declares " + std::to_string(codes) + " codes (at most 256)";
+        p += 17 + codes;
+      }
+      if (p != end) return "Huffman table runs past its segment";
+    }
+    i += len;
+    if (m == 0xDA) {  // SOS: entropy-coded data up to the next marker (FF not followed by 00/RST)
+      while (i + 1 < n &&
+             !(d[i] == 0xFF && d[i + 1] != 0x00 && !(d[i + 1] >= 0xD0 && d[i + 1] <= 0xD7)))
+        ++i;
+      if (i + 1 >= n) return "";  // ends inside the scan data: stb_image's business
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 Image decode_image_memory(const uint8_t* data, size_t bytes, const std::string& name) {
   GBAD_CHECK(bytes > 0, "image ", name, " is empty (0 bytes)");
-  GBAD_CHECK(bytes < (size_t(1) << 31), "image ", name, " is too large (", bytes, " bytes)");
+  GBAD_CHECK(bytes <= kMaxImageFileBytes, "image ", name, " is too large (", bytes,
+             " bytes; the limit is ", kMaxImageFileBytes, ")");
   if (is_jpeg(data, bytes) && !jpeg_has_eoi(data, bytes))
     GBAD_FAIL("image ", name, " is truncated (JPEG without end-of-image marker, ", bytes,
               " bytes)");
+  if (is_jpeg(data, bytes)) {
+    const std::string why = jpeg_structure_problem(data, bytes);
+    if (!why.empty()) GBAD_FAIL("cannot decode image ", name, ": corrupt JPEG: ", why);
+  }
   int w = 0, h = 0, c = 0;
+  if (!stbi_info_from_memory(data, static_cast<int>(bytes), &w, &h, &c)) {
+    const char* why = stbi_failure_reason();
+    GBAD_FAIL("cannot decode image ", name, ": ", why ? why : "unknown reason");
+  }
+  GBAD_CHECK(w > 0 && h > 0 && w <= kMaxImageSide && h <= kMaxImageSide &&
+                 int64_t(w) * h <= kMaxImagePixels,
+             "image ", name, " is ", w, "x", h, " pixels; the limits are ", kMaxImageSide,
+             " a side and ", kMaxImagePixels, " in all");
+  const int info_w = w, info_h = h;
   uint8_t* px = stbi_load_from_memory(data, static_cast<int>(bytes), &w, &h, &c, 3);
   if (!px) {
     const char* why = stbi_failure_reason();
     GBAD_FAIL("cannot decode image ", name, ": ", why ? why : "unknown reason");
+  }
+  if (w != info_w || h != info_h) {  // cannot happen with stb; keep the limit watertight
+    stbi_image_free(px);
+    GBAD_FAIL("cannot decode image ", name, ": header and decoder disagree on its size");
   }
   Image img;
   img.width = w;
@@ -56,6 +118,8 @@ Image decode_image(const std::string& path) {
   GBAD_CHECK(in, "cannot open image ", path);
   std::streamsize n = in.tellg();
   GBAD_CHECK(n >= 0, "cannot read image ", path);
+  GBAD_CHECK(static_cast<uint64_t>(n) <= kMaxImageFileBytes, "image ", path, " is too large (", n,
+             " bytes; the limit is ", kMaxImageFileBytes, ")");
   std::vector<uint8_t> buf(static_cast<size_t>(n));
   in.seekg(0);
   GBAD_CHECK(n == 0 || in.read(reinterpret_cast<char*>(buf.data()), n), "cannot read image ", path);
