@@ -15,8 +15,12 @@ namespace gbad {
 
 namespace {
 
-bool is_jpeg(const uint8_t* d, size_t n) {
-  return n >= 3 && d[0] == 0xFF && d[1] == 0xD8;
+// Where the JPEG's SOI marker ends, or 0 when it is not a JPEG. stb_image accepts any number of
+// FF fill bytes before the D8 (found by fuzz_image: FF FF D8 went past both checks below).
+size_t jpeg_soi_end(const uint8_t* d, size_t n) {
+  size_t i = 0;
+  while (i < n && d[i] == 0xFF) ++i;
+  return i >= 1 && i < n && d[i] == 0xD8 ? i + 1 : 0;
 }
 
 // A complete JPEG ends with the EOI marker FF D9 (possibly followed by a little padding).
@@ -35,7 +39,7 @@ bool jpeg_has_eoi(const uint8_t* d, size_t n) {
 // codes makes stbi__build_huffman write past its 257-entry size table (found by fuzz_image;
 // stb 2.28 added the same check). Everything else is left to stb_image.
 std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
-  size_t i = 2;  // after SOI
+  size_t i = jpeg_soi_end(d, n);
   while (i < n) {
     if (d[i] != 0xFF) {  // padding between segments: stb_image scans past it too
       ++i;
@@ -79,10 +83,11 @@ Image decode_image_memory(const uint8_t* data, size_t bytes, const std::string& 
   GBAD_CHECK(bytes > 0, "image ", name, " is empty (0 bytes)");
   GBAD_CHECK(bytes <= kMaxImageFileBytes, "image ", name, " is too large (", bytes,
              " bytes; the limit is ", kMaxImageFileBytes, ")");
-  if (is_jpeg(data, bytes) && !jpeg_has_eoi(data, bytes))
+  const bool jpeg = jpeg_soi_end(data, bytes) > 0;
+  if (jpeg && !jpeg_has_eoi(data, bytes))
     GBAD_FAIL("image ", name, " is truncated (JPEG without end-of-image marker, ", bytes,
               " bytes)");
-  if (is_jpeg(data, bytes)) {
+  if (jpeg) {
     const std::string why = jpeg_structure_problem(data, bytes);
     if (!why.empty()) GBAD_FAIL("cannot decode image ", name, ": corrupt JPEG: ", why);
   }

@@ -51,7 +51,7 @@ Image test_image(int w, int h) {
 std::string png(const Image& img, int comp) {
   std::vector<uint8_t> px;
   for (size_t i = 0; i < img.pixels.size(); i += 3)
-    for (int c = 0; c < comp; ++c) px.push_back(img.pixels[i + size_t(c)]);
+    for (int c = 0; c < comp; ++c) px.push_back(img.pixels[i + size_t(c % 3)]);
   std::string out;
   stbi_write_png_to_func(
       [](void* ctx, void* d, int n) {

@@ -11,7 +11,7 @@
 #      (same bytes, still loads, no temporary file left).
 # Usage: scripts/soak.sh [BUILD_DIR]   (default build/; needs gbad-synth, gbad-train-cnn,
 #        gbad-train-bigan and gbad-verify-checkpoint in BUILD_DIR/bin)
-#   SOAK_KILLS (20), SOAK_SEED (1), SOAK_EPOCHS (CNN epochs, 6), SOAK_GAN_EPOCHS (Bi-GAN
+#   SOAK_KILLS (20), SOAK_SEED (1), SOAK_EPOCHS (CNN epochs, 20), SOAK_GAN_EPOCHS (Bi-GAN
 #   epochs, 200), SOAK_DIR (work folder, default BUILD_DIR/soak; replaced),
 #   SOAK_DISK (auto | tmpfs | ulimit).
 set -euo pipefail
@@ -20,7 +20,7 @@ build=$(cd "${1:-$root/build}" && pwd)
 bin="$build/bin"
 kills=${SOAK_KILLS:-20}
 seed=${SOAK_SEED:-1}
-epochs=${SOAK_EPOCHS:-6}
+epochs=${SOAK_EPOCHS:-20}
 gan_epochs=${SOAK_GAN_EPOCHS:-200}
 work=${SOAK_DIR:-$build/soak}
 for b in gbad-synth gbad-train-cnn gbad-train-bigan gbad-verify-checkpoint; do
@@ -94,7 +94,7 @@ soak_one() {  # $1: cnn|bigan, $2: binary, $3: args function, $4: final model fi
   cmp "$ref/$final" "$run/$final" || fail "$kind: $final after $n kills differs from the uninterrupted run's"
   cmp "$ref/checkpoint.safetensors" "$run/checkpoint.safetensors" ||
     fail "$kind: the last checkpoint after $n kills differs from the uninterrupted run's"
-  echo "soak: $kind: $n kills (after $(delays "$r" "$seed" | paste -sd' ')) s), $verified checkpoints" \
+  echo "soak: $kind: $n kills (after $(delays "$r" "$seed" | paste -sd' ') s), $verified checkpoints" \
     "on disk after a kill loaded, $final equals the uninterrupted run's byte for byte"
 }
 
@@ -118,7 +118,8 @@ cleanup() { [ "$mounted" = 1 ] && umount "$mnt" 2>/dev/null; true; }
 trap cleanup EXIT
 
 disk_full_one() {  # $1: cnn|bigan, $2: binary, $3: args function, $4: extra first-run args
-  local kind=$1 prog=$2 argsf=$3 first=$4 run="$mnt/$kind" out rc=0
+  local kind=$1 prog=$2 argsf=$3 first=$4 out rc=0
+  local run="$mnt/$kind"
   # A good checkpoint first (the CNN stops after 3 steps; the Bi-GAN runs 2 epochs).
   # shellcheck disable=SC2046
   "$bin/$prog" $($argsf "$run") $first >"$log/$kind-full-1" 2>&1 || [ $? -eq 3 ] ||
@@ -145,15 +146,15 @@ disk_full_one() {  # $1: cnn|bigan, $2: binary, $3: args function, $4: extra fir
   out=$(cat "$log/$kind-full-2")
   [ "$rc" -ne 0 ] || fail "$kind with the disk full exited 0"
   [ "$rc" -lt 128 ] || fail "$kind with the disk full died of signal $((rc - 128)): $out"
-  [ "$(grep -c '^error: ' <<<"$out")" -eq 1 ] || fail "$kind with the disk full: not one clear error line: $out"
+  [ "$(grep -c 'error: ' <<<"$out")" -eq 1 ] || fail "$kind with the disk full: not one clear error line: $out"
   grep -Eq 'No space left on device|File too large' <<<"$out" ||
-    fail "$kind with the disk full: the error does not say the disk is full: $(grep '^error: ' <<<"$out")"
+    fail "$kind with the disk full: the error does not say the disk is full: $(grep 'error: ' <<<"$out")"
   cmp "$run/checkpoint.safetensors" "$work/$kind-good.safetensors" ||
     fail "$kind with the disk full: the last good checkpoint changed"
   "$bin/gbad-verify-checkpoint" "$kind" "$run/checkpoint.safetensors" >>"$log/$kind-verify" 2>&1 ||
     fail "$kind with the disk full: the last good checkpoint does not load"
   if ls "$run" | grep -q '\.tmp\.'; then fail "$kind with the disk full left a temporary file: $(ls "$run")"; fi
-  echo "soak: $kind with the disk full ($disk): $(grep '^error: ' <<<"$out" | cut -c1-160)"
+  echo "soak: $kind with the disk full ($disk): $(grep 'error: ' <<<"$out" | cut -c1-160)"
   echo "soak: $kind with the disk full: last good checkpoint intact and loads"
 }
 
