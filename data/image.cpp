@@ -77,6 +77,76 @@ std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
   return "";
 }
 
+uint32_t be32(const uint8_t* p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
+
+// Checks a PNG's chunks and bounds its decompressed data before stb_image sees it; returns what
+// is wrong in words, or "". stb_image 2.27 sizes its IDAT buffer from each chunk's declared
+// length before reading it (a 40-byte PNG asked for 2 GiB: fuzz_image), and inflates the image
+// data into a buffer that grows without limit (a zlib bomb within our file limit could ask for
+// ~64 GiB). So every chunk must fit in the file, and the image data must inflate to at most
+// what the header's size needs plus 1/8 (stb tolerates trailing data; real files have little).
+std::string png_structure_problem(const uint8_t* d, size_t n) {
+  static const uint8_t kSig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+  if (n < 8 || std::memcmp(d, kSig, 8) != 0) return "";  // not a PNG
+  size_t i = 8;
+  uint32_t w = 0, h = 0;
+  int depth = 0, color = -1, interlace = 0;
+  std::vector<uint8_t> idat;
+  while (i + 12 <= n) {
+    const uint32_t len = be32(d + i), type = be32(d + i + 4);
+    if (len > n - i - 12)
+      return "chunk of " + std::to_string(len) + " bytes runs past the end of the file";
+    const uint8_t* p = d + i + 8;
+    if (type == 0x43674249u) return "";  // CgBI (Apple's variant): no zlib header; stb's business
+    if (type == 0x49484452u && len >= 13) {  // IHDR
+      w = be32(p);
+      h = be32(p + 4);
+      depth = p[8];
+      color = p[9];
+      interlace = p[12];
+    }
+    if (type == 0x49444154u) idat.insert(idat.end(), p, p + len);  // IDAT
+    if (type == 0x49454E44u) break;                                // IEND
+    i += 12 + size_t(len);
+  }
+  const int channels = color == 0   ? 1
+                       : color == 2 ? 3
+                       : color == 3 ? 1
+                       : color == 4 ? 2
+                       : color == 6 ? 4
+                                    : 0;
+  if (!channels || w == 0 || h == 0 || w > uint32_t(kMaxImageSide) || h > uint32_t(kMaxImageSide) ||
+      (depth != 1 && depth != 2 && depth != 4 && depth != 8 && depth != 16) || idat.empty())
+    return "";  // stb_image reports these
+  // Bytes of filtered scanlines: one filter byte per row of each (Adam7) pass.
+  auto pass_bytes = [&](uint64_t pw, uint64_t ph) {
+    return pw == 0 || ph == 0 ? 0 : ph * (1 + (pw * uint64_t(channels) * uint64_t(depth) + 7) / 8);
+  };
+  uint64_t need = 0;
+  if (interlace) {
+    static const int kAdam7[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
+                                     {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
+    for (const auto& a : kAdam7)
+      need += pass_bytes((w - uint64_t(a[0]) + uint64_t(a[2]) - 1) / uint64_t(a[2]),
+                         (h - uint64_t(a[1]) + uint64_t(a[3]) - 1) / uint64_t(a[3]));
+  } else {
+    need = pass_bytes(w, h);
+  }
+  const uint64_t limit = need + need / 8 + 1024;
+  if (limit > uint64_t(INT32_MAX))
+    return "image data of " + std::to_string(need) + " bytes is too large";
+  std::vector<char> out(static_cast<size_t>(limit));
+  if (stbi_zlib_decode_buffer(out.data(), static_cast<int>(limit),
+                              reinterpret_cast<const char*>(idat.data()),
+                              static_cast<int>(idat.size())) < 0)
+    return "image data does not inflate to at most " + std::to_string(limit) +
+           " bytes (corrupt, or much more than its " + std::to_string(w) + "x" + std::to_string(h) +
+           " pixels need)";
+  return "";
+}
+
 }  // namespace
 
 Image decode_image_memory(const uint8_t* data, size_t bytes, const std::string& name) {
@@ -100,6 +170,10 @@ Image decode_image_memory(const uint8_t* data, size_t bytes, const std::string& 
                  int64_t(w) * h <= kMaxImagePixels,
              "image ", name, " is ", w, "x", h, " pixels; the limits are ", kMaxImageSide,
              " a side and ", kMaxImagePixels, " in all");
+  {
+    const std::string why = png_structure_problem(data, bytes);
+    if (!why.empty()) GBAD_FAIL("cannot decode image ", name, ": corrupt PNG: ", why);
+  }
   const int info_w = w, info_h = h;
   uint8_t* px = stbi_load_from_memory(data, static_cast<int>(bytes), &w, &h, &c, 3);
   if (!px) {

@@ -13,7 +13,6 @@
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_FAILURE_USERMSG
-#define STBI_MAX_DIMENSIONS 16384  // = kMaxImageSide (data/image.h), checked first there too
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb_image.h>
 #if defined(__GNUC__)
