@@ -228,7 +228,7 @@ SafeTensorsFile SafeTensorsFile::parse(std::string bytes, const std::string& pat
     GBAD_CHECK(
         checked_nbytes(info.shape, elem, &nbytes) && declared_size_within(info.shape, elem, size),
         tw, ": shape ", shape_str(info.shape), " of ", info.dtype,
-        " declares more bytes than the whole file has (", size, ")");
+        " is too large: it declares more bytes than the whole file has (", size, ")");
     GBAD_CHECK(info.end - info.begin == nbytes, tw, ": data_offsets [", info.begin, ", ", info.end,
                "] hold ", info.end - info.begin, " bytes but ", info.dtype, " x ",
                shape_str(info.shape), " needs ", nbytes);
