@@ -8,15 +8,19 @@
 #include <cstring>
 #include <fstream>
 
-#include "core/philox.h"
 #include "core/check.h"
+#include "core/philox.h"
 
 namespace gbad {
 
 namespace {
 
-bool is_jpeg(const uint8_t* d, size_t n) {
-  return n >= 3 && d[0] == 0xFF && d[1] == 0xD8;
+// Where the JPEG's SOI marker ends, or 0 when it is not a JPEG. stb_image accepts any number of
+// FF fill bytes before the D8 (found by fuzz_image: FF FF D8 went past both checks below).
+size_t jpeg_soi_end(const uint8_t* d, size_t n) {
+  size_t i = 0;
+  while (i < n && d[i] == 0xFF) ++i;
+  return i >= 1 && i < n && d[i] == 0xD8 ? i + 1 : 0;
 }
 
 // A complete JPEG ends with the EOI marker FF D9 (possibly followed by a little padding).
@@ -29,19 +33,156 @@ bool jpeg_has_eoi(const uint8_t* d, size_t n) {
   return false;
 }
 
+// Walks the JPEG's marker segments (and skips the entropy-coded data after each SOS) and
+// returns what is wrong in words, or "" when nothing is. It rejects what stb_image 2.27 (the
+// Debian 12 version) decodes out of bounds: a Huffman table (DHT) declaring more than 256
+// codes makes stbi__build_huffman write past its 257-entry size table (found by fuzz_image;
+// stb 2.28 added the same check). Everything else is left to stb_image.
+std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
+  size_t i = jpeg_soi_end(d, n);
+  while (i < n) {
+    if (d[i] != 0xFF) {  // padding between segments: stb_image scans past it too
+      ++i;
+      continue;
+    }
+    while (i < n && d[i] == 0xFF) ++i;  // fill bytes
+    if (i >= n) break;
+    const uint8_t m = d[i++];
+    if (m == 0xD9) return "";                             // EOI
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // TEM, RSTn: no length
+    if (i + 2 > n) return "segment length runs past the end";
+    const size_t len = size_t(d[i]) << 8 | d[i + 1];
+    if (len < 2 || i + len > n) return "segment length runs past the end";
+    if (m == 0xC4) {  // DHT: tables of [class/id, 16 counts, values]
+      size_t p = i + 2;
+      const size_t end = i + len;
+      while (p < end) {
+        if (p + 17 > end) return "Huffman table header runs past its segment";
+        size_t codes = 0;
+        for (int k = 1; k <= 16; ++k) codes += d[p + size_t(k)];
+        if (codes > 256)
+          return "Huffman table declares " + std::to_string(codes) + " codes (at most 256)";
+        p += 17 + codes;
+      }
+      if (p != end) return "Huffman table runs past its segment";
+    }
+    i += len;
+    if (m == 0xDA) {  // SOS: entropy-coded data up to the next marker (FF not followed by 00/RST)
+      while (i + 1 < n &&
+             !(d[i] == 0xFF && d[i + 1] != 0x00 && !(d[i + 1] >= 0xD0 && d[i + 1] <= 0xD7)))
+        ++i;
+      if (i + 1 >= n) return "";  // ends inside the scan data: stb_image's business
+    }
+  }
+  return "";
+}
+
+uint32_t be32(const uint8_t* p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
+
+// Checks a PNG's chunks and bounds its decompressed data before stb_image sees it; returns what
+// is wrong in words, or "". stb_image 2.27 sizes its IDAT buffer from each chunk's declared
+// length before reading it (a 40-byte PNG asked for 2 GiB: fuzz_image), and inflates the image
+// data into a buffer that grows without limit (a zlib bomb within our file limit could ask for
+// ~64 GiB). So every chunk must fit in the file, and the image data must inflate to at most
+// what the header's size needs plus 1/8 (stb tolerates trailing data; real files have little).
+std::string png_structure_problem(const uint8_t* d, size_t n) {
+  static const uint8_t kSig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+  if (n < 8 || std::memcmp(d, kSig, 8) != 0) return "";  // not a PNG
+  size_t i = 8;
+  uint32_t w = 0, h = 0;
+  int depth = 0, color = -1, interlace = 0;
+  std::vector<uint8_t> idat;
+  while (i + 12 <= n) {
+    const uint32_t len = be32(d + i), type = be32(d + i + 4);
+    if (len > n - i - 12)
+      return "chunk of " + std::to_string(len) + " bytes runs past the end of the file";
+    const uint8_t* p = d + i + 8;
+    if (type == 0x43674249u) return "";  // CgBI (Apple's variant): no zlib header; stb's business
+    if (type == 0x49484452u && len >= 13) {  // IHDR
+      w = be32(p);
+      h = be32(p + 4);
+      depth = p[8];
+      color = p[9];
+      interlace = p[12];
+    }
+    if (type == 0x49444154u) idat.insert(idat.end(), p, p + len);  // IDAT
+    if (type == 0x49454E44u) break;                                // IEND
+    i += 12 + size_t(len);
+  }
+  const int channels = color == 0   ? 1
+                       : color == 2 ? 3
+                       : color == 3 ? 1
+                       : color == 4 ? 2
+                       : color == 6 ? 4
+                                    : 0;
+  if (!channels || w == 0 || h == 0 || w > uint32_t(kMaxImageSide) || h > uint32_t(kMaxImageSide) ||
+      (depth != 1 && depth != 2 && depth != 4 && depth != 8 && depth != 16) || idat.empty())
+    return "";  // stb_image reports these
+  // Bytes of filtered scanlines: one filter byte per row of each (Adam7) pass.
+  auto pass_bytes = [&](uint64_t pw, uint64_t ph) {
+    return pw == 0 || ph == 0 ? 0 : ph * (1 + (pw * uint64_t(channels) * uint64_t(depth) + 7) / 8);
+  };
+  uint64_t need = 0;
+  if (interlace) {
+    static const int kAdam7[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
+                                     {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
+    for (const auto& a : kAdam7)
+      need += pass_bytes((w - uint64_t(a[0]) + uint64_t(a[2]) - 1) / uint64_t(a[2]),
+                         (h - uint64_t(a[1]) + uint64_t(a[3]) - 1) / uint64_t(a[3]));
+  } else {
+    need = pass_bytes(w, h);
+  }
+  const uint64_t limit = need + need / 8 + 1024;
+  if (limit > uint64_t(INT32_MAX))
+    return "image data of " + std::to_string(need) + " bytes is too large";
+  std::vector<char> out(static_cast<size_t>(limit));
+  if (stbi_zlib_decode_buffer(out.data(), static_cast<int>(limit),
+                              reinterpret_cast<const char*>(idat.data()),
+                              static_cast<int>(idat.size())) < 0)
+    return "image data does not inflate to at most " + std::to_string(limit) +
+           " bytes (corrupt, or much more than its " + std::to_string(w) + "x" + std::to_string(h) +
+           " pixels need)";
+  return "";
+}
+
 }  // namespace
 
 Image decode_image_memory(const uint8_t* data, size_t bytes, const std::string& name) {
   GBAD_CHECK(bytes > 0, "image ", name, " is empty (0 bytes)");
-  GBAD_CHECK(bytes < (size_t(1) << 31), "image ", name, " is too large (", bytes, " bytes)");
-  if (is_jpeg(data, bytes) && !jpeg_has_eoi(data, bytes))
+  GBAD_CHECK(bytes <= kMaxImageFileBytes, "image ", name, " is too large (", bytes,
+             " bytes; the limit is ", kMaxImageFileBytes, ")");
+  const bool jpeg = jpeg_soi_end(data, bytes) > 0;
+  if (jpeg && !jpeg_has_eoi(data, bytes))
     GBAD_FAIL("image ", name, " is truncated (JPEG without end-of-image marker, ", bytes,
               " bytes)");
+  if (jpeg) {
+    const std::string why = jpeg_structure_problem(data, bytes);
+    if (!why.empty()) GBAD_FAIL("cannot decode image ", name, ": corrupt JPEG: ", why);
+  }
   int w = 0, h = 0, c = 0;
+  if (!stbi_info_from_memory(data, static_cast<int>(bytes), &w, &h, &c)) {
+    const char* why = stbi_failure_reason();
+    GBAD_FAIL("cannot decode image ", name, ": ", why ? why : "unknown reason");
+  }
+  GBAD_CHECK(w > 0 && h > 0 && w <= kMaxImageSide && h <= kMaxImageSide &&
+                 int64_t(w) * h <= kMaxImagePixels,
+             "image ", name, " is ", w, "x", h, " pixels; the limits are ", kMaxImageSide,
+             " a side and ", kMaxImagePixels, " in all");
+  {
+    const std::string why = png_structure_problem(data, bytes);
+    if (!why.empty()) GBAD_FAIL("cannot decode image ", name, ": corrupt PNG: ", why);
+  }
+  const int info_w = w, info_h = h;
   uint8_t* px = stbi_load_from_memory(data, static_cast<int>(bytes), &w, &h, &c, 3);
   if (!px) {
     const char* why = stbi_failure_reason();
     GBAD_FAIL("cannot decode image ", name, ": ", why ? why : "unknown reason");
+  }
+  if (w != info_w || h != info_h) {  // cannot happen with stb; keep the limit watertight
+    stbi_image_free(px);
+    GBAD_FAIL("cannot decode image ", name, ": header and decoder disagree on its size");
   }
   Image img;
   img.width = w;
@@ -56,6 +197,8 @@ Image decode_image(const std::string& path) {
   GBAD_CHECK(in, "cannot open image ", path);
   std::streamsize n = in.tellg();
   GBAD_CHECK(n >= 0, "cannot read image ", path);
+  GBAD_CHECK(static_cast<uint64_t>(n) <= kMaxImageFileBytes, "image ", path, " is too large (", n,
+             " bytes; the limit is ", kMaxImageFileBytes, ")");
   std::vector<uint8_t> buf(static_cast<size_t>(n));
   in.seekg(0);
   GBAD_CHECK(n == 0 || in.read(reinterpret_cast<char*>(buf.data()), n), "cannot read image ", path);

@@ -19,9 +19,16 @@ struct Image {
   std::vector<uint8_t> pixels;  // width * height * 3
 };
 
-// Throws gbad::Error naming the file when it cannot be read, is not a JPEG/PNG stb_image can
-// decode, or is a JPEG without its end-of-image marker (truncated: stb_image would otherwise
-// fill the missing part with grey and say nothing).
+// Limits on images from outside, checked before anything is allocated for the pixels (the
+// header's width and height are read first). SIXray scans are at most a few thousand pixels a
+// side and a few MB; these leave wide room while bounding memory (~100 MB of RGB at most).
+inline constexpr size_t kMaxImageFileBytes = size_t(64) << 20;  // 64 MiB
+inline constexpr int kMaxImageSide = 16384;                     // width and height, pixels
+inline constexpr int64_t kMaxImagePixels = int64_t(1) << 25;    // width x height (33.5 M)
+
+// Throws gbad::Error naming the file when it cannot be read, is larger than the limits above,
+// is not a JPEG/PNG stb_image can decode, or is a JPEG without its end-of-image marker
+// (truncated: stb_image would otherwise fill the missing part with grey and say nothing).
 Image decode_image(const std::string& path);
 Image decode_image_memory(const uint8_t* data, size_t bytes, const std::string& name);
 

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "core/check.h"
+#include "io/lines.h"
 
 namespace fs = std::filesystem;
 
@@ -102,8 +103,16 @@ SplitCsv read_split_csv(const std::string& path) {
   int lineno = 0;
   bool header_seen = false;
   const size_t expected = 1 + kNumClasses;
-  while (std::getline(in, line)) {
+  for (;;) {
+    const LineStatus st = read_line(in, line);
+    if (st == LineStatus::End) break;
     ++lineno;
+    if (st == LineStatus::TooLong) {
+      csv.problems.push_back(path + ":" + std::to_string(lineno) + ": line longer than " +
+                             std::to_string(kMaxCsvLineBytes) +
+                             " bytes (not a split CSV?); stopped reading");
+      return csv;
+    }
     if (lineno == 1 && line.size() >= 3 && static_cast<unsigned char>(line[0]) == 0xEF &&
         static_cast<unsigned char>(line[1]) == 0xBB && static_cast<unsigned char>(line[2]) == 0xBF)
       line = line.substr(3);  // UTF-8 byte-order mark

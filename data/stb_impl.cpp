@@ -1,5 +1,6 @@
-// The one translation unit that compiles stb_image and stb_image_write (third-party code: its
-// warnings are not ours).
+// The one translation unit that compiles stb_image (third-party code: its warnings are not
+// ours). stb_image_write has its own, stb_write_impl.cpp (compiled as C++20: see
+// data/CMakeLists.txt).
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
@@ -14,8 +15,6 @@
 #define STBI_FAILURE_USERMSG
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb_image.h>
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb_image_write.h>
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif

@@ -1,6 +1,7 @@
 #include "eval/scores_csv.h"
 
 #include "io/io.h"
+#include "io/lines.h"
 
 #include <unistd.h>
 
@@ -56,8 +57,12 @@ void read_table(const std::string& path, const char* what, std::vector<std::stri
   int64_t line_no = 0;
   bool have_header = false;
   std::unordered_map<std::string, int64_t> seen;
-  while (std::getline(in, line)) {
+  for (;;) {
+    const LineStatus st = read_line(in, line);
+    if (st == LineStatus::End) break;
     ++line_no;
+    GBAD_CHECK(st == LineStatus::Ok, path, ":", line_no, ": line longer than ", kMaxCsvLineBytes,
+               " bytes (not a ", what, " CSV?)");
     const std::string t = trim(line);
     if (t.empty()) continue;
     const std::string where = path + ":" + std::to_string(line_no);
@@ -81,7 +86,7 @@ void read_table(const std::string& path, const char* what, std::vector<std::stri
     names.push_back(std::move(name));
     rows.push_back(row);
   }
-  GBAD_CHECK(in.eof(), "error reading ", what, " file ", path);
+  GBAD_CHECK(!in.bad(), "error reading ", what, " file ", path);
   GBAD_CHECK(have_header, path, ": ", what, " file is empty (expected header '", expected_header(),
              "')");
 }

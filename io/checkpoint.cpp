@@ -1,5 +1,8 @@
 #include "io/checkpoint.h"
 
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -70,6 +73,49 @@ void save_params(const std::string& path, ParamStore& ps,
   }
   w.set_metadata(kExtraKey, extra_names);
   w.write(path);
+}
+
+namespace {
+
+const std::string& metadata_value(const std::map<std::string, std::string>& meta,
+                                  const std::string& key, const std::string& path) {
+  auto it = meta.find(key);
+  GBAD_CHECK(it != meta.end(), path, ": metadata has no '", key, "'");
+  return it->second;
+}
+
+}  // namespace
+
+int64_t metadata_int(const std::map<std::string, std::string>& meta, const std::string& key,
+                     const std::string& path, int64_t lo, int64_t hi) {
+  const std::string& v = metadata_value(meta, key, path);
+  errno = 0;
+  char* end = nullptr;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  GBAD_CHECK(!v.empty() && errno == 0 && end == v.c_str() + v.size() && x >= lo && x <= hi, path,
+             ": metadata '", key, "' is '", v, "', expected an integer in [", lo, ", ", hi, "]");
+  return x;
+}
+
+uint64_t metadata_u64(const std::map<std::string, std::string>& meta, const std::string& key,
+                      const std::string& path) {
+  const std::string& v = metadata_value(meta, key, path);
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+  GBAD_CHECK(!v.empty() && v[0] >= '0' && v[0] <= '9' && errno == 0 && end == v.c_str() + v.size(),
+             path, ": metadata '", key, "' is '", v, "', expected an unsigned 64-bit integer");
+  return x;
+}
+
+float metadata_float(const std::map<std::string, std::string>& meta, const std::string& key,
+                     const std::string& path) {
+  const std::string& v = metadata_value(meta, key, path);
+  char* end = nullptr;
+  const float x = std::strtof(v.c_str(), &end);
+  GBAD_CHECK(!v.empty() && end == v.c_str() + v.size() && std::isfinite(x), path, ": metadata '",
+             key, "' is '", v, "', expected a finite number");
+  return x;
 }
 
 std::vector<std::string> extra_tensor_names(const SafeTensorsFile& f) {

@@ -49,6 +49,15 @@ void load_params(const std::string& path, ParamStore& ps, const LoadOptions& opt
 
 // The file's __metadata__ (validates the whole file).
 std::map<std::string, std::string> read_metadata(const std::string& path);
+// Numbers stored in a file's __metadata__ (as decimal strings): throw gbad::Error naming the
+// file and the key when the key is absent, the value is not a number in full, or it lies
+// outside [lo, hi] (metadata_float: not finite).
+int64_t metadata_int(const std::map<std::string, std::string>& meta, const std::string& key,
+                     const std::string& path, int64_t lo, int64_t hi);
+uint64_t metadata_u64(const std::map<std::string, std::string>& meta, const std::string& key,
+                      const std::string& path);
+float metadata_float(const std::map<std::string, std::string>& meta, const std::string& key,
+                     const std::string& path);
 // Names of the extra tensors a gbad checkpoint lists in its metadata.
 std::vector<std::string> extra_tensor_names(const SafeTensorsFile& f);
 // One extra tensor (or any tensor) as F32 on `device`; for many, open the file once with

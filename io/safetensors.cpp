@@ -41,6 +41,22 @@ bool checked_nbytes(const Shape& shape, size_t elem, uint64_t* out) {
   return true;
 }
 
+// The largest tensor a file may declare: the product of its non-zero dimensions times the
+// element size may not exceed the file's size. A non-empty tensor must fit its data anyway;
+// this also keeps an empty one (a zero dimension) from declaring [0, 2^62, 2^62], whose element
+// count overflows wherever it is multiplied out in another order.
+bool declared_size_within(const Shape& shape, size_t elem, uint64_t limit) {
+  uint64_t n = elem;
+  for (int64_t d : shape) {
+    if (d < 0) return false;
+    uint64_t ud = static_cast<uint64_t>(d);
+    if (ud == 0) continue;
+    if (n > limit / ud) return false;
+    n *= ud;
+  }
+  return n <= limit;
+}
+
 float half_to_float(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1Fu;
@@ -203,15 +219,17 @@ SafeTensorsFile SafeTensorsFile::parse(std::string bytes, const std::string& pat
     info.end = (*off)[1].get<uint64_t>();
     GBAD_CHECK(info.begin <= info.end, tw, ": data_offsets [", info.begin, ", ", info.end,
                "] end before they begin");
+    GBAD_CHECK(info.shape.size() <= 8, tw, ": ", info.shape.size(), " dimensions is too many");
     uint64_t nbytes = 0;
-    GBAD_CHECK(checked_nbytes(info.shape, elem, &nbytes), tw, ": shape ", shape_str(info.shape),
-               " is too large");
+    GBAD_CHECK(
+        checked_nbytes(info.shape, elem, &nbytes) && declared_size_within(info.shape, elem, size),
+        tw, ": shape ", shape_str(info.shape), " of ", info.dtype,
+        " is too large: it declares more bytes than the whole file has (", size, ")");
     GBAD_CHECK(info.end - info.begin == nbytes, tw, ": data_offsets [", info.begin, ", ", info.end,
                "] hold ", info.end - info.begin, " bytes but ", info.dtype, " x ",
                shape_str(info.shape), " needs ", nbytes);
     GBAD_CHECK(info.end <= data_len, tw, ": data_offsets [", info.begin, ", ", info.end,
                "] run past the end of the data (", data_len, " bytes; truncated file?)");
-    GBAD_CHECK(info.shape.size() <= 8, tw, ": ", info.shape.size(), " dimensions is too many");
     f.infos_[name] = std::move(info);
   }
 

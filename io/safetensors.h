@@ -62,11 +62,15 @@ class SafeTensorsFile {
   // a tensor entry without a valid dtype / shape / data_offsets; an unknown dtype; offsets
   // that disagree with dtype size x numel, run past the data, overlap or leave gaps; a
   // __metadata__ that is not an object of strings.
+  // Limits: the header is at most 100 MiB; a tensor has at most 8 dimensions, and the product
+  // of its non-zero dimensions times its element size is at most the file's size (so no
+  // tensor, empty or not, declares more than the file holds).
   static SafeTensorsFile open(const std::string& path);
   // Same checks on bytes already in memory; `path` is only used in messages.
   static SafeTensorsFile parse(std::string bytes, const std::string& path);
 
   const std::string& path() const { return path_; }
+  uint64_t file_bytes() const { return bytes_.size(); }
   // Tensor names, sorted.
   std::vector<std::string> names() const;
   bool has(const std::string& name) const { return infos_.count(name) != 0; }

@@ -305,20 +305,6 @@ std::string join_sizes(const std::vector<int64_t>& v) {
   return s;
 }
 
-std::vector<int64_t> split_sizes(const std::string& s) {
-  std::vector<int64_t> v;
-  size_t start = 0;
-  while (start <= s.size()) {
-    const size_t comma = s.find(',', start);
-    const std::string part =
-        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!part.empty()) v.push_back(std::stoll(part));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return v;
-}
-
 // Copies every entry of `ps` from `f` (by name); shapes must match.
 void load_store(const SafeTensorsFile& f, ParamStore& ps) {
   for (size_t i = 0; i < ps.entries().size(); ++i) {
@@ -371,28 +357,57 @@ void BiGan::save(const std::string& path, const std::map<std::string, std::strin
 }
 
 BiGanConfig BiGan::read_config(const std::string& path) {
-  const auto meta = read_metadata(path);
-  auto get = [&](const char* key) -> const std::string& {
-    auto it = meta.find(key);
-    GBAD_CHECK(it != meta.end(), path, ": not a Bi-GAN file (metadata has no '", key, "')");
-    return it->second;
-  };
-  GBAD_CHECK(get("model") == kBiGanFormat, path, ": not a Bi-GAN file (model '", get("model"),
-             "')");
+  // Everything here comes from a file: parse every number in full, bound every size, and make
+  // sure the file is large enough to hold the weights these sizes declare before anyone
+  // allocates a model from them.
+  const SafeTensorsFile f = SafeTensorsFile::open(path);
+  const auto& meta = f.metadata();
+  auto it = meta.find("model");
+  GBAD_CHECK(it != meta.end() && it->second == kBiGanFormat, path, ": not a Bi-GAN file (model '",
+             it == meta.end() ? std::string("(none)") : it->second, "')");
+  constexpr int64_t kMaxSize = int64_t(1) << 24;
   BiGanConfig c;
-  c.x_dim = std::stoll(get("x_dim"));
-  c.latent = std::stoll(get("latent"));
-  c.enc_hidden = std::stoll(get("enc_hidden"));
-  c.gen_hidden = split_sizes(get("gen_hidden"));
-  c.dis_hidden = std::stoll(get("dis_hidden"));
-  c.leaky = std::stof(get("leaky"));
-  c.dropout = std::stof(get("dropout"));
-  c.lr = std::stof(get("lr"));
-  c.beta1 = std::stof(get("beta1"));
-  c.beta2 = std::stof(get("beta2"));
-  c.recon_weight = std::stof(get("recon_weight"));
-  c.ema_decay = std::stof(get("ema_decay"));
-  c.seed = std::stoull(get("seed"));
+  c.x_dim = metadata_int(meta, "x_dim", path, 1, kMaxSize);
+  c.latent = metadata_int(meta, "latent", path, 1, kMaxSize);
+  c.enc_hidden = metadata_int(meta, "enc_hidden", path, 1, kMaxSize);
+  c.dis_hidden = metadata_int(meta, "dis_hidden", path, 1, kMaxSize);
+  c.gen_hidden.clear();
+  {
+    auto g = meta.find("gen_hidden");
+    GBAD_CHECK(g != meta.end(), path, ": metadata has no 'gen_hidden'");
+    std::map<std::string, std::string> one;
+    size_t start = 0;
+    while (start <= g->second.size()) {
+      const size_t comma = g->second.find(',', start);
+      one["gen_hidden"] =
+          g->second.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!one["gen_hidden"].empty())
+        c.gen_hidden.push_back(metadata_int(one, "gen_hidden", path, 1, kMaxSize));
+      GBAD_CHECK(c.gen_hidden.size() <= 16, path, ": metadata 'gen_hidden' has more than 16 sizes");
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  c.leaky = metadata_float(meta, "leaky", path);
+  c.dropout = metadata_float(meta, "dropout", path);
+  c.lr = metadata_float(meta, "lr", path);
+  c.beta1 = metadata_float(meta, "beta1", path);
+  c.beta2 = metadata_float(meta, "beta2", path);
+  c.recon_weight = metadata_float(meta, "recon_weight", path);
+  c.ema_decay = metadata_float(meta, "ema_decay", path);
+  c.seed = metadata_u64(meta, "seed", path);
+  GBAD_CHECK(c.dropout >= 0.f && c.dropout < 1.f, path, ": metadata 'dropout' is ", c.dropout,
+             ", expected [0, 1)");
+  // The weights alone (E, G and D as F32) must fit in the file.
+  ParamStore pe, pg, pd;
+  BiGanEncoder enc(pe, c);
+  BiGanGenerator gen(pg, c);
+  BiGanDiscriminator dis(pd, c);
+  const double weight_bytes =
+      4.0 * (double(pe.num_params()) + double(pg.num_params()) + double(pd.num_params()));
+  const double file_bytes = double(f.file_bytes());
+  GBAD_CHECK(weight_bytes <= file_bytes, path, ": its metadata declares a Bi-GAN of ", weight_bytes,
+             " bytes of weights, more than the whole file (", file_bytes, " bytes)");
   return c;
 }
 
@@ -422,7 +437,7 @@ void BiGan::load(const std::string& path) {
   ps_d_.state(2).set_from(f.read_f32("adam.discriminator"));
   if (f.has("standardize.mean"))
     set_standardization(f.read_f32("standardize.mean"), f.read_f32("standardize.std"));
-  steps_ = std::stoll(f.metadata().at("steps"));
+  steps_ = metadata_int(f.metadata(), "steps", path, 0, INT64_MAX);
   opt_->e.set_steps(steps_);
   opt_->g.set_steps(steps_);
   opt_->d.set_steps(steps_);

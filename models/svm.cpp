@@ -5,6 +5,7 @@
 #include <svm.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -505,6 +506,10 @@ Svm Svm::load(const std::string& path) {
   const int64_t l = r.integer(r.expect("sv_count", 1)[0]);
   if (l < 0 || m->n_sv[0] < 0 || m->n_sv[1] < 0 || l != int64_t(m->n_sv[0]) + m->n_sv[1])
     r.fail("sv_count " + std::to_string(l) + " does not match nsv");
+  // Each support vector is one line: a count beyond the file's lines is damage, and must not
+  // size an allocation.
+  if (l > int64_t(std::count(text.begin(), text.begin() + pos, '\n')))
+    r.fail("sv_count " + std::to_string(l) + " is more than the file has lines");
   m->sv_nodes.resize(size_t(l * (d + 1)));
   m->sv_coef.resize(size_t(l));
   for (int64_t i = 0; i < l; ++i) {

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages gbad needs, only those that are missing. Safe to re-run.
+# Usage: scripts/deps.sh [--fuzz]   (--fuzz adds clang and its libFuzzer / OpenMP runtimes for
+# scripts/fuzz.sh; .ci/run uses it)
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build git pkg-config libopenblas-dev libsvm-dev libstb-dev
-      libgtest-dev libbenchmark-dev nlohmann-json3-dev)
+      libgtest-dev libbenchmark-dev nlohmann-json3-dev ccache)
+if [ "${1:-}" = "--fuzz" ]; then
+  pkgs+=(clang libclang-rt-dev libomp-dev)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -51,21 +51,50 @@ bool check_resume(const Cli& cli, const std::string& out, const std::string& pha
   return resume;
 }
 
+namespace {
+
+// An integer option of a run directory's config.json (edited by hand, perhaps): parsed in full
+// and bounded, else an error naming the directory and the option.
+int64_t run_option_int(const RunConfig& run, const std::string& name, int64_t lo, int64_t hi) {
+  const std::string v = run.option(name);
+  errno = 0;
+  char* end = nullptr;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  GBAD_CHECK(!v.empty() && errno == 0 && end == v.c_str() + v.size() && x >= lo && x <= hi,
+             run.dir(), "/config.json: option '", name, "' is '", v, "', expected an integer in [",
+             lo, ", ", hi, "]");
+  return x;
+}
+
+}  // namespace
+
 CnnRun load_cnn_run(const std::string& dir, Device device) {
   CnnRun r;
   r.run = std::make_unique<RunConfig>(dir, "train-cnn");
   ClassifierOptions opt;
-  opt.width = std::stoll(r.run->option("width"));
-  opt.fpn_channels = std::stoll(r.run->option("fpn-channels"));
-  opt.head_dim = std::stoll(r.run->option("head-dim"));
+  opt.width = run_option_int(*r.run, "width", 1, 4096);
+  opt.fpn_channels = run_option_int(*r.run, "fpn-channels", 1, 65536);
+  opt.head_dim = run_option_int(*r.run, "head-dim", 1, 65536);
   opt.num_classes = kNumClasses;
-  const auto meta = read_metadata(r.run->file("model.safetensors"));
+  r.image_size = static_cast<int>(run_option_int(*r.run, "test-size", 1, kMaxImageSide));
+  const std::string arch = r.run->option("arch");
+  const std::string model_path = r.run->file("model.safetensors");
+  {
+    // The sizes come from a file: the model they declare must fit in model.safetensors before
+    // it is allocated.
+    Classifier shapes(arch, opt, Device::CPU, 0, /*allocate=*/false);
+    const ParamStore& ps = shapes.param_store();
+    const double need = 4.0 * (double(ps.num_params()) + double(ps.num_buffer_elements()));
+    const double have = double(std::filesystem::file_size(model_path));
+    GBAD_CHECK(need <= have, dir, "/config.json declares a ", arch, " of ", need,
+               " bytes of weights, more than ", model_path, " holds (", have, " bytes)");
+  }
+  const auto meta = read_metadata(model_path);
   if (meta.count("transform_input")) opt.transform_input = meta.at("transform_input") == "1";
-  r.model = std::make_unique<Classifier>(r.run->option("arch"), opt, device, 0);
-  r.model->load(r.run->file("model.safetensors"));
+  r.model = std::make_unique<Classifier>(arch, opt, device, 0);
+  r.model->load(model_path);
   r.data = r.run->option("data");
   r.subset = r.run->option("subset");
-  r.image_size = static_cast<int>(std::stol(r.run->option("test-size")));
   return r;
 }
 

@@ -137,8 +137,9 @@ int run(Phase& p) {
   int start_epoch = 0;
   if (resume && file_exists(ckpt)) {
     bigan.load(ckpt);
-    start_epoch = std::stoi(read_metadata(ckpt).at("epoch"));
-    ctx.rng().set_state(seed, std::stoull(read_metadata(ckpt).at("rng_offset")));
+    const auto meta = read_metadata(ckpt);
+    start_epoch = static_cast<int>(metadata_int(meta, "epoch", ckpt, 0, 1 << 30));
+    ctx.rng().set_state(seed, metadata_u64(meta, "rng_offset", ckpt));
     std::printf("resumed from %s after epoch %d\n", ckpt.c_str(), start_epoch);
   }
 

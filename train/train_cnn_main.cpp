@@ -178,10 +178,10 @@ int run(Phase& p) {
     auto meta = read_metadata(ckpt);
     GBAD_CHECK(meta.count("arch") && meta.at("arch") == model.arch(), ckpt,
                " holds another architecture");
-    start_epoch = std::stoi(meta.at("epoch"));
-    start_batch = std::stoll(meta.at("batch_in_epoch"));
-    global_step = std::stoll(meta.at("global_step"));
-    sgd.set_steps(std::stoll(meta.at("optim_steps")));
+    start_epoch = static_cast<int>(metadata_int(meta, "epoch", ckpt, 0, 1 << 30));
+    start_batch = metadata_int(meta, "batch_in_epoch", ckpt, 0, steps_per_epoch);
+    global_step = metadata_int(meta, "global_step", ckpt, 0, INT64_MAX);
+    sgd.set_steps(metadata_int(meta, "optim_steps", ckpt, 0, INT64_MAX));
     ps.state(1).copy_from(read_extra_tensor(ckpt, "optim.state", Device::CPU));
     std::printf("resumed from %s: epoch %d, step %lld of the epoch\n", ckpt.c_str(),
                 start_epoch + 1, (long long)start_batch);

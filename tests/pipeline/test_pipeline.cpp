@@ -46,12 +46,23 @@ Result run(const std::string& args) {
 }
 
 // Shared miniature dataset and phase-1..3 runs, made once for the suite.
+//
+// A failed suite set-up must FAIL every test: a fatal failure inside SetUpTestSuite makes
+// GoogleTest skip the tests, and gtest_discover_tests turns "[  SKIPPED ]" into a ctest skip,
+// so the run could pass. SetUpTestSuite therefore only records what went wrong, and SetUp()
+// fails each test with it.
 class Pipeline : public ::testing::Test {
  protected:
   static fs::path root_;
   static std::string model_opts_;
+  static std::string setup_error_;
+
+  void SetUp() override {
+    if (!setup_error_.empty()) FAIL() << "suite set-up failed: " << setup_error_;
+  }
 
   static void SetUpTestSuite() {
+    setup_error_.clear();
     // ctest runs each test in its own process, possibly in parallel: one folder per process.
     root_ = fs::path(GBAD_BINARY_DIR) / "tests" / ("tmp_pipeline_" + std::to_string(::getpid()));
     fs::remove_all(root_);
@@ -61,7 +72,8 @@ class Pipeline : public ::testing::Test {
         " --test-size 32 --batch 8 --workers 2 --device cpu ";
     Result r = run(kBin + "gbad-synth --out " + d("data") +
                    " --positives 24 --ratios 10 --size 48 --quiet --seed 3");
-    ASSERT_EQ(r.code, 0) << r.out;
+    if (r.code != 0)
+      setup_error_ = "gbad-synth exited with " + std::to_string(r.code) + ":\n" + r.out;
   }
   static void TearDownTestSuite() {
     if (!::testing::UnitTest::GetInstance()->Failed()) fs::remove_all(root_);
@@ -76,6 +88,7 @@ class Pipeline : public ::testing::Test {
 };
 fs::path Pipeline::root_;
 std::string Pipeline::model_opts_;
+std::string Pipeline::setup_error_;
 
 TEST_F(Pipeline, EveryPhaseGatedEvalPredictAndReport) {
   Result r = train_cnn("cnn", "--epochs 2");
