@@ -132,6 +132,8 @@ std::string RunConfig::extra(const std::string& name) const {
 MetricsLog::MetricsLog(const std::string& path, bool append) : path_(path) {
   f_ = std::fopen(path.c_str(), append ? "a" : "w");
   GBAD_CHECK(f_, "cannot open ", path, ": ", std::strerror(errno));
+  const auto slash = path.find_last_of('/');
+  tb_ = std::make_unique<TfEventsWriter>(slash == std::string::npos ? "." : path.substr(0, slash));
 }
 
 MetricsLog::~MetricsLog() {
@@ -143,6 +145,13 @@ void MetricsLog::write(const Json& object) {
   std::fputs(json_text(object).c_str(), f_);
   std::fputc('\n', f_);
   std::fflush(f_);
+  const Json* step = json_find(object, "step");
+  if (!tb_ || !step || !step->is_number() || !object.is_object()) return;
+  std::vector<std::pair<std::string, float>> scalars;
+  for (auto it = object.begin(); it != object.end(); ++it)
+    if (it.key() != "step" && it.value().is_number() && !it.value().is_boolean())
+      scalars.emplace_back(it.key(), it.value().get<float>());
+  tb_->add(step->get<int64_t>(), scalars);
 }
 
 }  // namespace gbad

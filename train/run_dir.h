@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "core/context.h"
 #include "io/io.h"
 #include "io/json.h"
+#include "io/tfevents.h"
 
 namespace gbad {
 
@@ -61,12 +63,15 @@ class MetricsLog {
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
-  // One object, written as one line.
+  // One object, written as one line; its numeric fields (but "step") also go to TensorBoard
+  // event files in the same directory (events.out.tfevents.*, one file per process) at the
+  // object's "step".
   void write(const Json& object);
 
  private:
   std::FILE* f_ = nullptr;
   std::string path_;
+  std::unique_ptr<TfEventsWriter> tb_;
 };
 
 void make_dirs(const std::string& path);  // mkdir -p; throws naming the path
