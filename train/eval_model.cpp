@@ -99,7 +99,7 @@ int eval_model_main(Phase& p) {
     bigan.load(gan_run.file("bigan.safetensors"));
     GBAD_CHECK(bigan.config().x_dim == feats.size(1), "the Bi-GAN of ", cli.get("bigan"), " takes ",
                bigan.config().x_dim, " features but the classifier gives ", feats.size(1));
-    Svm svm = Svm::load(svm_run.file("svm.model"));
+    Svm svm = load_svm_run(svm_run);
     AnomalyScores sc = anomaly_scores(ctx, bigan, feats);
     std::vector<double> dv = svm.decision_values(svm_rows(sc, svm_uses_log_scores(svm_run)), 2);
     std::vector<int> anomalous;
