@@ -1,6 +1,7 @@
 #include "models/svm.h"
 
 #include "io/io.h"
+#include "io/safetensors.h"
 
 #include <svm.h>
 #include <unistd.h>
@@ -20,7 +21,8 @@ namespace gbad {
 namespace {
 
 constexpr const char* kFormat = "gbad-svm";
-constexpr int kVersion = 1;
+constexpr int kVersion = 1;  // the checksummed text format (read only)
+constexpr int kSafetensorsVersion = 2;
 
 void print_silent(const char*) {}
 void print_stderr(const char* s) {
@@ -346,44 +348,59 @@ std::vector<double> Svm::probability(const float* x, int64_t n, int64_t d) const
   return out;
 }
 
+namespace {
+
+std::string f64_bytes(const std::vector<double>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double));
+}
+
+std::vector<double> read_f64(const SafeTensorsFile& f, const std::string& name, int64_t numel) {
+  GBAD_CHECK(f.has(name), "SVM model file ", f.path(), ": tensor '", name, "' is missing");
+  const SafeTensorInfo& in = f.info(name);
+  GBAD_CHECK(in.dtype == "F64" && in.numel() == numel, "SVM model file ", f.path(), ": tensor '",
+             name, "' is ", in.dtype, " ", shape_str(in.shape), ", expected F64 with ", numel,
+             " values");
+  const std::string raw = f.read_raw(name);
+  std::vector<double> v(static_cast<size_t>(numel));
+  if (numel) std::memcpy(v.data(), raw.data(), raw.size());
+  return v;
+}
+
+}  // namespace
+
 void Svm::save(const std::string& path) const {
   GBAD_CHECK(model_, "Svm::save: model not trained");
   const Model& m = *model_;
   const SvmConfig& c = config_;
-  std::ostringstream o;
-  o << kFormat << ' ' << kVersion << '\n';
-  o << "kernel " << to_string(c.kernel) << '\n';
-  o << "C " << fmt(c.C) << '\n';
-  o << "gamma_setting " << fmt(c.gamma) << '\n';
-  o << "class_weight " << to_string(c.class_weight) << ' ' << fmt(c.w_pos) << ' ' << fmt(c.w_neg)
-    << '\n';
-  o << "standardize " << int(c.standardize) << '\n';
-  o << "probability " << int(c.probability) << '\n';
-  o << "seed " << c.seed << '\n';
-  o << "cache_mb " << fmt(c.cache_mb) << '\n';
-  o << "eps " << fmt(c.eps) << '\n';
-  o << "num_features " << m.d << '\n';
-  o << "mean";
-  for (double v : mean_) o << ' ' << fmt(v);
-  o << "\nstd";
-  for (double v : std_) o << ' ' << fmt(v);
-  o << "\ngamma " << fmt(m.gamma) << '\n';
-  o << "label " << m.label[0] << ' ' << m.label[1] << '\n';
-  o << "nsv " << m.n_sv[0] << ' ' << m.n_sv[1] << '\n';
-  o << "rho " << fmt(m.rho[0]) << '\n';
-  o << "prob " << int(m.has_probability) << ' ' << fmt(m.prob_a[0]) << ' ' << fmt(m.prob_b[0])
-    << '\n';
-  o << "sv_count " << m.l() << '\n';
-  for (int64_t i = 0; i < m.l(); ++i) {
-    o << "sv " << fmt(m.sv_coef[i]);
-    for (int64_t j = 0; j < m.d; ++j) o << ' ' << fmt(m.sv_nodes[size_t(i * (m.d + 1) + j)].value);
-    o << '\n';
-  }
-  std::string body = o.str();
-  char sum[40];
-  std::snprintf(sum, sizeof sum, "checksum %016llx\n",
-                static_cast<unsigned long long>(fnv1a(body.data(), body.size())));
-  write_file_atomic(path, body + sum);
+  SafeTensorsWriter w;
+  // Every number a prediction uses is an F64 tensor (bit-exact); settings are metadata.
+  std::vector<double> sv(static_cast<size_t>(m.l() * m.d));
+  for (int64_t i = 0; i < m.l(); ++i)
+    for (int64_t j = 0; j < m.d; ++j)
+      sv[size_t(i * m.d + j)] = m.sv_nodes[size_t(i * (m.d + 1) + j)].value;
+  w.add_raw("support_vectors", "F64", {m.l(), m.d}, f64_bytes(sv));
+  w.add_raw("coef", "F64", {m.l()}, f64_bytes(m.sv_coef));
+  w.add_raw("rho", "F64", {1}, f64_bytes({m.rho[0]}));
+  w.add_raw("gamma", "F64", {1}, f64_bytes({m.gamma}));
+  w.add_raw("standardize.mean", "F64", {m.d}, f64_bytes(mean_));
+  w.add_raw("standardize.std", "F64", {m.d}, f64_bytes(std_));
+  if (m.has_probability) w.add_raw("prob_ab", "F64", {2}, f64_bytes({m.prob_a[0], m.prob_b[0]}));
+  w.set_metadata("format", kFormat);
+  w.set_metadata("format_version", std::to_string(kSafetensorsVersion));
+  w.set_metadata("kernel", to_string(c.kernel));
+  w.set_metadata("C", fmt(c.C));
+  w.set_metadata("gamma_setting", fmt(c.gamma));
+  w.set_metadata("class_weight", to_string(c.class_weight));
+  w.set_metadata("w_pos", fmt(c.w_pos));
+  w.set_metadata("w_neg", fmt(c.w_neg));
+  w.set_metadata("standardize", std::to_string(int(c.standardize)));
+  w.set_metadata("probability", std::to_string(int(m.has_probability)));
+  w.set_metadata("seed", std::to_string(c.seed));
+  w.set_metadata("cache_mb", fmt(c.cache_mb));
+  w.set_metadata("eps", fmt(c.eps));
+  w.set_metadata("label", std::to_string(m.label[0]) + "," + std::to_string(m.label[1]));
+  w.set_metadata("nsv", std::to_string(m.n_sv[0]) + "," + std::to_string(m.n_sv[1]));
+  w.write(path);
 }
 
 namespace {
@@ -444,12 +461,97 @@ class ModelReader {
 
 }  // namespace
 
+Svm Svm::load_safetensors(const std::string& path, std::string bytes) {
+  SafeTensorsFile f = SafeTensorsFile::parse(std::move(bytes), path);
+  const auto& meta = f.metadata();
+  auto get = [&](const char* key) -> const std::string& {
+    auto it = meta.find(key);
+    GBAD_CHECK(it != meta.end(), "SVM model file ", path, ": metadata has no '", key, "'");
+    return it->second;
+  };
+  GBAD_CHECK(meta.count("format") && meta.at("format") == kFormat, "file ", path,
+             " is not a gbad SVM model (neither the text format nor safetensors with format '",
+             kFormat, "')");
+  GBAD_CHECK(get("format_version") == std::to_string(kSafetensorsVersion), "SVM model file ", path,
+             ": format version ", get("format_version"), ", this build reads version ",
+             kSafetensorsVersion);
+  auto number = [&](const char* key) {
+    const std::string& v = get(key);
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    GBAD_CHECK(!v.empty() && *end == '\0', "SVM model file ", path, ": metadata '", key, "' = '", v,
+               "' is not a number");
+    return d;
+  };
+  auto pair = [&](const char* key) {
+    const std::string& v = get(key);
+    int a = 0, b = 0;
+    char tail = 0;
+    GBAD_CHECK(std::sscanf(v.c_str(), "%d,%d%c", &a, &b, &tail) == 2, "SVM model file ", path,
+               ": metadata '", key, "' = '", v, "' is not two integers");
+    return std::pair<int, int>(a, b);
+  };
+  SvmConfig c;
+  c.kernel = svm_kernel_from_string(get("kernel"));
+  c.C = number("C");
+  c.gamma = number("gamma_setting");
+  c.class_weight = svm_class_weight_from_string(get("class_weight"));
+  c.w_pos = number("w_pos");
+  c.w_neg = number("w_neg");
+  c.standardize = get("standardize") != "0";
+  c.probability = get("probability") != "0";
+  c.seed = uint32_t(std::stoul(get("seed")));
+  c.cache_mb = number("cache_mb");
+  c.eps = number("eps");
+
+  GBAD_CHECK(f.has("support_vectors") && f.info("support_vectors").shape.size() == 2,
+             "SVM model file ", path, ": no 2-D tensor 'support_vectors'");
+  const int64_t l = f.info("support_vectors").shape[0], d = f.info("support_vectors").shape[1];
+  GBAD_CHECK(d > 0, "SVM model file ", path, ": support vectors of ", d, " features");
+  Svm svm(c);
+  svm.mean_ = read_f64(f, "standardize.mean", d);
+  svm.std_ = read_f64(f, "standardize.std", d);
+  for (double v : svm.std_)
+    GBAD_CHECK(v > 0, "SVM model file ", path, ": a standard deviation is ", v, " (must be > 0)");
+  auto m = std::make_unique<Model>();
+  m->d = d;
+  m->kernel_type = c.kernel == SvmKernel::Rbf ? RBF : LINEAR;
+  m->gamma = read_f64(f, "gamma", 1)[0];
+  m->rho[0] = read_f64(f, "rho", 1)[0];
+  m->sv_coef = read_f64(f, "coef", l);
+  const auto lab = pair("label"), nsv = pair("nsv");
+  m->label[0] = lab.first;
+  m->label[1] = lab.second;
+  GBAD_CHECK((lab.first == 1 && lab.second == -1) || (lab.first == -1 && lab.second == 1),
+             "SVM model file ", path, ": labels must be 1 and -1");
+  m->n_sv[0] = nsv.first;
+  m->n_sv[1] = nsv.second;
+  GBAD_CHECK(nsv.first >= 0 && nsv.second >= 0 && int64_t(nsv.first) + nsv.second == l,
+             "SVM model file ", path, ": nsv ", get("nsv"), " does not add up to ", l,
+             " support vectors");
+  m->has_probability = c.probability;
+  if (m->has_probability) {
+    const auto ab = read_f64(f, "prob_ab", 2);
+    m->prob_a[0] = ab[0];
+    m->prob_b[0] = ab[1];
+  }
+  const std::vector<double> sv = read_f64(f, "support_vectors", l * d);
+  m->sv_nodes.resize(size_t(l * (d + 1)));
+  for (int64_t i = 0; i < l; ++i) {
+    svm_node* dst = &m->sv_nodes[size_t(i * (d + 1))];
+    for (int64_t j = 0; j < d; ++j) dst[j] = {int(j + 1), sv[size_t(i * d + j)]};
+    dst[d] = {-1, 0.0};
+  }
+  m->bind();
+  svm.model_ = std::move(m);
+  return svm;
+}
+
 Svm Svm::load(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   GBAD_CHECK(f.good(), "cannot open SVM model file ", path, ": ", std::strerror(errno));
   std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  GBAD_CHECK(text.compare(0, std::strlen(kFormat), kFormat) == 0, "file ", path,
-             " is not a gbad SVM model (it does not start with '", kFormat, "')");
+  if (text.compare(0, std::strlen(kFormat), kFormat) != 0) return load_safetensors(path, text);
   // The checksum line covers every byte before it.
   const size_t pos = text.rfind("checksum ");
   GBAD_CHECK(pos != std::string::npos && pos > 0 && text[pos - 1] == '\n',

@@ -66,9 +66,11 @@ class Svm {
   // P(+1 | x) per row; only for a model trained with probability = true.
   std::vector<double> probability(const float* x, int64_t n, int64_t d) const;
 
-  // One text file, written atomically: "gbad-svm 1" header, config, scaling, the libsvm model
-  // fields (doubles in %.17g, so they read back bit-identical), and a checksum line.
+  // safetensors like every other model file, written atomically: support vectors, their
+  // coefficients, rho, gamma, the standardisation and Platt's A/B as F64 tensors (a round trip
+  // is bit-exact), the settings in __metadata__ (format "gbad-svm", format_version 2).
   void save(const std::string& path) const;
+  // Reads that, or the checksummed text format "gbad-svm 1" that earlier runs wrote (svm.model).
   static Svm load(const std::string& path);
 
   bool trained() const;
@@ -80,6 +82,7 @@ class Svm {
   const std::vector<double>& stddev() const { return std_; }
 
  private:
+  static Svm load_safetensors(const std::string& path, std::string bytes);
   struct Model;  // our copy of the libsvm model (owns every array it points to)
   void check_trained(int64_t d) const;
   SvmConfig config_;

@@ -175,6 +175,11 @@ std::vector<float> svm_rows(const AnomalyScores& s, bool log_scores) {
   return x;
 }
 
+Svm load_svm_run(const RunConfig& svm_run) {
+  const std::string st = svm_run.dir() + "/svm.safetensors";
+  return Svm::load(file_exists(st) ? st : svm_run.file("svm.model"));
+}
+
 bool svm_uses_log_scores(const RunConfig& svm_run) {
   return svm_run.option_or("log-scores", "0") != "0";
 }

@@ -62,6 +62,8 @@ AnomalyScores anomaly_scores(Context& ctx, BiGan& bigan, const Tensor& features,
 // else together after standardisation; the log spreads them out. The choice is recorded in
 // the phase-3 run directory (option "log-scores") and applied the same way at evaluation.
 std::vector<float> svm_rows(const AnomalyScores& s, bool log_scores);
+// The phase-3 run's SVM: svm.safetensors, or svm.model (the text format of earlier runs).
+Svm load_svm_run(const RunConfig& svm_run);
 // Reads the phase-3 run's log-scores setting.
 bool svm_uses_log_scores(const RunConfig& svm_run);
 

@@ -69,7 +69,7 @@ int run(Phase& p) {
     RunConfig svm_run(cli.get("svm"), "train-svm");
     BiGan bigan(BiGan::read_config(gan_run.file("bigan.safetensors")), device);
     bigan.load(gan_run.file("bigan.safetensors"));
-    Svm svm = Svm::load(svm_run.file("svm.model"));
+    Svm svm = load_svm_run(svm_run);
     sc = anomaly_scores(ctx, bigan, feats);
     std::vector<float> rows = svm_rows(sc, svm_uses_log_scores(svm_run));
     dv = svm.decision_values(rows, 2);

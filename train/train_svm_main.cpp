@@ -85,7 +85,7 @@ int run(Phase& p) {
   scfg.seed = static_cast<uint32_t>(seed);
   Svm svm(scfg);
   svm.train(x, 2, y);
-  svm.save(dir.file("svm.model"));
+  svm.save(dir.file("svm.safetensors"));
 
   std::vector<double> dv = svm.decision_values(x, 2);
   int64_t tp = 0, tn = 0;
@@ -115,7 +115,7 @@ int run(Phase& p) {
        {"train_recall_anomalous", sp.r.empty() ? 0.0 : double(tp) / double(sp.r.size())},
        {"train_specificity", sn.r.empty() ? 0.0 : double(tn) / double(sn.r.size())},
        {"support_vectors", svm.num_support_vectors()}});
-  std::printf("wrote %s\n", dir.file("svm.model").c_str());
+  std::printf("wrote %s\n", dir.file("svm.safetensors").c_str());
   return 0;
 }
 

@@ -14,8 +14,8 @@
 #include <sstream>
 #include <string>
 
-#include "models/svm.h"
 #include "core/check.h"
+#include "models/svm.h"
 
 namespace gbad {
 namespace {
@@ -90,7 +90,7 @@ TEST(Svm, SaveLoadRoundTripIsBitIdentical) {
   c.seed = 11;
   Svm svm(c);
   svm.train(x, y);
-  const std::string p = temp_path("model.txt");
+  const std::string p = temp_path("model.safetensors");
   svm.save(p);
   const Svm back = Svm::load(p);
   Points probe;
@@ -121,16 +121,59 @@ TEST(Svm, CorruptedModelFilesAreErrors) {
   blobs(x, y, 20, 20, 2.f, -2.f, 0.5f, 6);
   Svm svm;
   svm.train(x, y);
-  const std::string p = temp_path("corrupt.txt");
+  const std::string p = temp_path("corrupt.safetensors");
   svm.save(p);
-  std::ifstream f(p);
+  std::ifstream f(p, std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
   const std::string good = ss.str();
-  auto expect_load_error = [&](const std::string& text, const std::string& needle) {
-    std::ofstream(p, std::ios::trunc) << text;
+  auto expect_load_error = [&](const std::string& bytes, const std::string& needle) {
+    std::ofstream(p, std::ios::trunc | std::ios::binary) << bytes;
     try {
       Svm::load(p);
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_load_error(good.substr(0, good.size() - 8), "truncated");
+  std::string other = good;
+  other.replace(other.find("gbad-svm"), 8, "gbad-xxx");
+  expect_load_error(other, "not a gbad SVM model");
+  std::string version = good;
+  version.replace(version.find("\"format_version\":\"2\""), 20, "\"format_version\":\"9\"");
+  expect_load_error(version, "format version 9");
+  expect_load_error("hello\n", p);
+  EXPECT_THROW(Svm::load(temp_path("missing.txt")), Error);
+  std::remove(p.c_str());
+}
+
+// The checksummed text format of earlier runs (tests/fixtures/old-run/svm/svm.model) is still
+// read, and its damage is still detected.
+TEST(Svm, OldTextFormatStillLoadsAndIsChecked) {
+  const std::string old = std::string(GBAD_SOURCE_DIR) + "/tests/fixtures/old-run/svm/svm.model";
+  std::ifstream f(old);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string good = ss.str();
+  ASSERT_EQ(good.rfind("gbad-svm 1\n", 0), 0u);
+  const Svm svm = Svm::load(old);
+  EXPECT_EQ(svm.num_features(), 2);
+  EXPECT_EQ(svm.num_support_vectors(), 70);
+  // Re-saved as safetensors: the same decisions, bit for bit.
+  const std::string p = temp_path("resaved.safetensors");
+  svm.save(p);
+  const Svm back = Svm::load(p);
+  Points probe;
+  std::vector<int> y;
+  blobs(probe, y, 50, 50, 1.f, -1.f, 2.f, 8);
+  const auto d0 = svm.decision_values(probe), d1 = back.decision_values(probe);
+  for (size_t i = 0; i < d0.size(); ++i) EXPECT_EQ(d0[i], d1[i]) << i;
+  const std::string t = temp_path("old.txt");
+  auto expect_load_error = [&](const std::string& text, const std::string& needle) {
+    std::ofstream(t, std::ios::trunc) << text;
+    try {
+      Svm::load(t);
       ADD_FAILURE() << "no error for " << needle;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
@@ -140,9 +183,8 @@ TEST(Svm, CorruptedModelFilesAreErrors) {
   flipped[good.find("rho ") + 5] ^= 1;
   expect_load_error(flipped, "checksum mismatch");
   expect_load_error(good.substr(0, good.size() / 2), "no checksum line");
-  expect_load_error("hello\n", "not a gbad SVM model");
-  EXPECT_THROW(Svm::load(temp_path("missing.txt")), Error);
   std::remove(p.c_str());
+  std::remove(t.c_str());
 }
 
 TEST(Svm, BalancedWeightsPredictMorePositives) {

@@ -82,6 +82,21 @@ std::vector<std::vector<float>> read_rows(const std::string& path) {
   return rows;
 }
 
+// The text SVM model of the old run gives the decisions the old code computed, bit for bit.
+TEST(OldFormats, TextSvmModelGivesTheOldDecisions) {
+  RunConfig run(kOld + "/svm", "train-svm");
+  const Svm svm = load_svm_run(run);  // no svm.safetensors there: reads svm.model
+  std::ifstream in(kOld + "/svm_old_decisions.txt");
+  int rows = 0;
+  for (std::string line; std::getline(in, line); ++rows) {
+    float x1 = 0, x2 = 0;
+    double want = 0;
+    ASSERT_EQ(std::sscanf(line.c_str(), "%f %f %lf", &x1, &x2, &want), 3) << line;
+    EXPECT_EQ(svm.decision_values({x1, x2}, 2)[0], want) << line;
+  }
+  EXPECT_EQ(rows, 8);
+}
+
 // A Bi-GAN checkpoint with EMA tensors written by the earlier BiGan (its own EMA code) loads
 // into the BiGan that uses nn::Ema and scores the same rows identically.
 TEST(OldFormats, BiGanCheckpointWithEmaLoads) {

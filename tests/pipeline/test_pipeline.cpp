@@ -109,7 +109,7 @@ TEST_F(Pipeline, EveryPhaseGatedEvalPredictAndReport) {
   r = run(kBin + "gbad-train-svm --cnn " + d("cnn") + " --bigan " + d("gan") + " --out " +
           d("svm") + " --device cpu");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_TRUE(fs::exists(d("svm/svm.model")));
+  EXPECT_TRUE(fs::exists(d("svm/svm.safetensors")));
   EXPECT_NE(r.out.find("support vectors"), std::string::npos) << r.out;
 
   r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --bigan " + d("gan") + " --svm " + d("svm") +
