@@ -3,7 +3,7 @@
 # read SUMMARY.md first). Stops at once, with the reason and exit code 2, without a usable GPU.
 #
 #   scripts/gpu-check.sh OUT_DIR                      build from source for this GPU, then check
-#   scripts/gpu-check.sh --bundle DIR OUT_DIR         use a bundle made by --prepare-bundle
+#   scripts/gpu-check.sh --bundle DIR|DIR.tar.gz OUT_DIR  use a bundle made by --prepare-bundle
 #   scripts/gpu-check.sh --build-dir DIR OUT_DIR      use an existing CUDA build (same machine)
 #   scripts/gpu-check.sh --prepare-bundle DIR [ARCHS] make a bundle here (no GPU needed; ARCHS
 #                                                     default "75;90": T4 and H100/H200)
@@ -50,9 +50,11 @@ if [ "${1:-}" = "--prepare-bundle" ]; then
     grep -Ev 'libcublas|libcudnn|libcuda[.]so|libnv' | while read -r lib; do cp -L "$lib" "$dir/lib/"; done
   printf 'GBAD_BUNDLE_SRC=%s\nGBAD_BUNDLE_BUILD=%s\nGBAD_BUNDLE_ARCHS="%s"\n' "$root" "$build" \
     "$archs" >"$dir/bundle.env"
-  # What to carry: everything except object files and static libraries.
-  echo "gpu-check: bundle in $dir ($(du -sh --exclude='*.o' --exclude='*.a' "$dir" | cut -f1)" \
-    "without object files); copy it with: rsync -a --exclude='*.o' --exclude='*.a' $dir/ HOST:..."
+  # What to carry: everything except object files and static libraries, as one tarball.
+  tar -C "$dir" -chzf "$dir.tar.gz" --exclude='*.o' --exclude='*.a' --exclude=CMakeFiles \
+    --exclude=Testing build lib bundle.env || die "cannot write $dir.tar.gz"
+  echo "gpu-check: bundle in $dir and $dir.tar.gz ($(du -h "$dir.tar.gz" | cut -f1));" \
+    "on the GPU machine: scripts/gpu-check.sh --bundle $(basename "$dir").tar.gz OUT_DIR"
   exit 0
 fi
 
@@ -131,6 +133,11 @@ export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}$pip_lib_dirs"
 
 # ---- 2. build (or take a prebuilt one) --------------------------------------------------------
 source_build=0
+if [ -n "$bundle" ] && [ -f "$bundle" ]; then  # the tarball: unpack it beside the output
+  mkdir -p "$out/../gbad-bundle.$$" && tar -C "$out/../gbad-bundle.$$" -xzf "$bundle" ||
+    die "cannot unpack $bundle"
+  bundle="$out/../gbad-bundle.$$"
+fi
 if [ -n "$bundle" ]; then
   [ -f "$bundle/bundle.env" ] || die "$bundle is not a bundle (no bundle.env; see --prepare-bundle)"
   bundle=$(cd "$bundle" && pwd)
