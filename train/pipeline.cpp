@@ -80,14 +80,15 @@ CnnRun load_cnn_run(const std::string& dir, Device device) {
   const std::string arch = r.run->option("arch");
   const std::string model_path = r.run->file("model.safetensors");
   {
-    // The sizes come from a file: the model they declare must fit in model.safetensors before
-    // it is allocated.
+    // The sizes come from a file (edited by hand, perhaps): before a model of them is
+    // allocated, it must be of the order of model.safetensors' size. A near miss (another
+    // architecture of similar size) is left to Classifier::load, which names both.
     Classifier shapes(arch, opt, Device::CPU, 0, /*allocate=*/false);
     const ParamStore& ps = shapes.param_store();
-    const double need = 4.0 * (double(ps.num_params()) + double(ps.num_buffer_elements()));
+    const double need = 4.0 * double(ps.num_params());
     const double have = double(std::filesystem::file_size(model_path));
-    GBAD_CHECK(need <= have, dir, "/config.json declares a ", arch, " of ", need,
-               " bytes of weights, more than ", model_path, " holds (", have, " bytes)");
+    GBAD_CHECK(need <= 2 * have + double(16 << 20), dir, "/config.json declares a ", arch, " of ",
+               need, " bytes of weights, far more than ", model_path, " holds (", have, " bytes)");
   }
   const auto meta = read_metadata(model_path);
   if (meta.count("transform_input")) opt.transform_input = meta.at("transform_input") == "1";
