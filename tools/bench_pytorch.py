@@ -321,8 +321,8 @@ def main():
         desc = (torch.cuda.get_device_name(device) if device.type == "cuda"
                 else f"cpu, torch threads {args.threads}")
         print(f"\nPyTorch {torch.__version__} on {desc}; fp32; best of {rounds_done} rounds "
-              f"(worst in brackets); load average (1/5/15 min) at each round's start and at the end: "
-              + " | ".join(ends))
+              "(worst in brackets); load average (1/5/15 min) at each round's start and at "
+              "the end: " + " | ".join(ends))
         hdr = (f"| {'model':<22} | {'mode':<5} | {'size':>4} | {'batch':>5} | "
                f"{'PyTorch best config':<21} | {'PyTorch img/s':>16} |")
         for label in gbad_paths:
