@@ -393,6 +393,71 @@ def main():
     samples = {}
     gbad_ctx = {}
     loads = []
+    def report(rounds_done):
+        """Prints (and writes with --json) the table of the rounds so far: called after every
+        round, so that a long run that is stopped still leaves its results."""
+        ends = loads + [loadavg()]
+
+        def best(side, name):
+            v = samples.get(side, {}).get(name)
+            return (max(v), min(v)) if v else (None, None)
+
+        rows = []
+        for c in cases:
+            for mode in ("train", "infer"):
+                name = gbad_name(c, mode, dev_tag)
+                per_cfg = {cfg: best(cfg, name) for cfg in configs}
+                top = max(configs, key=lambda cfg: per_cfg[cfg][0] or 0.0)
+                t_best, t_worst = per_cfg[top]
+                if t_best is None:
+                    top = "none (no result)"
+                gbad = {}
+                for label in gbad_paths:
+                    g_best, g_worst = best(label, name)
+                    gbad[label] = dict(img_s=g_best, worst=g_worst,
+                                       ratio=(g_best / t_best) if g_best and t_best else None)
+                rows.append(dict(name=name, model=c["label"], mode=mode, size=c["size"],
+                                 batch=c["batch"], torch_config=top, torch_img_s=t_best,
+                                 torch_worst=t_worst,
+                                 torch_by_config={k: v[0] for k, v in per_cfg.items()}, gbad=gbad))
+
+        desc = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                else f"cpu, torch threads {args.threads}")
+        print(f"\nPyTorch {torch.__version__} on {desc}; fp32; best of {rounds_done} rounds "
+              "(worst in brackets); load average (1/5/15 min) at each round's start and at "
+              "the end: " + " | ".join(ends))
+        hdr = (f"| {'model':<22} | {'mode':<5} | {'size':>4} | {'batch':>5} | "
+               f"{'PyTorch best config':<21} | {'PyTorch img/s':>16} |")
+        for label in gbad_paths:
+            hdr += f" {label + ' img/s':>16} | {label + '/PyTorch':>14} |"
+        print(hdr)
+        print("|" + "|".join("-" * (len(p)) for p in hdr.split("|")[1:-1]) + "|")
+
+        def fmt(b, w):
+            return f"{b:.1f} ({w:.1f})" if b is not None else "n/a"
+
+        for r in rows:
+            line = (f"| {r['model']:<22} | {r['mode']:<5} | {r['size']:>4} | {r['batch']:>5} | "
+                    f"{r['torch_config']:<21} | {fmt(r['torch_img_s'], r['torch_worst']):>16} |")
+            for label in gbad_paths:
+                g = r["gbad"][label]
+                q = f"{g['ratio']:.2f}" if g["ratio"] else "n/a"
+                line += f" {fmt(g['img_s'], g['worst']):>16} | {q:>14} |"
+            print(line)
+        if len(configs) > 1:
+            print("\nPyTorch, best round per configuration (img/s):")
+            print("| case | mode | " + " | ".join(configs) + " |")
+            print("|---|---|" + "---|" * len(configs))
+            for r in rows:
+                print(f"| {r['model']}/{r['size']}px/n:{r['batch']} | {r['mode']} | "
+                      + " | ".join(f"{r['torch_by_config'][c]:.1f}" if r['torch_by_config'][c]
+                                   else "n/a" for c in configs) + " |")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(dict(torch=torch.__version__, device=desc, threads=args.threads,
+                               rounds=rounds_done, loadavg=ends, samples=samples, rows=rows,
+                               gbad_context=gbad_ctx), f, indent=2)
+
     for rnd in range(args.rounds):
         loads.append(loadavg())
         print(f"round {rnd + 1}/{args.rounds}, load average {loads[-1]}", file=sys.stderr,
@@ -418,67 +483,7 @@ def main():
                     res.update(run_torch_worker(side, c["spec"], args))
             for name, v in res.items():
                 samples.setdefault(side, {}).setdefault(name, []).append(v)
-    loads.append(loadavg())
-
-    def best(side, name):
-        v = samples.get(side, {}).get(name)
-        return (max(v), min(v)) if v else (None, None)
-
-    rows = []
-    for c in cases:
-        for mode in ("train", "infer"):
-            name = gbad_name(c, mode, dev_tag)
-            per_cfg = {cfg: best(cfg, name) for cfg in configs}
-            top = max(configs, key=lambda cfg: per_cfg[cfg][0] or 0.0)
-            t_best, t_worst = per_cfg[top]
-            if t_best is None:
-                top = "none (no result)"
-            gbad = {}
-            for label in gbad_paths:
-                g_best, g_worst = best(label, name)
-                gbad[label] = dict(img_s=g_best, worst=g_worst,
-                                   ratio=(g_best / t_best) if g_best and t_best else None)
-            rows.append(dict(name=name, model=c["label"], mode=mode, size=c["size"],
-                             batch=c["batch"], torch_config=top, torch_img_s=t_best,
-                             torch_worst=t_worst,
-                             torch_by_config={k: v[0] for k, v in per_cfg.items()}, gbad=gbad))
-
-    desc = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"cpu, torch threads {args.threads}")
-    print(f"\nPyTorch {torch.__version__} on {desc}; fp32; best of {args.rounds} rounds "
-          f"(worst in brackets); load average (1/5/15 min) at each round's start and at the end: "
-          + " | ".join(loads))
-    hdr = (f"| {'model':<22} | {'mode':<5} | {'size':>4} | {'batch':>5} | "
-           f"{'PyTorch best config':<21} | {'PyTorch img/s':>16} |")
-    for label in gbad_paths:
-        hdr += f" {label + ' img/s':>16} | {label + '/PyTorch':>14} |"
-    print(hdr)
-    print("|" + "|".join("-" * (len(p)) for p in hdr.split("|")[1:-1]) + "|")
-
-    def fmt(b, w):
-        return f"{b:.1f} ({w:.1f})" if b is not None else "n/a"
-
-    for r in rows:
-        line = (f"| {r['model']:<22} | {r['mode']:<5} | {r['size']:>4} | {r['batch']:>5} | "
-                f"{r['torch_config']:<21} | {fmt(r['torch_img_s'], r['torch_worst']):>16} |")
-        for label in gbad_paths:
-            g = r["gbad"][label]
-            q = f"{g['ratio']:.2f}" if g["ratio"] else "n/a"
-            line += f" {fmt(g['img_s'], g['worst']):>16} | {q:>14} |"
-        print(line)
-    if len(configs) > 1:
-        print("\nPyTorch, best round per configuration (img/s):")
-        print("| case | mode | " + " | ".join(configs) + " |")
-        print("|---|---|" + "---|" * len(configs))
-        for r in rows:
-            print(f"| {r['model']}/{r['size']}px/n:{r['batch']} | {r['mode']} | "
-                  + " | ".join(f"{r['torch_by_config'][c]:.1f}" if r['torch_by_config'][c]
-                               else "n/a" for c in configs) + " |")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(torch=torch.__version__, device=desc, threads=args.threads,
-                           rounds=args.rounds, loadavg=loads, samples=samples, rows=rows,
-                           gbad_context=gbad_ctx), f, indent=2)
+        report(rnd + 1)
 
 
 if __name__ == "__main__":
