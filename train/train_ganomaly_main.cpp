@@ -11,6 +11,7 @@
 #include "data/sampler.h"
 #include "eval/scores_csv.h"
 #include "io/checkpoint.h"
+#include "io/json.h"
 #include "models/ganomaly.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
@@ -178,25 +179,32 @@ int run(Phase& p) {
                     l.g_adv, l.g_con, l.g_lat, l.d, l.d_reinitialised ? " D re-init" : "");
       progress.update(step * lcfg.batch, extra);
       if (gan.steps() % log_every == 0) {
-        JsonWriter j;
-        j.begin_object().key("epoch").value(epoch + 1).key("step").value(gan.steps());
-        j.key("loss_g").value(l.g).key("loss_g_adv").value(l.g_adv);
-        j.key("loss_g_con").value(l.g_con).key("loss_g_lat").value(l.g_lat);
-        j.key("loss_d").value(l.d).key("d_reinitialised").value(l.d_reinitialised);
-        j.key("images_per_s").value(progress.rate()).end_object();
-        log.write(j.str());
+        Json j = Json::object();
+        j["epoch"] = epoch + 1;
+        j["step"] = gan.steps();
+        j["loss_g"] = l.g;
+        j["loss_g_adv"] = l.g_adv;
+        j["loss_g_con"] = l.g_con;
+        j["loss_g_lat"] = l.g_lat;
+        j["loss_d"] = l.d;
+        j["d_reinitialised"] = l.d_reinitialised;
+        j["images_per_s"] = progress.rate();
+        log.write(j);
       }
     }
     progress.finish();
     const double secs = seconds_since(t0);
     train_seconds += secs;
     const double k = step > 0 ? 1.0 / static_cast<double>(step) : 0.0;
-    JsonWriter j;
-    j.begin_object().key("epoch").value(epoch + 1).key("step").value(gan.steps());
-    j.key("epoch_loss_g").value(sum.g * k).key("epoch_loss_g_con").value(sum.g_con * k);
-    j.key("epoch_loss_d").value(sum.d * k).key("d_reinits").value(gan.d_reinits());
-    j.key("seconds").value(secs).end_object();
-    log.write(j.str());
+    Json j = Json::object();
+    j["epoch"] = epoch + 1;
+    j["step"] = gan.steps();
+    j["epoch_loss_g"] = sum.g * k;
+    j["epoch_loss_g_con"] = sum.g_con * k;
+    j["epoch_loss_d"] = sum.d * k;
+    j["d_reinits"] = gan.d_reinits();
+    j["seconds"] = secs;
+    log.write(j);
     char ts[32];
     std::snprintf(ts, sizeof ts, "%.3f", train_seconds);
     gan.save(ckpt, {{"epoch", std::to_string(epoch + 1)}, {"train_seconds", ts}});
@@ -261,13 +269,16 @@ int run(Phase& p) {
     make_dirs(sub);
     write_scores_csv(sub + "/scores.csv", table);
     write_file_atomic(sub + "/raw_scores.csv", raw_csv);
-    JsonWriter m(true);
-    m.begin_object().key("method").value(gan_variant_name(gc.variant));
-    m.key("params").value(pg + pd).key("generator_params").value(pg);
-    m.key("discriminator_params").value(pd).key("train_seconds").value(train_seconds);
-    m.key("image_size").value(gc.isize).key("epochs").value(epochs);
-    m.key("tables").value("binary").end_object();
-    write_file_atomic(sub + "/method.json", m.str() + "\n");
+    Json m = Json::object();
+    m["method"] = gan_variant_name(gc.variant);
+    m["params"] = pg + pd;
+    m["generator_params"] = pg;
+    m["discriminator_params"] = pd;
+    m["train_seconds"] = train_seconds;
+    m["image_size"] = gc.isize;
+    m["epochs"] = epochs;
+    m["tables"] = "binary";
+    write_json_file(sub + "/method.json", m);
     std::printf(
         "wrote %s/scores.csv (%zu images, min-max normalised); evaluate with\n"
         "  gbad-eval --scores %s/scores.csv --labels %s/ImageSet/%s/%s.csv "
