@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#define GBAD_FUZZ_TARGETS(X)                                                                      \
-  X(fuzz_split_csv)                                                                               \
-  X(fuzz_image)                                                                                   \
-  X(fuzz_safetensors) X(fuzz_checkpoint) X(fuzz_pretrained) X(fuzz_run_config) X(fuzz_scores_csv) \
-      X(fuzz_svm_model)
+#define GBAD_FUZZ_TARGETS(X) \
+  X(fuzz_split_csv)          \
+  X(fuzz_image)              \
+  X(fuzz_safetensors)        \
+  X(fuzz_checkpoint) X(fuzz_pretrained) X(fuzz_run_config) X(fuzz_scores_csv) X(fuzz_svm_model)
 
 #define GBAD_DECLARE(t) extern "C" int t##_one_input(const uint8_t* data, size_t size);
 GBAD_FUZZ_TARGETS(GBAD_DECLARE)
