@@ -13,6 +13,7 @@
 
 #include "cuda_test_util.h"
 #include "io/io.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 #include "kernels/loss.h"
 #include "models/classifier.h"
@@ -300,9 +301,10 @@ TEST_F(CudaPipeline, EveryPhaseAndPredictOnTheGpu) {
   r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --no-gate --out " + d("eval_cpu") +
           " --device cpu");
   ASSERT_EQ(r.code, 0) << r.out;
-  JsonValue a = parse_json(read_file(d("eval_gpu/metrics.json")), "gpu");
-  JsonValue b = parse_json(read_file(d("eval_cpu/metrics.json")), "cpu");
-  EXPECT_NEAR(a.find("map")->d, b.find("map")->d, 0.5) << "mAP on the GPU vs the CPU";
+  const Json a = read_json_file(d("eval_gpu/metrics.json"));
+  const Json b = read_json_file(d("eval_cpu/metrics.json"));
+  EXPECT_NEAR(a.at("map").get<double>(), b.at("map").get<double>(), 0.5)
+      << "mAP on the GPU vs the CPU";
 }
 
 // A GPU checkpoint (weights, momentum, step, RNG state) resumed on the GPU ends where an

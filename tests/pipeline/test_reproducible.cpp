@@ -11,6 +11,7 @@
 #include <string>
 
 #include "io/io.h"
+#include "io/json.h"
 
 namespace fs = std::filesystem;
 
@@ -80,18 +81,18 @@ TEST(Reproducible, TinyPipelineTwiceGivesIdenticalFiles) {
             0)
       << out;
   EXPECT_NE(out.find("Difference from A"), std::string::npos) << out;
-  const JsonValue j = parse_json(read_file(json), json);
-  const JsonValue& b = j.find("methods")->arr.at(1);
-  EXPECT_EQ(b.find("name")->s, "B");
+  const Json j = read_json_file(json);
+  const Json& b = j.at("methods").at(1);
+  EXPECT_EQ(b.at("name").get<std::string>(), "B");
   for (const char* k : {"map", "pr_auc", "f1"}) {
-    const JsonValue* d = b.find("diff")->find(k);
+    const Json* d = json_find(b.at("diff"), k);
     ASSERT_TRUE(d) << k;
-    EXPECT_EQ(d->find("estimate")->d, 0.0) << k;
-    EXPECT_EQ(d->find("lo")->d, 0.0) << k;
-    EXPECT_EQ(d->find("hi")->d, 0.0) << k;
-    EXPECT_EQ(d->find("words")->s, "no clear difference (interval includes 0)") << k;
+    EXPECT_EQ(d->at("estimate").get<double>(), 0.0) << k;
+    EXPECT_EQ(d->at("lo").get<double>(), 0.0) << k;
+    EXPECT_EQ(d->at("hi").get<double>(), 0.0) << k;
+    EXPECT_EQ(d->at("words").get<std::string>(), "no clear difference (interval includes 0)") << k;
   }
-  EXPECT_EQ(j.find("resamples")->i, 200);
+  EXPECT_EQ(j.at("resamples").get<int64_t>(), 200);
   EXPECT_NE(run(kBin + "gbad-report --runs 'A=" + t1 + "/eval_gbad' --reference Z", &out), 0);
   EXPECT_NE(out.find("--reference 'Z' is not a NAME of --runs"), std::string::npos) << out;
 
