@@ -337,19 +337,15 @@ void store_epilogue(float* y, const float* acc, int64_t ld, int64_t nb, int64_t 
   }
 }
 
-// Images [lo, hi) of thread t out of nt: contiguous ranges, as balanced as possible.
-void thread_range(int64_t n, int nt, int t, int64_t* lo, int64_t* hi) {
-  *lo = n * t / nt;
-  *hi = n * (t + 1) / nt;
-}
-
 }  // namespace
 
 void conv2d_forward_fast(Context& ctx, float* y, const float* x, const float* w,
                          const Conv2dShape& s, const ConvEpilogue& e) {
   const int nt = batch_threads(s);
-  const int64_t per_thread = (s.n + nt - 1) / nt;
-  const int64_t nb = group_images(s, per_thread);
+  // Chunks of nb images, fixed by the shape alone (as if two threads shared the batch), so every
+  // GEMM has the same shape whatever the thread count: the same bits for 1, 2 or 64 threads.
+  const int64_t nb = group_images(s, (s.n + 1) / 2);
+  const int64_t chunks = (s.n + nb - 1) / nb;
   const int64_t crs = s.c * s.r * s.s, pq = s.p * s.q, chw = s.c * s.h * s.w, kpq = s.k * pq;
   const bool pointwise = s.is_pointwise();
   // Per thread: columns (CRS, nb*PQ) unless a 1x1 conv reads x directly, and the GEMM output
@@ -361,29 +357,26 @@ void conv2d_forward_fast(Context& ctx, float* y, const float* x, const float* w,
       per ? static_cast<float*>(ctx.workspace(size_t(per) * size_t(nt) * sizeof(float))) : nullptr;
   const bool epilogue = e.scale || e.shift || e.residual || e.relu;
   if (nt > 1) blas_single_threaded();
-#pragma omp parallel num_threads(nt)
-  {
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
     const int t = nt > 1 ? omp_get_thread_num() : 0;
     float* col = ws ? ws + per * t : nullptr;
     float* acc = col ? col + col_elems : nullptr;
-    int64_t lo, hi;
-    thread_range(s.n, nt, t, &lo, &hi);
-    for (int64_t n0 = lo; n0 < hi; n0 += nb) {
-      const int64_t m = std::min(nb, hi - n0), cols = m * pq;
-      const float* b = x + n0 * chw;
-      if (!pointwise) {
-        for (int64_t j = 0; j < m; ++j) im2col_fast(col + j * pq, cols, x + (n0 + j) * chw, s);
-        b = col;
-      } else if (nb > 1) {
-        gather_channels(col, cols, x + n0 * chw, m, s.c, pq);
-        b = col;
-      }
-      float* yn = y + n0 * kpq;
-      float* out = nb == 1 ? yn : acc;
-      gemm<float>(false, false, s.k, cols, crs, 1.f, w, crs, b, cols, 0.f, out, cols);
-      if (nb > 1 || epilogue)
-        store_epilogue(yn, out, cols, m, s.k, pq, e, e.residual ? e.residual + n0 * kpq : nullptr);
+    const int64_t n0 = chunk * nb;
+    const int64_t m = std::min(nb, s.n - n0), cols = m * pq;
+    const float* b = x + n0 * chw;
+    if (!pointwise) {
+      for (int64_t j = 0; j < m; ++j) im2col_fast(col + j * pq, cols, x + (n0 + j) * chw, s);
+      b = col;
+    } else if (nb > 1) {
+      gather_channels(col, cols, x + n0 * chw, m, s.c, pq);
+      b = col;
     }
+    float* yn = y + n0 * kpq;
+    float* out = nb == 1 ? yn : acc;
+    gemm<float>(false, false, s.k, cols, crs, 1.f, w, crs, b, cols, 0.f, out, cols);
+    if (nb > 1 || epilogue)
+      store_epilogue(yn, out, cols, m, s.k, pq, e, e.residual ? e.residual + n0 * kpq : nullptr);
   }
 }
 

@@ -62,7 +62,7 @@ TEST(Reproducible, TinyPipelineTwiceGivesIdenticalFiles) {
     for (const std::string& s : steps) ASSERT_EQ(run(kBin + s, &out), 0) << s << "\n" << out;
   }
   for (const char* f :
-       {"plain/model.safetensors", "cnn/model.safetensors", "svm/svm.model", "svm/scores.csv",
+       {"plain/model.safetensors", "cnn/model.safetensors", "svm/svm.safetensors", "svm/scores.csv",
         "eval_plain/scores.csv", "eval_plain/metrics.json", "eval_gbad/scores.csv",
         "eval_gbad/anomaly.csv", "eval_gbad/metrics.json"}) {
     const std::string a = read_file((root / "t1" / f).string());
