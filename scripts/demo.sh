@@ -9,7 +9,8 @@
 #   5. gbad-train-svm    GBAD phase 3: SVM on the anomaly scores (R, FM)
 #   5b. gbad-train-ganomaly  Table 4 baselines: GANomaly and Skip-GANomaly on negative images
 #   6. gbad-eval         every method on the test splits of subsets 100 and 10
-#   7. gbad-report       the table (paper Tables 1-3 and 4) and a Markdown report with plots,
+#   7. gbad-report       the table (paper Tables 1-3 and 4), a Markdown report with plots and a
+#                        self-contained HTML page (training curves, anomaly scores, SVM gate),
 #                        with each method's difference from the plain CNN and its paired-
 #                        bootstrap 95% interval over the test images (1,000 resamples)
 # Runs on the CPU (width-reduced backbones, 96-pixel inputs); uses the GPU when one is present.
@@ -133,7 +134,8 @@ for subset in 100 10; do
   echo "---- synthetic SIXray$subset (test split) ----"
   (cd "$run" && "$bin/gbad-report" --title "GBAD demo on synthetic SIXray$subset" \
     --runs "ResNet18 plain, practical=eval$subset/plain-practical;ResNet18 + CHR, practical=eval$subset/chr;ResNet18-FPN ideal, no gate=eval$subset/cnn-ideal;ResNet18-FPN + GBAD=eval$subset/gbad;GANomaly ${img_gan_size}px=ganomaly/eval$subset;Skip-GANomaly ${img_gan_size}px=skip/eval$subset" \
-    --reference "ResNet18 plain, practical" --out "report$subset.md")
+    --reference "ResNet18 plain, practical" --out "report$subset.md" --html "report$subset.html")
 done
 echo
 echo "demo finished in $(( $(date +%s) - start )) s; reports: $run/report100.md $run/report10.md"
+echo "self-contained pages (open in a browser): $run/report100.html $run/report10.html"
