@@ -196,7 +196,8 @@ for subset in $subsets; do
         t0=$(date +%s)
         step "$variant (gbad-train-ganomaly)" "$d/eval/metrics.json" bash -c '
           "$0" --variant "$1" --data "$2" --subset 100 --out "$3/train" --device "$4" --seed "$5" &&
-          mkdir -p "$3/eval" && cp "$3/train/scores.csv" "$3/eval/scores.csv" &&
+          mkdir -p "$3/eval" && cp "$3/train/eval100/scores.csv" "$3/eval/scores.csv" &&
+          cp "$3/train/eval100/method.json" "$3/eval/method.json" &&
           "$(dirname "$0")/gbad-eval" --scores "$3/eval/scores.csv" --labels "$2/ImageSet/100/test.csv" \
             --json "$3/eval/metrics.json"' "$gan_bin" "$variant" "$data" "$d" "$device" "$seed"
         [ -f "$d/eval/.t" ] || { row_time 100 "$variant" "$seed" "$variant" $(( $(date +%s) - t0 )); touch "$d/eval/.t"; }
