@@ -108,6 +108,7 @@ void maxpool2d_backward(Context&, Tensor& dx, const Tensor& dy, const Tensor& ar
   const int64_t planes = dx.n() * dx.c(), out_plane = dy.h() * dy.w();
   const float *g = dy.f32(), *ap = argmax.f32();
   float* d = dx.f32();
+  if (dx.numel() == 0) return;  // an empty batch (memset of a null pointer is undefined)
   std::memset(d, 0, static_cast<size_t>(dx.numel()) * sizeof(float));
   // Planes are disjoint, so threads over planes never write the same element.
 #pragma omp parallel for if (dx.numel() > (1 << 15))
@@ -165,6 +166,7 @@ void upsample_nearest_backward(Context&, Tensor& dx, const Tensor& dy) {
   const int64_t planes = dx.n() * dx.c(), h = dx.h(), w = dx.w(), ho = dy.h(), wo = dy.w();
   const float* g = dy.f32();
   float* d = dx.f32();
+  if (dx.numel() == 0) return;  // an empty batch (memset of a null pointer is undefined)
   std::memset(d, 0, static_cast<size_t>(dx.numel()) * sizeof(float));
   std::vector<int64_t> src_col(static_cast<size_t>(wo));
   for (int64_t ow = 0; ow < wo; ++ow) src_col[size_t(ow)] = ow * w / wo;
