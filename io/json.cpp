@@ -50,6 +50,8 @@ Json parse_json(const std::string& text, const std::string& what) {
     return Json::parse(text, check);
   } catch (const Json::parse_error& e) {
     GBAD_FAIL(what, ": invalid JSON at byte ", e.byte, ": ", reason(e));
+  } catch (const Json::exception& e) {  // e.g. a number out of range ('1e400', found by fuzzing)
+    GBAD_FAIL(what, ": invalid JSON: ", e.what());
   }
 }
 
