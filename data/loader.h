@@ -13,9 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/tensor.h"
 #include "data/image.h"
 #include "data/sixray.h"
-#include "core/tensor.h"
 
 namespace gbad {
 

@@ -1,9 +1,9 @@
 // CUDA GEMM (cuBLAS, row-major through the operand swap) and the Linear op.
 #include <climits>
 
+#include "core/cuda_check.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_body.h"
-#include "core/cuda_check.h"
 
 namespace gbad::cuda {
 

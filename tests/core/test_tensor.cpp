@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
 #include "common/test_util.h"
-#include "core/philox.h"
 #include "core/context.h"
+#include "core/philox.h"
 #include "core/tensor.h"
 
 namespace gbad {

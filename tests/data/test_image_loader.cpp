@@ -4,11 +4,11 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/check.h"
 #include "data/image.h"
 #include "data/loader.h"
 #include "data/sixray.h"
 #include "data_test_util.h"
-#include "core/check.h"
 
 namespace fs = std::filesystem;
 using namespace gbad;

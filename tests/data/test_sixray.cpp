@@ -5,11 +5,11 @@
 #include <filesystem>
 #include <set>
 
+#include "core/check.h"
 #include "data/image.h"
 #include "data/sampler.h"
 #include "data/sixray.h"
 #include "data_test_util.h"
-#include "core/check.h"
 
 namespace fs = std::filesystem;
 using namespace gbad;

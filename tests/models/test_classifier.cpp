@@ -3,10 +3,10 @@
 
 #include <cstdio>
 
+#include "io/checkpoint.h"
 #include "kernels/loss.h"
 #include "model_test_util.h"
 #include "models/classifier.h"
-#include "io/checkpoint.h"
 #include "nn/optim.h"
 
 namespace gbad {
