@@ -124,7 +124,7 @@ std::string anomaly_section(const std::string& name, const RunConfig& eval) {
   RunConfig svm_run(svm_dir, "train-svm");
   const bool logs = svm_uses_log_scores(svm_run);
   ScoreRows rows = read_svm_scores(svm_run.file("scores.csv"));
-  Svm svm = Svm::load(svm_run.file("svm.model"));
+  Svm svm = load_svm_run(svm_run);
   auto tr = [&](double v) { return logs ? std::log(std::max(v, 1e-12)) : v; };
   html::ScatterSeries neg{"negatives", "#1f77b4", {}, {}}, pos{"positives", "#d62728", {}, {}};
   html::ScatterSeries rn{"negatives", "#1f77b4", {}, {}}, rp{"positives", "#d62728", {}, {}};
