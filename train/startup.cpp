@@ -14,8 +14,8 @@ namespace gbad {
 void tune_cpu_runtime(char** argv) {
   if (std::getenv("GBAD_NO_REEXEC") != nullptr) return;
   bool change = false;
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && std::getenv("GOMP_SPINCOUNT") == nullptr) {
+    ::setenv("GOMP_SPINCOUNT", kOmpSpinCount, 1);
     change = true;
   }
   if (std::getenv("OPENBLAS_CORETYPE") == nullptr && __builtin_cpu_supports("avx2") &&
