@@ -37,7 +37,7 @@ and reports, per case and mode, the best configuration's best round (and which i
 quiet machine favours default waiting, a busy one passive waiting.
 
 With --gbad-bench PATH it also runs gbad-bench on the same cases, as its binaries run (they set
-a short OpenMP spin, GOMP_SPINCOUNT, and OPENBLAS_CORETYPE themselves), once per round,
+OpenMP's waiting, a short spin or PASSIVE by the load, and OPENBLAS_CORETYPE themselves), once per round,
 interleaved with the PyTorch processes, so that both sides see the same load; it prints the
 gbad/PyTorch ratio. PATH may start with VAR=VALUE words, set for that run only (e.g.
 --gbad-bench "OMP_WAIT_POLICY=PASSIVE build/bin/gbad-bench" --gbad-label gbad-passive).
