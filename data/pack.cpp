@@ -258,7 +258,8 @@ std::shared_ptr<const Pack> Pack::open(const std::string& path) {
   GBAD_CHECK(pk->resize_ == kPackResize, "pack ", path, " was resized with '", pk->resize_,
              "'; this build resizes with '", kPackResize, "': write it again with gbad-pack");
   pk->source_ = c.str(size_t(c.take(4, "source")), "source");
-  pk->stems_.reserve(size_t(count));
+  // At most one record per 24 index bytes (a 1-byte stem, labels, offset, checksum).
+  pk->stems_.reserve(size_t(std::min<uint64_t>(count, index_bytes / 24)));
   for (uint64_t i = 0; i < count; ++i) {
     std::string stem = c.str(size_t(c.take(2, "stem")), "stem");
     std::array<int8_t, kNumClasses> l{};
