@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("gbad_build_type", GBAD_BUILD_TYPE);
   benchmark::AddCustomContext("cpu_model", cpu_model());
   benchmark::AddCustomContext("OMP_WAIT_POLICY", env_or("OMP_WAIT_POLICY", "(unset)"));
+  benchmark::AddCustomContext("GOMP_SPINCOUNT", env_or("GOMP_SPINCOUNT", "(unset)"));
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", env_or("OPENBLAS_CORETYPE", "(unset)"));
   benchmark::AddCustomContext("OMP_NUM_THREADS", env_or("OMP_NUM_THREADS", "(unset)"));
   benchmark::AddCustomContext("omp_max_threads", std::to_string(omp_get_max_threads()));

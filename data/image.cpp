@@ -314,12 +314,11 @@ Augment draw_augment(const Preprocess& p, uint64_t seed, uint64_t epoch, uint64_
   return a;
 }
 
-void preprocess_image(float* out, const Image& img, const Preprocess& p, const Augment& a) {
-  GBAD_CHECK(p.crop > 0 && (!p.train || p.resize >= p.crop), "preprocess: crop ", p.crop,
-             " must be positive and not larger than resize ", p.resize);
-  const int side = p.train ? p.resize : p.crop;
-  std::vector<float> rs;
-  resize_bilinear(rs, side, side, img.pixels.data(), img.width, img.height);
+namespace {
+
+// Crop (at a.x0, a.y0), flip and normalise a side x side HWC image into CHW floats.
+template <typename T>
+void crop_normalise(float* out, const T* rs, int side, const Preprocess& p, const Augment& a) {
   const int c = p.crop;
   const size_t plane = size_t(c) * c;
   float scale[3], shift[3];
@@ -328,13 +327,35 @@ void preprocess_image(float* out, const Image& img, const Preprocess& p, const A
     shift[ch] = -kImageNetMean[ch] / kImageNetStd[ch];
   }
   for (int y = 0; y < c; ++y) {
-    const float* row = &rs[(size_t(y + a.y0) * side + a.x0) * 3];
+    const T* row = &rs[(size_t(y + a.y0) * side + a.x0) * 3];
     for (int x = 0; x < c; ++x) {
-      const float* px = row + 3 * (a.flip ? c - 1 - x : x);
+      const T* px = row + 3 * (a.flip ? c - 1 - x : x);
       for (int ch = 0; ch < 3; ++ch)
-        out[ch * plane + size_t(y) * c + x] = px[ch] * scale[ch] + shift[ch];
+        out[ch * plane + size_t(y) * c + x] = float(px[ch]) * scale[ch] + shift[ch];
     }
   }
+}
+
+int preprocess_side(const Preprocess& p) {
+  GBAD_CHECK(p.crop > 0 && (!p.train || p.resize >= p.crop), "preprocess: crop ", p.crop,
+             " must be positive and not larger than resize ", p.resize);
+  return p.train ? p.resize : p.crop;
+}
+
+}  // namespace
+
+void preprocess_image(float* out, const Image& img, const Preprocess& p, const Augment& a) {
+  const int side = preprocess_side(p);
+  std::vector<float> rs;
+  resize_bilinear(rs, side, side, img.pixels.data(), img.width, img.height);
+  crop_normalise(out, rs.data(), side, p, a);
+}
+
+void preprocess_resized(float* out, const uint8_t* px, int side, const Preprocess& p,
+                        const Augment& a) {
+  GBAD_CHECK(side == preprocess_side(p), "preprocess: image of side ", side, ", expected ",
+             preprocess_side(p));
+  crop_normalise(out, px, side, p, a);
 }
 
 }  // namespace gbad

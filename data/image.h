@@ -61,5 +61,9 @@ Augment draw_augment(const Preprocess& p, uint64_t seed, uint64_t epoch, uint64_
 
 // Writes 3 * crop * crop floats (CHW, (v / 255 - mean) / std) for one image.
 void preprocess_image(float* out, const Image& img, const Preprocess& p, const Augment& a);
+// The same from an image already resized to the side preprocess_image resizes to (train:
+// resize, test: crop), as uint8 RGB HWC (a pack record): crop, flip and normalise, no resize.
+void preprocess_resized(float* out, const uint8_t* px, int side, const Preprocess& p,
+                        const Augment& a);
 
 }  // namespace gbad

@@ -19,6 +19,18 @@ Loader::Loader(const std::vector<Sample>& samples, const LoaderConfig& cfg)
   pre_.crop = cfg.crop;
   pre_.train = cfg.train_aug;
   pre_.flip = cfg.flip;
+  GBAD_CHECK(cfg.shard_stride > 0 && cfg.shard_start >= 0 && cfg.shard_start < cfg.shard_stride,
+             "loader: shard ", cfg.shard_start, " of stride ", cfg.shard_stride, " is not valid");
+  if (!cfg.pack.empty()) {
+    pack_ = Pack::open(cfg.pack);
+    const int side = cfg.train_aug ? cfg.resize : cfg.crop;
+    GBAD_CHECK(pack_->side() == side, "pack ", cfg.pack, " holds images resized to ", pack_->side(),
+               "x", pack_->side(), "; this loader needs ", side, "x", side,
+               cfg.train_aug ? " (the resize size)" : " (the input size)",
+               ": write it again with gbad-pack --size ", side);
+    pack_record_ = pack_->match(
+        samples, "the split (" + std::to_string(samples.size()) + " images) given to the loader");
+  }
   for (int i = 0; i < cfg.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
 }
 
@@ -43,6 +55,12 @@ void Loader::start_epoch(int64_t epoch, std::vector<int64_t> order) {
   for (int64_t i : order)
     GBAD_CHECK(i >= 0 && i < static_cast<int64_t>(samples_.size()), "loader: index ", i,
                " out of range for ", samples_.size(), " samples");
+  if (cfg_.shard_stride > 1) {
+    std::vector<int64_t> mine;
+    for (size_t i = size_t(cfg_.shard_start); i < order.size(); i += size_t(cfg_.shard_stride))
+      mine.push_back(order[i]);
+    order = std::move(mine);
+  }
   std::unique_lock<std::mutex> lock(mu_);
   cancel_epoch(lock);
   epoch_ = epoch;
@@ -117,10 +135,14 @@ Loader::Result Loader::build(int64_t /*b*/, int64_t epoch, const std::vector<int
     for (int64_t i = 0; i < n; ++i) {
       const Sample& s = samples_[static_cast<size_t>(idx[i])];
       try {
-        Image im = decode_image(s.path);
         Augment a = draw_augment(pre_, cfg_.seed, static_cast<uint64_t>(epoch),
                                  static_cast<uint64_t>(idx[i]));
-        preprocess_image(img + k * per, im, pre_, a);
+        if (pack_) {
+          const int64_t rec = pack_record_[static_cast<size_t>(idx[i])];
+          preprocess_resized(img + k * per, pack_->pixels(rec), pack_->side(), pre_, a);
+        } else {
+          preprocess_image(img + k * per, decode_image(s.path), pre_, a);
+        }
       } catch (const Error& e) {
         if (!cfg_.skip_corrupt) throw;
         skipped.push_back(s.path + ": " + e.what());

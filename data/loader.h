@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 
 #include "core/tensor.h"
 #include "data/image.h"
+#include "data/pack.h"
 #include "data/sixray.h"
 
 namespace gbad {
@@ -30,6 +32,14 @@ struct LoaderConfig {
   uint64_t seed = 1;
   bool drop_last = false;
   bool skip_corrupt = false;  // count and skip undecodable images instead of failing
+  // Read pre-resized images from this pack (gbad-pack; data/pack.h) instead of decoding: it
+  // must hold exactly the samples (checked when the loader is made) at the side the mode
+  // resizes to (train: resize, test: crop). The batches equal the JPEG path's up to the uint8
+  // rounding of the resized image.
+  std::string pack;
+  // Each epoch reads only the entries start, start + stride, ... of its order (a rank's shard:
+  // rank r of R uses shard_start r, shard_stride R).
+  int64_t shard_start = 0, shard_stride = 1;
 };
 
 // One batch on the host. images (N,3,crop,crop) normalised; labels (N,5) 1/0 targets;
@@ -72,6 +82,8 @@ class Loader {
   const std::vector<Sample>& samples_;
   LoaderConfig cfg_;
   Preprocess pre_;
+  std::shared_ptr<const Pack> pack_;
+  std::vector<int64_t> pack_record_;  // per sample (with a pack)
   std::vector<std::thread> threads_;
   mutable std::mutex mu_;
   std::condition_variable work_cv_, done_cv_;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "data/image.h"
+#include "data/pack.h"
 #include "eval/scores_csv.h"
 #include "fuzz/fuzz_models.h"
 #include "io/checkpoint.h"
@@ -70,6 +71,24 @@ void images() {
   put("fuzz_image", "seed-gray-5x7.png", png(test_image(5, 7), 1));
   put("fuzz_image", "seed-rgba-4x4.png", png(test_image(4, 4), 4));
   put("fuzz_image", "bad-truncated.jpg", std::string(j1.begin(), j1.begin() + j1.size() / 2));
+}
+
+void packs() {
+  const std::string dir = dir_of("fuzz_pack");
+  const std::array<int8_t, kNumClasses> pos{1, -1, -1, -1, -1}, neg{-1, -1, -1, -1, -1};
+  {
+    PackWriter w(dir + "/seed-two.pack", 3, "ImageSet/10/train.csv", 42);
+    const std::vector<uint8_t> a(27, 7), b(27, 200);
+    w.add("P00001", pos, a.data());
+    w.add("N00001", neg, b.data());
+    w.finish();
+  }
+  {
+    PackWriter w(dir + "/seed-empty.pack", 1, "", 0);
+    w.finish();
+  }
+  const std::string two = read_file(dir + "/seed-two.pack");
+  put("fuzz_pack", "bad-truncated.pack", two.substr(0, two.size() - 10));
 }
 
 void csvs() {
@@ -205,6 +224,7 @@ int main(int argc, char** argv) {
   try {
     images();
     csvs();
+    packs();
     safetensors_files();
     checkpoints();
     run_configs();

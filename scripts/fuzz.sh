@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
 shift
-all=(fuzz_split_csv fuzz_image fuzz_safetensors fuzz_checkpoint fuzz_pretrained fuzz_run_config
+all=(fuzz_split_csv fuzz_image fuzz_pack fuzz_safetensors fuzz_checkpoint fuzz_pretrained fuzz_run_config
      fuzz_scores_csv fuzz_svm_model)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")

@@ -37,8 +37,10 @@ and reports, per case and mode, the best configuration's best round (and which i
 quiet machine favours default waiting, a busy one passive waiting.
 
 With --gbad-bench PATH it also runs gbad-bench on the same cases, as its binaries run (they set
-OMP_WAIT_POLICY=PASSIVE and OPENBLAS_CORETYPE themselves), once per round, interleaved with the
-PyTorch processes, so that both sides see the same load; it prints the gbad/PyTorch ratio.
+OpenMP's waiting, a short spin or PASSIVE by the load, and OPENBLAS_CORETYPE themselves), once per round,
+interleaved with the PyTorch processes, so that both sides see the same load; it prints the
+gbad/PyTorch ratio. PATH may start with VAR=VALUE words, set for that run only (e.g.
+--gbad-bench "OMP_WAIT_POLICY=PASSIVE build/bin/gbad-bench" --gbad-label gbad-passive).
 
 Timing: --warmup untimed steps, then one round of at least --min-time seconds per process and
 round; --rounds rounds. Reported: the best round (img/s) and the spread (worst round). The load
@@ -53,6 +55,7 @@ Examples:
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -293,11 +296,15 @@ def run_gbad(path, cases, dev, args):
     """One round of gbad-bench on `cases`: ({name: img/s}, benchmark context)."""
     names = [gbad_name(c, m, dev) for c in cases for m in ("train", "infer")]
     filt = "^(" + "|".join(n.replace(".", "\\.") for n in names) + ")/"
-    cmd = [path, f"--benchmark_filter={filt}", f"--benchmark_min_time={args.min_time}",
-           "--benchmark_format=json"]
-    print("running:", " ".join(cmd), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE,
-                         env=clean_env(args.threads)).stdout
+    words = shlex.split(path)
+    env = clean_env(args.threads)
+    while words and "=" in words[0] and not words[0].startswith(("/", ".")):
+        key, value = words.pop(0).split("=", 1)
+        env[key] = value
+    cmd = words + [f"--benchmark_filter={filt}", f"--benchmark_min_time={args.min_time}",
+                   "--benchmark_format=json"]
+    print("running:", path, " ".join(cmd[len(words):]), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env).stdout
     data = json.loads(out)
     res = {}
     for b in data["benchmarks"]:
@@ -362,8 +369,9 @@ def main():
                     help="seconds one PyTorch process (one configuration, one case, one round) "
                          "may take; past it that round has no result for that configuration")
     ap.add_argument("--gbad-bench", action="append", default=[],
-                    help="path of gbad-bench: also run it (repeat to compare builds, e.g. "
-                         "before and after a change, in the same interleaved run)")
+                    help="path of gbad-bench, optionally after VAR=VALUE words: also run it "
+                         "(repeat to compare builds or settings, e.g. before and after a change, "
+                         "in the same interleaved run)")
     ap.add_argument("--gbad-label", action="append", default=[],
                     help="column label of each --gbad-bench (default: gbad, gbad2, ...)")
     ap.add_argument("--json", default=None, help="write the results here")

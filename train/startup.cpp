@@ -11,11 +11,28 @@
 
 namespace gbad {
 
+namespace {
+
+// The 1-minute load average at least the number of online cores (or unreadable).
+bool machine_is_busy() {
+  double load = 0;
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  const bool ok = f != nullptr && std::fscanf(f, "%lf", &load) == 1;
+  if (f) std::fclose(f);
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return !ok || cores < 1 || load >= double(cores);
+}
+
+}  // namespace
+
 void tune_cpu_runtime(char** argv) {
   if (std::getenv("GBAD_NO_REEXEC") != nullptr) return;
   bool change = false;
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && std::getenv("GOMP_SPINCOUNT") == nullptr) {
+    if (machine_is_busy())
+      ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    else
+      ::setenv("GOMP_SPINCOUNT", kOmpSpinCount, 1);
     change = true;
   }
   if (std::getenv("OPENBLAS_CORETYPE") == nullptr && __builtin_cpu_supports("avx2") &&

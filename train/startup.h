@@ -30,13 +30,22 @@ namespace gbad {
 // Call first in main() (phase_main does). Two runtime settings that libgomp and OpenBLAS read
 // only when they load, so the program re-executes itself once when it changes either (set them
 // yourself to skip this; GBAD_NO_REEXEC=1 disables it):
-//  * OMP_WAIT_POLICY=PASSIVE when unset: busy-waiting OpenMP threads starve OpenBLAS and the
-//    loader threads (measured 18x slower training steps on a 2-core machine);
+//  * OpenMP's waiting, when neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set: on a machine
+//    with cores to spare (1-minute load average below the core count), GOMP_SPINCOUNT=
+//    kOmpSpinCount: an idle OpenMP thread spins that many rounds (tens of microseconds) for
+//    the next parallel region, then sleeps, which saves the wake-up of back-to-back regions;
+//    on a busy machine OMP_WAIT_POLICY=PASSIVE (no spinning). Spinning collapses when other
+//    processes share the cores: every region's barrier waits for a descheduled thread while
+//    its partner burns the core (libgomp's default spin and ACTIVE: 4-7x slower steps at load
+//    8 on 2 cores; even the short spin lost 10-20% at load 15; bench/RESULTS.md, issue 20);
 //  * OPENBLAS_CORETYPE when unset: OpenBLAS 0.3.21 does not know recent Xeons and falls back to
 //    its slowest (Prescott) kernels. SkylakeX (AVX-512) when the CPU has AVX-512 F/BW/DQ/VL,
 //    else Haswell when it has AVX2 and FMA (measured 2.4x for Haswell over Prescott, and 1.7x
 //    GEMM, 1.3-1.6x resnet34-fpn training for SkylakeX over Haswell: bench/RESULTS.md).
 void tune_cpu_runtime(char** argv);
+// The spin on a machine with cores to spare: libgomp's own count for a process with more
+// threads than cores.
+inline constexpr const char* kOmpSpinCount = "1000";
 
 // The device for a --device value, decided here and nowhere else: "auto" (CUDA when a GPU is
 // usable, else the CPU), "cpu", or "cuda" (an error with the reason when no GPU is usable).

@@ -67,6 +67,9 @@ int run(Phase& p) {
       .option("test-size", "auto",
               "test-time input size (resize only), used by later phases; auto = the crop")
       .option("workers", "4", "image decoding threads")
+      .option("pack", "",
+              "read the training images from this gbad-pack file (--size = --resize) "
+              "instead of decoding the JPEGs")
       .option("max-steps-per-epoch", "0", "stop each epoch after this many steps (0 = all)")
       .option("checkpoint-every", "0", "also checkpoint every N steps (0 = at epoch ends)")
       .option("log-every", "10", "metrics.jsonl line every N steps")
@@ -121,6 +124,7 @@ int run(Phase& p) {
   lcfg.resize = static_cast<int>(cli.get_int("resize"));
   lcfg.crop = static_cast<int>(cli.get_int("crop"));
   lcfg.seed = seed;
+  lcfg.pack = cli.get("pack");
   lcfg.drop_last = true;  // BatchNorm dislikes a batch of 1
   GBAD_CHECK(lcfg.batch >= 2, "--batch must be at least 2 (BatchNorm)");
   GBAD_CHECK(per_epoch >= lcfg.batch, "the training set (", per_epoch,

@@ -14,6 +14,7 @@
 #define GBAD_FUZZ_TARGETS(X) \
   X(fuzz_split_csv)          \
   X(fuzz_image)              \
+  X(fuzz_pack)               \
   X(fuzz_safetensors)        \
   X(fuzz_checkpoint) X(fuzz_pretrained) X(fuzz_run_config) X(fuzz_scores_csv) X(fuzz_svm_model)
 
