@@ -30,4 +30,17 @@ void amp_update(Context& ctx, Tensor& state, float growth, float backoff, int64_
   GBAD_DISPATCH(ctx, amp_update, ctx, state, growth, backoff, interval);
 }
 
+void amp_scale(Context& ctx, Tensor& t, const Tensor& state) {
+  check_devices(ctx, "amp_scale", {&t, &state});
+  check_state("amp_scale", state);
+  if (t.numel() == 0) return;
+  GBAD_DISPATCH(ctx, amp_scale, ctx, t, state);
+}
+
+void amp_round(Context& ctx, Tensor& t, Precision p) {
+  if (!stores_half(p) || t.numel() == 0) return;
+  check_devices(ctx, "amp_round", {&t});
+  GBAD_DISPATCH(ctx, amp_round, ctx, t, p);
+}
+
 }  // namespace gbad

@@ -41,4 +41,9 @@ GBAD_HD void amp_update_body(float* s, float growth, float backoff, float interv
   s[kAmpFoundInf] = 0.f;
 }
 
+// Rounding through half storage: fp16 when `fp16`, else bf16 (kernels/amp.h amp_round).
+GBAD_HD float amp_round_body(float v, bool fp16) {
+  return fp16 ? round_to_f16(v) : round_to_bf16(v);
+}
+
 }  // namespace gbad
