@@ -74,6 +74,10 @@ int run(Phase& p) {
       .option("stop-after", "0",
               "exit after this many steps of this invocation, as if interrupted (for testing "
               "--resume; 0 = never)")
+      .option("loss-scale", "65536",
+              "--precision fp16: initial dynamic loss scale (PyTorch GradScaler's 2^16)")
+      .option("loss-scale-interval", "2000",
+              "--precision fp16: double the loss scale after this many steps without overflow")
       .option("pretrained", "", "torchvision weights converted with tools/convert_torchvision.py")
       .flag("skip-missing", "skip CSV rows whose image is missing (default: stop with an error)")
       .flag("resume", "continue an interrupted run in --out from its checkpoint");
@@ -160,7 +164,14 @@ int run(Phase& p) {
   Sgd sgd(ps, ocfg);
   // --precision fp16/bf16: half weight copies, half activations and gradients, fp16 loss scaling
   // (README "Mixed precision"); fp32/tf32: every MixedPrecision call is a no-op.
-  MixedPrecision mp(ctx, ps);
+  LossScalerConfig lscfg;
+  lscfg.init_scale = static_cast<float>(cli.get_double("loss-scale"));
+  lscfg.interval = cli.get_int("loss-scale-interval");
+  GBAD_CHECK(lscfg.init_scale > 0.f && std::isfinite(lscfg.init_scale),
+             "--loss-scale must be positive and finite, got ", cli.get("loss-scale"));
+  GBAD_CHECK(lscfg.interval >= 1, "--loss-scale-interval must be >= 1, got ",
+             cli.get("loss-scale-interval"));
+  MixedPrecision mp(ctx, ps, lscfg);
 
   const int epochs = static_cast<int>(cli.get_int("epochs"));
   int64_t steps_per_epoch = per_epoch / lcfg.batch;
@@ -256,9 +267,9 @@ int run(Phase& p) {
                   "; try a lower --lr, then --resume");
       ps.zero_grad();
       model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
-      mp.unscale_grads(ctx);         // fp16: inf/NaN raises the device flag ...
+      mp.unscale_grads(ctx);           // fp16: inf/NaN raises the device flag ...
       sgd.step(ctx, mp.skip_state());  // ... and the kernel skips the update
-      mp.end_step(ctx);              // scale halved/grown; half weights refreshed
+      mp.end_step(ctx);                // scale halved/grown; half weights refreshed
       ++global_step;
       ++step_in_epoch;
       loss_sum += l;
