@@ -1,7 +1,7 @@
 // Activation and dropout layers (declared in nn/layers.h): thin wrappers over
 // kernels/elementwise.h that own their outputs and cache what backward needs.
-#include "kernels/elementwise.h"
 #include "kernels/amp.h"
+#include "kernels/elementwise.h"
 #include "nn/layers.h"
 
 namespace gbad {

@@ -1,6 +1,6 @@
 // BatchNorm2d layer over kernels/batchnorm.h.
-#include "kernels/amp.h"
 #include "kernels/batchnorm.h"
+#include "kernels/amp.h"
 #include "nn/layers.h"
 
 namespace gbad {

@@ -1,8 +1,8 @@
 // Linear layer over kernels/gemm.h.
 #include <cmath>
 
-#include "kernels/gemm.h"
 #include "kernels/amp.h"
+#include "kernels/gemm.h"
 #include "nn/layers.h"
 
 namespace gbad {
@@ -28,8 +28,7 @@ const Tensor& Linear::forward(Context& ctx, const Tensor& x) {
              ")");
   x_ = x;
   y_.resize({x.size(0), out_}, x.device());
-  linear_forward(ctx, y_, x, ps_->compute_value(w_),
-                 b_ >= 0 ? &ps_->compute_value(b_) : nullptr);
+  linear_forward(ctx, y_, x, ps_->compute_value(w_), b_ >= 0 ? &ps_->compute_value(b_) : nullptr);
   amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }

@@ -65,7 +65,8 @@ void adam_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& m, Ten
              static_cast<float>(lr / bc1),
              static_cast<float>(std::sqrt(bc2)),
              decoupled};
-  for_each(ctx, params.numel(), Adam{params.f32(), m.f32(), v.f32(), grads.f32(), found_inf(amp_state), a});
+  for_each(ctx, params.numel(),
+           Adam{params.f32(), m.f32(), v.f32(), grads.f32(), found_inf(amp_state), a});
 }
 
 void ema_update(Context& ctx, Tensor& ema, const Tensor& params, float decay) {
