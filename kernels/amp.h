@@ -24,12 +24,16 @@ void amp_round(Context& ctx, Tensor& t, Precision p);
 inline void amp_store(Context& ctx, Tensor& t) {
   if (stores_half(ctx.precision())) amp_round(ctx, t, ctx.precision());
 }
+// Real half storage: dst = src converted between f32 and f16/bf16 (same element count; one of
+// the two is f32), rounding to nearest even into half, exact out of it (core/half.h).
+void amp_cast(Context& ctx, Tensor& dst, const Tensor& src);
 
 namespace cpu {
 void amp_unscale(Context& ctx, Tensor& grads, Tensor& state);
 void amp_update(Context& ctx, Tensor& state, float growth, float backoff, int64_t interval);
 void amp_scale(Context& ctx, Tensor& t, const Tensor& state);
 void amp_round(Context& ctx, Tensor& t, Precision p);
+void amp_cast(Context& ctx, Tensor& dst, const Tensor& src);
 }  // namespace cpu
 
 #ifdef GBAD_WITH_CUDA
@@ -38,6 +42,7 @@ void amp_unscale(Context& ctx, Tensor& grads, Tensor& state);
 void amp_update(Context& ctx, Tensor& state, float growth, float backoff, int64_t interval);
 void amp_scale(Context& ctx, Tensor& t, const Tensor& state);
 void amp_round(Context& ctx, Tensor& t, Precision p);
+void amp_cast(Context& ctx, Tensor& dst, const Tensor& src);
 }  // namespace cuda
 #endif
 

@@ -24,6 +24,23 @@ void amp_scale(Context&, Tensor& t, const Tensor& state) {
   for (int64_t i = 0; i < n; ++i) p[i] *= scale;
 }
 
+void amp_cast(Context&, Tensor& dst, const Tensor& src) {
+  const int64_t n = dst.numel();
+  if (src.dtype() == DType::F32) {
+    const bool fp16 = dst.dtype() == DType::F16;
+    const float* s = src.f32();
+    uint16_t* d = dst.u16();
+#pragma omp parallel for if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) d[i] = amp_to_half_body(s[i], fp16);
+  } else {
+    const bool fp16 = src.dtype() == DType::F16;
+    const uint16_t* s = src.u16();
+    float* d = dst.f32();
+#pragma omp parallel for if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) d[i] = amp_from_half_body(s[i], fp16);
+  }
+}
+
 void amp_round(Context&, Tensor& t, Precision prec) {
   const bool fp16 = prec == Precision::Fp16;
   float* p = t.f32();

@@ -31,6 +31,18 @@ struct Round {
   bool fp16;
   __device__ void operator()(int64_t i) const { t[i] = amp_round_body(t[i], fp16); }
 };
+struct ToHalf {
+  uint16_t* d;
+  const float* s;
+  bool fp16;
+  __device__ void operator()(int64_t i) const { d[i] = amp_to_half_body(s[i], fp16); }
+};
+struct FromHalf {
+  float* d;
+  const uint16_t* s;
+  bool fp16;
+  __device__ void operator()(int64_t i) const { d[i] = amp_from_half_body(s[i], fp16); }
+};
 }  // namespace
 
 void amp_unscale(Context& ctx, Tensor& grads, Tensor& state) {
@@ -43,6 +55,13 @@ void amp_update(Context& ctx, Tensor& state, float growth, float backoff, int64_
 
 void amp_scale(Context& ctx, Tensor& t, const Tensor& state) {
   for_each(ctx, t.numel(), Scale{t.f32(), state.f32()});
+}
+
+void amp_cast(Context& ctx, Tensor& dst, const Tensor& src) {
+  if (src.dtype() == DType::F32)
+    for_each(ctx, dst.numel(), ToHalf{dst.u16(), src.f32(), dst.dtype() == DType::F16});
+  else
+    for_each(ctx, dst.numel(), FromHalf{dst.f32(), src.u16(), src.dtype() == DType::F16});
 }
 
 void amp_round(Context& ctx, Tensor& t, Precision p) {

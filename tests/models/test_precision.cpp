@@ -11,11 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "common/test_util.h"
 #include "core/classes.h"
 #include "core/half.h"
 #include "core/precision.h"
 #include "io/checkpoint.h"
 #include "kernels/amp.h"
+#include "kernels/optim.h"
 #include "models/classifier.h"
 #include "nn/loss_scaler.h"
 #include "nn/optim.h"
@@ -77,6 +79,108 @@ TEST(Precision, AmpRoundIsTheHalfBodiesBitForBit) {
     Tensor t = Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
     amp_round(ctx, t, p);
     for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(f32_bits(t.f32()[i]), f32_bits(v[i]));
+  }
+}
+
+std::vector<float> special_values(size_t n) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) {
+    // Spread over fp16's normal, subnormal and overflow ranges, with ties and signs.
+    const float m = 1.f + float(i % 1024) / 1024.f + (i % 3 == 0 ? 1.f / 4096.f : 0.f);
+    v[i] = std::ldexp(i % 2 ? -m : m, static_cast<int>(i % 61) - 30);
+  }
+  v[0] = std::numeric_limits<float>::infinity();
+  v[1] = -std::numeric_limits<float>::infinity();
+  v[2] = std::nanf("");
+  v[3] = 65520.f;         // rounds to inf in fp16
+  v[4] = 2.9802322e-08f;  // 2^-25: ties to 0 in fp16
+  return v;
+}
+
+TEST(Precision, HalfTensorsCastBitForBit) {
+  Context ctx;
+  const std::vector<float> v = special_values(5000);
+  const Tensor f = Tensor::from_vector(v, {50, 100});
+  for (DType dt : {DType::F16, DType::BF16}) {
+    Tensor h({50, 100}, Device::CPU, dt);
+    EXPECT_EQ(h.nbytes(), 5000u * 2u);
+    EXPECT_EQ(h.str(), std::string(dtype_name(dt)) + "[50, 100] cpu");
+    amp_cast(ctx, h, f);
+    for (size_t i = 0; i < v.size(); ++i) {
+      const uint16_t want = dt == DType::F16 ? float_to_f16_bits(v[i]) : float_to_bf16_bits(v[i]);
+      ASSERT_EQ(h.u16()[i], want) << dtype_name(dt) << " of " << v[i];
+    }
+    // Back to f32: exact, so the round trip is the rounding of amp_round.
+    Tensor back({50, 100});
+    amp_cast(ctx, back, h);
+    Tensor rounded = f.clone();
+    amp_round(ctx, rounded, dt == DType::F16 ? Precision::Fp16 : Precision::Bf16);
+    for (size_t i = 0; i < v.size(); ++i)
+      ASSERT_EQ(f32_bits(back.f32()[i]), f32_bits(rounded.f32()[i])) << i;
+    // to_vector / set_from convert the same way; views and copies keep the dtype.
+    EXPECT_EQ(h.to_vector().size(), v.size());
+    EXPECT_EQ(f32_bits(h.to_vector()[7]), f32_bits(back.f32()[7]));
+    Tensor h2({5000}, Device::CPU, dt);
+    h2.set_from(v);
+    EXPECT_EQ(h2.u16()[9], h.u16()[9]);
+    EXPECT_EQ(h.view(100, {10}).u16()[0], h.u16()[100]);
+    Tensor c = h.clone();
+    EXPECT_EQ(c.dtype(), dt);
+    EXPECT_EQ(c.u16()[4999], h.u16()[4999]);
+    // Mistakes are errors: fp32 access of a half tensor, copies across dtypes, half into half.
+    EXPECT_THROW(h.f32(), Error);
+    EXPECT_THROW(f.u16(), Error);
+    EXPECT_THROW(back.copy_from(h), Error);
+    EXPECT_THROW(amp_cast(ctx, c, h), Error);
+    Tensor wrong({7}, Device::CPU, dt);
+    EXPECT_THROW(amp_cast(ctx, wrong, f), Error);
+  }
+}
+
+TEST(CudaVsCpu, PrecisionCastRoundScaleAndSkip) {
+  GBAD_REQUIRE_CUDA();
+  Context cpu(Device::CPU, 1), gpu(Device::CUDA, 1);
+  const std::vector<float> v = special_values(300007);
+  const Tensor f = Tensor::from_vector(v, {300007});
+  const Tensor fg = f.to(Device::CUDA);
+  for (DType dt : {DType::F16, DType::BF16}) {
+    Tensor hc({300007}, Device::CPU, dt), hg({300007}, Device::CUDA, dt);
+    amp_cast(cpu, hc, f);
+    amp_cast(gpu, hg, fg);
+    const Tensor hg_host = hg.to(Device::CPU);
+    for (int64_t i = 0; i < hc.numel(); ++i) ASSERT_EQ(hc.u16()[i], hg_host.u16()[i]) << i;
+    Tensor bc({300007}), bg({300007}, Device::CUDA);
+    amp_cast(cpu, bc, hc);
+    amp_cast(gpu, bg, hg);
+    Tensor rc = f.clone(), rg = fg.clone();
+    const Precision p = dt == DType::F16 ? Precision::Fp16 : Precision::Bf16;
+    amp_round(cpu, rc, p);
+    amp_round(gpu, rg, p);
+    const std::vector<float> bgv = bg.to_vector(), rgv = rg.to_vector();
+    for (int64_t i = 0; i < bc.numel(); ++i) {
+      ASSERT_EQ(f32_bits(bc.f32()[i]), f32_bits(bgv[size_t(i)])) << i;
+      ASSERT_EQ(f32_bits(rc.f32()[i]), f32_bits(rgv[size_t(i)])) << i;
+    }
+  }
+  // The loss-gradient scale and the optimiser's skip, both read from the device state.
+  LossScaler sc(Device::CPU), sg(Device::CUDA);
+  Tensor dc = Tensor::from_vector({0.5f, -0.25f, 3.f}, {3}), dg = dc.to(Device::CUDA);
+  amp_scale(cpu, dc, sc.state());
+  amp_scale(gpu, dg, sg.state());
+  EXPECT_EQ(dc.to_vector(), dg.to_vector());
+  EXPECT_EQ(dc.f32()[0], 32768.f);
+  for (bool inf : {false, true}) {
+    Tensor p = Tensor::from_vector({1.f, 2.f, 3.f}, {3}), pg = p.to(Device::CUDA);
+    Tensor g =
+        Tensor::from_vector({1.f, inf ? std::numeric_limits<float>::infinity() : 1.f, 1.f}, {3});
+    Tensor gg = g.to(Device::CUDA), none;
+    LossScaler a(Device::CPU), b(Device::CUDA);
+    a.unscale(cpu, g);
+    b.unscale(gpu, gg);
+    sgd_step(cpu, p, g, none, 1, 0.5f, 0.f, 0.f, 0.f, false, &a.state());
+    sgd_step(gpu, pg, gg, none, 1, 0.5f, 0.f, 0.f, 0.f, false, &b.state());
+    EXPECT_EQ(p.to_vector(), pg.to_vector());
+    EXPECT_EQ(p.f32()[0] == 1.f, inf) << "skipped exactly when a gradient overflowed";
   }
 }
 
