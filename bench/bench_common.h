@@ -21,6 +21,14 @@ void register_conv_benchmarks(bool cuda);
 void register_model_benchmarks(bool cuda);
 void register_pipeline_benchmarks(bool cuda);
 
+// gbad-bench --precision fp32|tf32|fp16|bf16|auto (default fp32), taken off the command line
+// by main() before Google Benchmark parses it. The model cases run at it (core/precision.h:
+// on the CPU fp16/bf16 are emulated by rounding, so they measure the emulation's cost).
+void set_precision_option(const std::string& value);
+const std::string& precision_option();
+// The option resolved for a context's device ("auto": bf16 on sm_80+, fp16 on sm_7x, else fp32).
+Precision bench_precision(const Context& ctx);
+
 // "cpu" | "cuda", for benchmark names.
 inline const char* dev_tag(Device d) {
   return d == Device::CUDA ? "cuda" : "cpu";

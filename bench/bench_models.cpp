@@ -16,6 +16,7 @@
 #include "kernels/loss.h"
 #include "models/classifier.h"
 #include "models/inception.h"
+#include "nn/loss_scaler.h"
 #include "nn/optim.h"
 
 namespace gbad::bench {
@@ -52,6 +53,11 @@ ModelSpec reduced(const std::string& arch, int64_t size, int64_t batch) {
 
 // Everything one benchmark needs, built once and kept while that benchmark runs (Google
 // Benchmark calls the function several times while it sizes the iteration count).
+Context& with_bench_precision(Context& ctx) {
+  ctx.set_precision(bench_precision(ctx));
+  return ctx;
+}
+
 struct ModelRun {
   explicit ModelRun(const ModelSpec& m, Device d)
       : ctx(d, 1),
@@ -61,6 +67,7 @@ struct ModelRun {
         targets(random_binary({m.batch, m.opt.num_classes}, 12, d)),
         loss({1}, d),
         dlogits({m.batch, m.opt.num_classes}, d) {
+    mp.store_input(ctx, x);  // the input batch in half (fp16/bf16)
     // InceptionV3's auxiliary classifier trains when the input allows (>= 299), weight 0.4.
     if (model.has_aux() && m.size >= InceptionV3::kMinAuxInput) model.set_aux_enabled(true);
     int64_t macs = 0;
@@ -68,24 +75,30 @@ struct ModelRun {
       if (!r.training_only) macs += r.macs;  // inference MACs (the aux head adds ~0.1 %)
     macs_per_image = double(macs);
   }
+  // gbad-train-cnn's step, with its mixed-precision calls (no-ops at fp32).
   void train_step() {
     const Tensor& logits = model.forward(ctx, x, true);
     bce_with_logits(ctx, loss, dlogits, logits, targets);
+    mp.scale_loss_grad(ctx, dlogits);
     const Tensor& aux = model.aux_logits();
     if (!aux.empty()) {
       daux.resize(aux.shape(), aux.device());
       bce_with_logits(ctx, aux_loss, daux, aux, targets);
       scale_inplace(ctx, daux, 0.4f);
+      mp.scale_loss_grad(ctx, daux);
     }
     model.param_store().zero_grad();
     model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
-    sgd.step(ctx);
+    mp.unscale_grads(ctx);
+    sgd.step(ctx, mp.skip_state());
+    mp.end_step(ctx);
   }
   const Tensor& infer() { return model.forward(ctx, x, false); }
 
   Context ctx;
   Classifier model;
   Sgd sgd;
+  MixedPrecision mp{with_bench_precision(ctx), model.param_store()};
   Tensor x, targets, loss, dlogits, aux_loss{{1}, ctx.device()}, daux;
   double macs_per_image = 0;
 };
@@ -137,7 +150,8 @@ void add_model(const ModelSpec& m, Device d) {
   for (bool train : {true, false}) {
     const std::string name = std::string("model/") + (train ? "train" : "infer") + "/" +
                              dev_tag(d) + "/" + m.label + "/" + std::to_string(m.size) +
-                             "px/n:" + std::to_string(m.batch);
+                             "px/n:" + std::to_string(m.batch) +
+                             (precision_option() == "fp32" ? "" : "/" + precision_option());
     add(name, d, [name, m, d, train](benchmark::State& s) { run_model(s, name, m, d, train); });
   }
 }

@@ -83,4 +83,24 @@ benchmark::internal::Benchmark* add(const std::string& name, Device device,
   return b->Unit(benchmark::kMillisecond);
 }
 
+namespace {
+std::string& precision_slot() {
+  static std::string value = "fp32";
+  return value;
+}
+}  // namespace
+
+void set_precision_option(const std::string& value) {
+  if (value != "auto") parse_precision(value);  // throws naming the bad value
+  precision_slot() = value;
+}
+
+const std::string& precision_option() {
+  return precision_slot();
+}
+
+Precision bench_precision(const Context& ctx) {
+  return resolve_precision(precision_slot(), ctx.device(), ctx.compute_capability());
+}
+
 }  // namespace gbad::bench

@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -37,12 +38,37 @@ std::string cpu_model() {
 int main(int argc, char** argv) {
   // Before anything loads libgomp's or OpenBLAS's settings: may re-execute this program.
   gbad::tune_cpu_runtime(argv);
+  // --precision VALUE / --precision=VALUE is ours: taken off before Google Benchmark parses.
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    std::string value;
+    if (a == "--precision" && i + 1 < argc)
+      value = argv[++i];
+    else if (a.rfind("--precision=", 0) == 0)
+      value = a.substr(12);
+    else {
+      argv[kept++] = argv[i];
+      continue;
+    }
+    try {
+      gbad::bench::set_precision_option(value);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr,
+                   "gbad-bench: error: --precision '%s': expected fp32, tf32, fp16, bf16 "
+                   "or auto\n",
+                   value.c_str());
+      return 2;
+    }
+  }
+  argc = kept;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
   const bool cuda = gbad::cuda_available();
   benchmark::AddCustomContext("gbad_commit", GBAD_GIT_COMMIT);
   benchmark::AddCustomContext("gbad_build_type", GBAD_BUILD_TYPE);
+  benchmark::AddCustomContext("precision", gbad::bench::precision_option());
   benchmark::AddCustomContext("cpu_model", cpu_model());
   benchmark::AddCustomContext("OMP_WAIT_POLICY", env_or("OMP_WAIT_POLICY", "(unset)"));
   benchmark::AddCustomContext("GOMP_SPINCOUNT", env_or("GOMP_SPINCOUNT", "(unset)"));

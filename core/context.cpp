@@ -206,8 +206,10 @@ cublasContext* Context::cublas() {
   if (!impl_->cublas) {
     CUBLAS_CHECK(cublasCreate(&impl_->cublas));
     CUBLAS_CHECK(cublasSetStream(impl_->cublas, stream()));
-    // Exact fp32: no TF32 unless a caller asks for it explicitly.
-    CUBLAS_CHECK(cublasSetMathMode(impl_->cublas, CUBLAS_DEFAULT_MATH));
+    // Exact fp32 unless the run's precision is tf32 (set_precision keeps this in step).
+    CUBLAS_CHECK(cublasSetMathMode(impl_->cublas, precision_ == Precision::Tf32
+                                                      ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                      : CUBLAS_DEFAULT_MATH));
   }
   return impl_->cublas;
 }
@@ -219,6 +221,20 @@ cudnnContext* Context::cudnn() {
     CUDNN_CHECK(cudnnSetStream(impl_->cudnn, stream()));
   }
   return impl_->cudnn;
+}
+
+void Context::set_precision(Precision p) {
+  precision_ = p;
+  if (impl_->cublas)
+    CUBLAS_CHECK(cublasSetMathMode(
+        impl_->cublas, p == Precision::Tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+}
+
+int Context::compute_capability() const {
+  if (!is_cuda()) return 0;
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, impl_->cuda_device));
+  return prop.major * 10 + prop.minor;
 }
 
 void Context::synchronize() {
@@ -241,6 +257,12 @@ cublasContext* Context::cublas() {
 }
 cudnnContext* Context::cudnn() {
   GBAD_FAIL("gbad was built without CUDA");
+}
+void Context::set_precision(Precision p) {
+  precision_ = p;
+}
+int Context::compute_capability() const {
+  return 0;
 }
 void Context::synchronize() {}
 std::string Context::device_description() const {

@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/precision.h"
 #include "core/tensor.h"
 
 // Opaque CUDA handle types, so this header needs no CUDA headers.
@@ -98,6 +99,12 @@ class Context {
   Rng& rng() { return rng_; }
   ConvAlgo conv_algo() const { return conv_algo_; }
   void set_conv_algo(ConvAlgo a) { conv_algo_ = a; }
+  // The run's precision (core/precision.h; default fp32). Layers round their stored outputs
+  // through it (kernels/amp.h amp_store); on the GPU tf32 switches cuBLAS to TF32 math.
+  Precision precision() const { return precision_; }
+  void set_precision(Precision p);
+  // major*10 + minor of this context's GPU; 0 on the CPU.
+  int compute_capability() const;
 
   // CUDA only (throw on a CPU context or a build without CUDA).
   CUstream_st* stream();
@@ -121,8 +128,25 @@ class Context {
   Device device_;
   Rng rng_;
   ConvAlgo conv_algo_ = ConvAlgo::Deterministic;
+  Precision precision_ = Precision::Fp32;
   std::unique_ptr<Impl> impl_;
   Cache cache_;
+};
+
+// Runs a scope at another precision and restores the context's afterwards: the parts that stay
+// fp32 in a mixed-precision run (the Bi-GAN, the SVM features' scores).
+class PrecisionScope {
+ public:
+  PrecisionScope(Context& ctx, Precision p) : ctx_(ctx), saved_(ctx.precision()) {
+    ctx.set_precision(p);
+  }
+  ~PrecisionScope() { ctx_.set_precision(saved_); }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  Context& ctx_;
+  Precision saved_;
 };
 
 }  // namespace gbad

@@ -108,6 +108,7 @@ void ParamStore::finalize(Device device, uint64_t seed) {
 void ParamStore::bind_views() {
   values_.clear();
   grads_views_.clear();
+  compute_views_.clear();
   for (const Entry& e : entries_) {
     if (e.trainable) {
       values_.push_back(params_.view(e.offset, e.shape));
@@ -116,7 +117,29 @@ void ParamStore::bind_views() {
       values_.push_back(buffers_.view(e.offset, e.shape));
       grads_views_.push_back(Tensor());
     }
+    compute_views_.push_back(compute_.defined() && e.trainable && !e.keep_fp32
+                                 ? compute_.view(e.offset, e.shape)
+                                 : values_.back());
   }
+}
+
+void ParamStore::keep_fp32(Ref r) {
+  GBAD_CHECK(r >= 0 && r < static_cast<Ref>(entries_.size()), "bad parameter ref ", r);
+  entries_[static_cast<size_t>(r)].keep_fp32 = true;
+  if (finalized_) bind_views();
+}
+
+void ParamStore::enable_compute_copy() {
+  GBAD_CHECK(finalized_, "ParamStore::enable_compute_copy before finalize()");
+  if (compute_.defined()) return;
+  compute_ = params_.clone();
+  bind_views();
+}
+
+Tensor& ParamStore::compute_value(Ref r) {
+  GBAD_CHECK(finalized_, "ParamStore used before finalize()");
+  GBAD_CHECK(r >= 0 && r < static_cast<Ref>(entries_.size()), "bad parameter ref ", r);
+  return compute_views_[static_cast<size_t>(r)];
 }
 
 Tensor& ParamStore::value(Ref r) {
@@ -166,6 +189,7 @@ void ParamStore::to(Device device) {
   grads_ = grads_.to(device);
   buffers_ = buffers_.to(device);
   if (state_.defined()) state_ = state_.to(device);
+  if (compute_.defined()) compute_ = compute_.to(device);
   device_ = device;
   bind_views();
 }

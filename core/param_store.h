@@ -63,6 +63,7 @@ class ParamStore {
     bool trainable = true;
     int64_t offset = 0;  // in its flat buffer (parameters or buffers)
     int64_t numel = 0;
+    bool keep_fp32 = false;  // mixed precision: never stored in half (BatchNorm scale, bias)
   };
 
   // Register while building the model (before finalize). Names must be unique.
@@ -94,6 +95,20 @@ class ParamStore {
   int state_slots() const { return state_slots_; }
 
   void zero_grad();
+
+  // ---- Mixed precision (core/precision.h) ----
+  // Marks a parameter as fp32 in every precision: BatchNorm's scale and bias (cuDNN derives an
+  // fp32 descriptor for half data). Before or after finalize.
+  void keep_fp32(Ref r);
+  // Allocates the compute copy: a second buffer of the parameters' layout that the forward reads
+  // (the half weights of a GPU run), while params() stay the fp32 master weights the optimiser
+  // updates. The caller fills and rounds it (nn/loss_scaler.h refresh_compute_copy). Idempotent.
+  void enable_compute_copy();
+  bool has_compute_copy() const { return compute_.defined(); }
+  Tensor& compute_params() { return compute_; }
+  // What layers read in their forward and backward-data: the compute copy's view of `r` when
+  // there is one and `r` is not keep_fp32, else value(r).
+  Tensor& compute_value(Ref r);
   // Moves every buffer (values, grads, state) to another device.
   void to(Device device);
   // Copies values and buffers (not grads/state) from another store of the same layout.
@@ -105,8 +120,8 @@ class ParamStore {
 
   std::vector<Entry> entries_;
   std::map<std::string, Ref> by_name_;
-  std::vector<Tensor> values_, grads_views_;
-  Tensor params_, grads_, buffers_, state_;
+  std::vector<Tensor> values_, grads_views_, compute_views_;
+  Tensor params_, grads_, buffers_, state_, compute_;
   int64_t num_params_ = 0, num_buffers_ = 0;
   int state_slots_ = 0;
   bool finalized_ = false;

@@ -5,6 +5,8 @@
 #include <mutex>
 #include <sstream>
 
+#include "core/half.h"
+
 #ifdef GBAD_WITH_CUDA
 #include <cuda_runtime.h>
 
@@ -29,6 +31,18 @@ Device parse_device(const std::string& s) {
 
 size_t dtype_size(DType t) {
   return t == DType::F32 ? 4 : 2;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32:
+      return "f32";
+    case DType::F16:
+      return "f16";
+    case DType::BF16:
+      return "bf16";
+  }
+  return "?";
 }
 
 // cuda_device_count() and cuda_available() live in core/context.cpp with the reasons.
@@ -130,7 +144,6 @@ static void check_shape(const Shape& s) {
 Tensor::Tensor(const Shape& shape, Device device, DType dtype)
     : shape_(shape), device_(device), dtype_(dtype) {
   check_shape(shape);
-  GBAD_CHECK(dtype == DType::F32, "only float32 tensors are implemented so far");
   numel_ = shape_numel(shape);
   storage_ = std::make_shared<Buffer>(nbytes(), device);
 }
@@ -162,6 +175,16 @@ float* Tensor::f32() {
 const float* Tensor::f32() const {
   GBAD_CHECK(dtype_ == DType::F32, "tensor is not float32");
   return storage_ ? static_cast<const float*>(storage_->data()) + offset_ : nullptr;
+}
+
+uint16_t* Tensor::u16() {
+  GBAD_CHECK(dtype_ != DType::F32, "tensor ", str(), " is not f16 or bf16");
+  return storage_ ? static_cast<uint16_t*>(storage_->data()) + offset_ : nullptr;
+}
+
+const uint16_t* Tensor::u16() const {
+  GBAD_CHECK(dtype_ != DType::F32, "tensor ", str(), " is not f16 or bf16");
+  return storage_ ? static_cast<const uint16_t*>(storage_->data()) + offset_ : nullptr;
 }
 
 void* Tensor::raw() const {
@@ -229,12 +252,18 @@ Tensor Tensor::to(Device device) const {
 }
 
 void Tensor::copy_from(const Tensor& src) {
-  GBAD_CHECK(src.numel() == numel_, "copy_from: ", src.str(), " into ", str());
+  GBAD_CHECK(src.numel() == numel_ && src.dtype_ == dtype_, "copy_from: ", src.str(), " into ",
+             str(), " (a change of dtype is a cast: kernels/amp.h amp_cast)");
   copy_bytes(raw(), device_, src.raw(), src.device_, nbytes());
 }
 
 void Tensor::fill(float value) {
   if (numel_ == 0) return;
+  if (dtype_ != DType::F32) {
+    GBAD_CHECK(value == 0.f, "fill(", value, ") of ", str(), ": only zero; cast an f32 tensor");
+    zero();
+    return;
+  }
   if (device_ == Device::CPU) {
     float* p = f32();
     for (int64_t i = 0; i < numel_; ++i) p[i] = value;
@@ -258,18 +287,32 @@ void Tensor::zero() {
 
 std::vector<float> Tensor::to_vector() const {
   std::vector<float> v(static_cast<size_t>(numel_));
-  copy_bytes(v.data(), Device::CPU, raw(), device_, nbytes());
+  if (dtype_ == DType::F32) {
+    copy_bytes(v.data(), Device::CPU, raw(), device_, nbytes());
+    return v;
+  }
+  std::vector<uint16_t> h(static_cast<size_t>(numel_));
+  copy_bytes(h.data(), Device::CPU, raw(), device_, nbytes());
+  for (size_t i = 0; i < h.size(); ++i)
+    v[i] = dtype_ == DType::F16 ? f16_bits_to_float(h[i]) : bf16_bits_to_float(h[i]);
   return v;
 }
 
 void Tensor::set_from(const std::vector<float>& v) {
   GBAD_CHECK(static_cast<int64_t>(v.size()) == numel_, "set_from: ", v.size(),
              " values for tensor ", str());
-  copy_bytes(raw(), device_, v.data(), Device::CPU, nbytes());
+  if (dtype_ == DType::F32) {
+    copy_bytes(raw(), device_, v.data(), Device::CPU, nbytes());
+    return;
+  }
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < h.size(); ++i)
+    h[i] = dtype_ == DType::F16 ? float_to_f16_bits(v[i]) : float_to_bf16_bits(v[i]);
+  copy_bytes(raw(), device_, h.data(), Device::CPU, nbytes());
 }
 
 std::string Tensor::str() const {
-  return std::string("f32") + shape_str(shape_) + " " + device_name(device_);
+  return std::string(dtype_name(dtype_)) + shape_str(shape_) + " " + device_name(device_);
 }
 
 }  // namespace gbad

@@ -16,11 +16,14 @@
 namespace gbad {
 
 enum class Device { CPU, CUDA };
-enum class DType { F32, F16, BF16 };  // only F32 is used so far; the field is ready for more
+// F16 (IEEE binary16) and BF16 (bfloat16) hold 16-bit storage for mixed precision: created,
+// copied, viewed, cast (kernels/amp.h amp_cast) and read back; the fp32 ops reject them.
+enum class DType { F32, F16, BF16 };
 
 const char* device_name(Device d);
 Device parse_device(const std::string& s);  // "cpu" | "cuda"
 size_t dtype_size(DType t);
+const char* dtype_name(DType t);  // "f32" | "f16" | "bf16"
 
 // Is a usable CUDA device present? False (never a crash) without a GPU or driver, with a driver
 // older than the runtime, with a cuDNN built for another CUDA major version, or in a build
@@ -87,6 +90,9 @@ class Tensor {
 
   float* f32();
   const float* f32() const;
+  // The raw 16-bit patterns of an F16 or BF16 tensor (core/half.h converts them).
+  uint16_t* u16();
+  const uint16_t* u16() const;
   void* raw() const;
 
   // Makes this tensor hold `shape`, reallocating only when the storage is too small or on
@@ -105,10 +111,12 @@ class Tensor {
   void copy_from(const Tensor& src);  // same numel; any devices
   void fill(float value);
   void zero();
-  std::vector<float> to_vector() const;  // host copy
+  // Host copy as floats (exact for F16/BF16), and the reverse (rounded to nearest even into
+  // F16/BF16 tensors).
+  std::vector<float> to_vector() const;
   void set_from(const std::vector<float>& v);
 
-  std::string str() const;  // "f32[2, 3, 4, 4] cpu"
+  std::string str() const;  // "f32[2, 3, 4, 4] cpu", "bf16[8] cuda"
 
  private:
   std::shared_ptr<Buffer> storage_;

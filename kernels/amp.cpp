@@ -30,4 +30,30 @@ void amp_update(Context& ctx, Tensor& state, float growth, float backoff, int64_
   GBAD_DISPATCH(ctx, amp_update, ctx, state, growth, backoff, interval);
 }
 
+void amp_scale(Context& ctx, Tensor& t, const Tensor& state) {
+  check_devices(ctx, "amp_scale", {&t, &state});
+  check_state("amp_scale", state);
+  if (t.numel() == 0) return;
+  GBAD_DISPATCH(ctx, amp_scale, ctx, t, state);
+}
+
+void amp_cast(Context& ctx, Tensor& dst, const Tensor& src) {
+  const char* op = "amp_cast";
+  GBAD_CHECK(dst.defined() && src.defined(), op, ": undefined tensor");
+  GBAD_CHECK(dst.device() == ctx.device() && src.device() == ctx.device(), op, ": ", src.str(),
+             " -> ", dst.str(), " not on the context's device (", device_name(ctx.device()), ")");
+  GBAD_CHECK(dst.numel() == src.numel(), op, ": ", src.str(), " -> ", dst.str(),
+             ": different element counts");
+  GBAD_CHECK((dst.dtype() == DType::F32) != (src.dtype() == DType::F32), op, ": ", src.str(),
+             " -> ", dst.str(), ": casts f32 to f16/bf16 or back");
+  if (dst.numel() == 0) return;
+  GBAD_DISPATCH(ctx, amp_cast, ctx, dst, src);
+}
+
+void amp_round(Context& ctx, Tensor& t, Precision p) {
+  if (!stores_half(p) || t.numel() == 0) return;
+  check_devices(ctx, "amp_round", {&t});
+  GBAD_DISPATCH(ctx, amp_round, ctx, t, p);
+}
+
 }  // namespace gbad

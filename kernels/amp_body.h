@@ -41,4 +41,17 @@ GBAD_HD void amp_update_body(float* s, float growth, float backoff, float interv
   s[kAmpFoundInf] = 0.f;
 }
 
+// One element of amp_cast: f32 -> f16/bf16 bits and back.
+GBAD_HD uint16_t amp_to_half_body(float v, bool fp16) {
+  return fp16 ? float_to_f16_bits(v) : float_to_bf16_bits(v);
+}
+GBAD_HD float amp_from_half_body(uint16_t h, bool fp16) {
+  return fp16 ? f16_bits_to_float(h) : bf16_bits_to_float(h);
+}
+
+// Rounding through half storage: fp16 when `fp16`, else bf16 (kernels/amp.h amp_round).
+GBAD_HD float amp_round_body(float v, bool fp16) {
+  return fp16 ? round_to_f16(v) : round_to_bf16(v);
+}
+
 }  // namespace gbad

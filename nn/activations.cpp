@@ -1,5 +1,6 @@
 // Activation and dropout layers (declared in nn/layers.h): thin wrappers over
 // kernels/elementwise.h that own their outputs and cache what backward needs.
+#include "kernels/amp.h"
 #include "kernels/elementwise.h"
 #include "nn/layers.h"
 
@@ -16,6 +17,7 @@ const Tensor& no_grad() {
 const Tensor& ReLU::forward(Context& ctx, const Tensor& x) {
   y_.resize(x.shape(), x.device());
   relu_forward(ctx, y_, x);
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
 
@@ -23,6 +25,7 @@ const Tensor& ReLU::backward(Context& ctx, const Tensor& dy) {
   if (!input_grad_) return no_grad();
   dx_.resize(dy.shape(), dy.device());
   relu_backward(ctx, dx_, dy, y_);
+  amp_store(ctx, dx_);
   return dx_;
 }
 
@@ -30,6 +33,7 @@ const Tensor& LeakyReLU::forward(Context& ctx, const Tensor& x) {
   x_ = x;
   y_.resize(x.shape(), x.device());
   leaky_relu_forward(ctx, y_, x, slope_);
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
 
@@ -37,12 +41,14 @@ const Tensor& LeakyReLU::backward(Context& ctx, const Tensor& dy) {
   if (!input_grad_) return no_grad();
   dx_.resize(dy.shape(), dy.device());
   leaky_relu_backward(ctx, dx_, dy, x_, slope_);
+  amp_store(ctx, dx_);
   return dx_;
 }
 
 const Tensor& Sigmoid::forward(Context& ctx, const Tensor& x) {
   y_.resize(x.shape(), x.device());
   sigmoid_forward(ctx, y_, x);
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
 
@@ -50,12 +56,14 @@ const Tensor& Sigmoid::backward(Context& ctx, const Tensor& dy) {
   if (!input_grad_) return no_grad();
   dx_.resize(dy.shape(), dy.device());
   sigmoid_backward(ctx, dx_, dy, y_);
+  amp_store(ctx, dx_);
   return dx_;
 }
 
 const Tensor& Tanh::forward(Context& ctx, const Tensor& x) {
   y_.resize(x.shape(), x.device());
   tanh_forward(ctx, y_, x);
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
 
@@ -63,6 +71,7 @@ const Tensor& Tanh::backward(Context& ctx, const Tensor& dy) {
   if (!input_grad_) return no_grad();
   dx_.resize(dy.shape(), dy.device());
   tanh_backward(ctx, dx_, dy, y_);
+  amp_store(ctx, dx_);
   return dx_;
 }
 
@@ -79,6 +88,7 @@ const Tensor& Dropout::forward(Context& ctx, const Tensor& x) {
     y_.copy_from(x);
     mask_.fill(1.f);
   }
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
 
@@ -86,6 +96,7 @@ const Tensor& Dropout::backward(Context& ctx, const Tensor& dy) {
   if (!input_grad_) return no_grad();
   dx_.resize(dy.shape(), dy.device());
   dropout_backward(ctx, dx_, dy, mask_);
+  amp_store(ctx, dx_);
   return dx_;
 }
 

@@ -1,5 +1,6 @@
 // BatchNorm2d layer over kernels/batchnorm.h.
 #include "kernels/batchnorm.h"
+#include "kernels/amp.h"
 #include "nn/layers.h"
 
 namespace gbad {
@@ -13,6 +14,8 @@ BatchNorm2d::BatchNorm2d(ParamStore& ps, const std::string& prefix, int64_t chan
   w_ = ps.add_param(join_name(prefix, "weight"), {channels},
                     zero_init_weight ? InitSpec::zeros() : InitSpec::ones());
   b_ = ps.add_param(join_name(prefix, "bias"), {channels}, InitSpec::zeros());
+  ps.keep_fp32(w_);  // mixed precision: scale and bias stay fp32 (as cuDNN's for half data)
+  ps.keep_fp32(b_);
   rm_ = ps.add_buffer(join_name(prefix, "running_mean"), {channels}, InitSpec::zeros());
   rv_ = ps.add_buffer(join_name(prefix, "running_var"), {channels}, InitSpec::ones());
   nbt_ = ps.add_buffer(join_name(prefix, "num_batches_tracked"), {}, InitSpec::zeros());
@@ -34,6 +37,7 @@ const Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x) {
     batchnorm2d_forward_eval(ctx, y_, x, ps_->value(w_), ps_->value(b_), ps_->value(rm_),
                              ps_->value(rv_), eps_);
   }
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors); statistics stay fp32
   return y_;
 }
 
@@ -51,6 +55,7 @@ const Tensor& BatchNorm2d::forward_act(Context& ctx, const Tensor& x, const Tens
   batchnorm2d_forward_train_act(ctx, y_, save_mean_, save_invstd_, ps_->value(rm_), ps_->value(rv_),
                                 x, ps_->value(w_), ps_->value(b_), eps_, momentum_, residual, relu);
   batchnorm2d_count_batch(ctx, ps_->value(nbt_));
+  amp_store(ctx, y_);
   return y_;
 }
 
@@ -70,6 +75,8 @@ const Tensor& BatchNorm2d::backward_act(Context& ctx, const Tensor& dy, bool res
   }
   batchnorm2d_backward_act(ctx, dx, dz, &ps_->grad(w_), &ps_->grad(b_), dy, y_, x_, ps_->value(w_),
                            save_mean_, save_invstd_, eps_, relu_);
+  if (dx) amp_store(ctx, dx_);
+  if (dz) amp_store(ctx, dz_);
   return input_grad_ ? dx_ : kNone;
 }
 
@@ -91,6 +98,7 @@ const Tensor& BatchNorm2d::backward(Context& ctx, const Tensor& dy) {
     batchnorm2d_backward_eval(ctx, dx, &ps_->grad(w_), &ps_->grad(b_), dy, x_, ps_->value(w_),
                               ps_->value(rm_), ps_->value(rv_), eps_);
   }
+  if (dx) amp_store(ctx, dx_);
   return input_grad_ ? dx_ : kNone;
 }
 

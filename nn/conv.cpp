@@ -1,6 +1,7 @@
 // Conv2d layer over kernels/conv2d.h.
 #include <cmath>
 
+#include "kernels/amp.h"
 #include "kernels/conv2d.h"
 #include "nn/layers.h"
 
@@ -44,8 +45,9 @@ const Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
   GBAD_CHECK(ps_, "Conv2d used before construction");
   x_ = x;
   y_.resize(output_shape(x.shape()), x.device());
-  conv2d_forward(ctx, y_, x, ps_->value(w_), b_ >= 0 ? &ps_->value(b_) : nullptr,
+  conv2d_forward(ctx, y_, x, ps_->compute_value(w_), b_ >= 0 ? &ps_->compute_value(b_) : nullptr,
                  Conv2dParams{sh_, sw_, ph_, pw_});
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
 
@@ -55,9 +57,10 @@ const Tensor& Conv2d::forward_bn_eval(Context& ctx, const Tensor& x, const Batch
   GBAD_CHECK(b_ < 0, "Conv2d::forward_bn_eval: a convolution with bias is not folded");
   x_ = Tensor();  // nothing for backward
   y_.resize(output_shape(x.shape()), x.device());
-  conv2d_bn_eval_forward(ctx, y_, x, ps_->value(w_), bn.gamma(), bn.beta(), bn.running_mean(),
-                         bn.running_var(), bn.eps(), residual, relu,
+  conv2d_bn_eval_forward(ctx, y_, x, ps_->compute_value(w_), bn.gamma(), bn.beta(),
+                         bn.running_mean(), bn.running_var(), bn.eps(), residual, relu,
                          Conv2dParams{sh_, sw_, ph_, pw_});
+  amp_store(ctx, y_);
   return y_;
 }
 
@@ -66,8 +69,9 @@ const Tensor& Conv2d::backward(Context& ctx, const Tensor& dy) {
   static const Tensor kNone;
   if (input_grad_) dx_.resize(x_.shape(), x_.device());
   conv2d_backward(ctx, input_grad_ ? &dx_ : nullptr, &ps_->grad(w_),
-                  b_ >= 0 ? &ps_->grad(b_) : nullptr, dy, x_, ps_->value(w_),
+                  b_ >= 0 ? &ps_->grad(b_) : nullptr, dy, x_, ps_->compute_value(w_),
                   Conv2dParams{sh_, sw_, ph_, pw_});
+  if (input_grad_) amp_store(ctx, dx_);
   return input_grad_ ? dx_ : kNone;
 }
 

@@ -1,6 +1,7 @@
 // Linear layer over kernels/gemm.h.
 #include <cmath>
 
+#include "kernels/amp.h"
 #include "kernels/gemm.h"
 #include "nn/layers.h"
 
@@ -27,7 +28,8 @@ const Tensor& Linear::forward(Context& ctx, const Tensor& x) {
              ")");
   x_ = x;
   y_.resize({x.size(0), out_}, x.device());
-  linear_forward(ctx, y_, x, ps_->value(w_), b_ >= 0 ? &ps_->value(b_) : nullptr);
+  linear_forward(ctx, y_, x, ps_->compute_value(w_), b_ >= 0 ? &ps_->compute_value(b_) : nullptr);
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
 
@@ -36,7 +38,8 @@ const Tensor& Linear::backward(Context& ctx, const Tensor& dy) {
   static const Tensor kNone;
   if (input_grad_) dx_.resize(x_.shape(), x_.device());
   linear_backward(ctx, input_grad_ ? &dx_ : nullptr, &ps_->grad(w_),
-                  b_ >= 0 ? &ps_->grad(b_) : nullptr, dy, x_, ps_->value(w_));
+                  b_ >= 0 ? &ps_->grad(b_) : nullptr, dy, x_, ps_->compute_value(w_));
+  if (input_grad_) amp_store(ctx, dx_);
   return input_grad_ ? dx_ : kNone;
 }
 

@@ -68,4 +68,60 @@ void LossScaler::restore(const std::map<std::string, std::string>& meta) {
   state_.copy_from(Tensor::from_vector(s, {kAmpStateSize}));
 }
 
+void refresh_compute_copy(Context& ctx, ParamStore& ps) {
+  if (!ps.has_compute_copy()) return;
+  ps.compute_params().copy_from(ps.params());
+  amp_round(ctx, ps.compute_params(), ctx.precision());
+}
+
+namespace {
+LossScalerConfig scaler_config(Precision p, LossScalerConfig cfg) {
+  cfg.enabled = cfg.enabled && p == Precision::Fp16;  // bf16 has fp32's range: no scaling
+  return cfg;
+}
+}  // namespace
+
+MixedPrecision::MixedPrecision(Context& ctx, ParamStore& ps, LossScalerConfig cfg)
+    : ps_(&ps),
+      precision_(ctx.precision()),
+      scaler_(ctx.device(), scaler_config(ctx.precision(), cfg)) {
+  GBAD_CHECK(ps.finalized(), "MixedPrecision: the ParamStore must be finalized first");
+  if (!stores_half(precision_)) return;
+  ps.enable_compute_copy();
+  refresh_compute_copy(ctx, ps);
+  // Weight gradients stored in half: every trainable entry but the fp32 ones, as runs of
+  // consecutive entries (one rounding launch per run).
+  for (const ParamStore::Entry& e : ps.entries()) {
+    if (!e.trainable || e.keep_fp32 || e.numel == 0) continue;
+    if (!half_grad_runs_.empty() &&
+        half_grad_runs_.back().first + half_grad_runs_.back().second == e.offset)
+      half_grad_runs_.back().second += e.numel;
+    else
+      half_grad_runs_.emplace_back(e.offset, e.numel);
+  }
+}
+
+void MixedPrecision::store_input(Context& ctx, Tensor& x) const {
+  if (stores_half(precision_)) amp_round(ctx, x, precision_);
+}
+
+void MixedPrecision::scale_loss_grad(Context& ctx, Tensor& dloss) {
+  if (scaler_.enabled()) amp_scale(ctx, dloss, scaler_.state());
+  if (stores_half(precision_)) amp_round(ctx, dloss, precision_);
+}
+
+void MixedPrecision::unscale_grads(Context& ctx) {
+  if (!stores_half(precision_)) return;
+  for (const auto& [offset, count] : half_grad_runs_) {
+    Tensor g = ps_->grads().view(offset, {count});
+    amp_round(ctx, g, precision_);
+  }
+  scaler_.unscale(ctx, ps_->grads());
+}
+
+void MixedPrecision::end_step(Context& ctx) {
+  scaler_.update(ctx);
+  refresh_compute_copy(ctx, *ps_);
+}
+
 }  // namespace gbad

@@ -11,8 +11,12 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/context.h"
+#include "core/param_store.h"
+#include "core/precision.h"
 #include "core/tensor.h"
 
 namespace gbad {
@@ -56,6 +60,46 @@ class LossScaler {
  private:
   LossScalerConfig cfg_;
   Tensor state_;
+};
+
+// Fills the store's compute copy from the fp32 master weights, rounded at the context's
+// precision (nothing when the store has no compute copy).
+void refresh_compute_copy(Context& ctx, ParamStore& ps);
+
+// The mixed-precision parts of one training step, at ctx.precision() (read at construction):
+//
+//   mp.store_input(ctx, x);                    // the input batch, stored in half
+//   forward; loss (reads half logits, accumulates fp32) -> dlogits
+//   mp.scale_loss_grad(ctx, dlogits);          // * loss scale (fp16), stored in half
+//   ps.zero_grad(); backward                   // activations' gradients stored in half
+//   mp.unscale_grads(ctx);                     // weight grads stored in half, / scale, inf check
+//   sgd.step(ctx, mp.skip_state());            // the kernel skips on the device flag
+//   mp.end_step(ctx);                          // scale update; half weights refreshed
+//
+// fp16/bf16: the store gets a compute copy (the forward's half weights; ParamStore::keep_fp32
+// entries, BatchNorm's, read the master). fp16 also scales the loss (LossScaler, GradScaler's
+// semantics). fp32/tf32: every call is a no-op and the step is exactly the fp32 step.
+class MixedPrecision {
+ public:
+  MixedPrecision(Context& ctx, ParamStore& ps, LossScalerConfig cfg = {});
+  Precision precision() const { return precision_; }
+  LossScaler& scaler() { return scaler_; }
+  const LossScaler& scaler() const { return scaler_; }
+
+  void store_input(Context& ctx, Tensor& x) const;
+  void scale_loss_grad(Context& ctx, Tensor& dloss);
+  void unscale_grads(Context& ctx);
+  // The scaler's device state for the optimiser's skip (null when not scaling).
+  const Tensor* skip_state() const { return scaler_.enabled() ? &scaler_.state() : nullptr; }
+  void end_step(Context& ctx);
+  // After the master weights change outside a step (checkpoint or pretrained weights loaded).
+  void refresh_weights(Context& ctx) { refresh_compute_copy(ctx, *ps_); }
+
+ private:
+  ParamStore* ps_;
+  Precision precision_;
+  LossScaler scaler_;
+  std::vector<std::pair<int64_t, int64_t>> half_grad_runs_;  // (offset, count) in grads()
 };
 
 }  // namespace gbad

@@ -23,14 +23,14 @@ Sgd::Sgd(ParamStore& ps, const SgdConfig& cfg) : ps_(&ps), cfg_(cfg) {
              "Sgd: lr, momentum and weight_decay must be non-negative");
 }
 
-void Sgd::step(Context& ctx) {
+void Sgd::step(Context& ctx, const Tensor* amp_state) {
   ParamStore& ps = checked(*ps_, "Sgd::step");
   if (ps.num_params() == 0) return;
   ++steps_;
   Tensor none;
   Tensor& buf = cfg_.momentum != 0.f ? ps.state(1) : none;
   sgd_step(ctx, ps.params(), ps.grads(), buf, steps_, cfg_.lr, cfg_.momentum, cfg_.weight_decay,
-           cfg_.dampening, cfg_.nesterov);
+           cfg_.dampening, cfg_.nesterov, amp_state);
 }
 
 Adam::Adam(ParamStore& ps, const AdamConfig& cfg) : ps_(&ps), cfg_(cfg) {
@@ -38,7 +38,7 @@ Adam::Adam(ParamStore& ps, const AdamConfig& cfg) : ps_(&ps), cfg_(cfg) {
              "Adam: lr, eps and weight_decay must be non-negative");
 }
 
-void Adam::step(Context& ctx) {
+void Adam::step(Context& ctx, const Tensor* amp_state) {
   ParamStore& ps = checked(*ps_, "Adam::step");
   const int64_t n = ps.num_params();
   if (n == 0) return;
@@ -46,7 +46,7 @@ void Adam::step(Context& ctx) {
   Tensor& state = ps.state(2);
   Tensor m = state.view(0, {n}), v = state.view(n, {n});
   adam_step(ctx, ps.params(), ps.grads(), m, v, steps_, cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps,
-            cfg_.weight_decay, cfg_.decoupled);
+            cfg_.weight_decay, cfg_.decoupled, amp_state);
 }
 
 Ema::Ema(ParamStore& ps, float decay) : decay_(decay) {

@@ -27,7 +27,11 @@ class Sgd {
  public:
   Sgd(ParamStore& ps, const SgdConfig& cfg);
   // p -= lr * update(grad); reads the gradients as they are (the caller zeroes them).
-  void step(Context& ctx);
+  // `amp_state` (MixedPrecision::skip_state()): the kernel changes nothing when its found_inf
+  // flag is set, decided on the device. steps() still counts the call (the host does not learn
+  // of the skip); with torch's zero dampening a skipped first step leaves the same momentum as
+  // torch's lazily created buffer.
+  void step(Context& ctx, const Tensor* amp_state = nullptr);
   void set_lr(float lr) { cfg_.lr = lr; }
   float lr() const { return cfg_.lr; }
   const SgdConfig& config() const { return cfg_; }
@@ -53,7 +57,8 @@ struct AdamConfig {
 class Adam {
  public:
   Adam(ParamStore& ps, const AdamConfig& cfg);
-  void step(Context& ctx);
+  // `amp_state` as Sgd::step; a skipped step still advances the bias correction's count.
+  void step(Context& ctx, const Tensor* amp_state = nullptr);
   void set_lr(float lr) { cfg_.lr = lr; }
   float lr() const { return cfg_.lr; }
   const AdamConfig& config() const { return cfg_; }

@@ -1,5 +1,6 @@
 // Pooling and upsampling layers (declared in nn/layers.h) over kernels/pooling.h.
 #include "kernels/pooling.h"
+#include "kernels/amp.h"
 #include "nn/layers.h"
 
 namespace gbad {
@@ -23,6 +24,7 @@ const Tensor& MaxPool2d::forward(Context& ctx, const Tensor& x) {
   y_.resize(out, x.device());
   argmax_.resize(out, x.device());
   maxpool2d_forward(ctx, y_, argmax_, x, k_, s_, p_);
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
 
@@ -30,6 +32,7 @@ const Tensor& MaxPool2d::backward(Context& ctx, const Tensor& dy) {
   if (!input_grad_) return no_grad();
   dx_.resize(x_shape_, dy.device());
   maxpool2d_backward(ctx, dx_, dy, argmax_, k_, s_, p_);
+  amp_store(ctx, dx_);
   return dx_;
 }
 
@@ -44,6 +47,7 @@ const Tensor& AvgPool2d::forward(Context& ctx, const Tensor& x) {
   x_shape_ = x.shape();
   y_.resize(output_shape(x.shape()), x.device());
   avgpool2d_forward(ctx, y_, x, p_);
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
 
@@ -51,6 +55,7 @@ const Tensor& AvgPool2d::backward(Context& ctx, const Tensor& dy) {
   if (!input_grad_) return no_grad();
   dx_.resize(x_shape_, dy.device());
   avgpool2d_backward(ctx, dx_, dy, p_);
+  amp_store(ctx, dx_);
   return dx_;
 }
 
@@ -59,6 +64,7 @@ const Tensor& GlobalAvgPool::forward(Context& ctx, const Tensor& x) {
   x_shape_ = x.shape();
   y_.resize({x.n(), x.c()}, x.device());
   global_avgpool_forward(ctx, y_, x);
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
 
@@ -66,6 +72,7 @@ const Tensor& GlobalAvgPool::backward(Context& ctx, const Tensor& dy) {
   if (!input_grad_) return no_grad();
   dx_.resize(x_shape_, dy.device());
   global_avgpool_backward(ctx, dx_, dy);
+  amp_store(ctx, dx_);
   return dx_;
 }
 
@@ -75,6 +82,7 @@ const Tensor& Upsample::forward(Context& ctx, const Tensor& x, int64_t h_out, in
   x_shape_ = x.shape();
   y_.resize({x.n(), x.c(), h_out, w_out}, x.device());
   upsample_nearest_forward(ctx, y_, x);
+  amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
 
@@ -82,6 +90,7 @@ const Tensor& Upsample::backward(Context& ctx, const Tensor& dy) {
   if (!input_grad_) return no_grad();
   dx_.resize(x_shape_, dy.device());
   upsample_nearest_backward(ctx, dx_, dy);
+  amp_store(ctx, dx_);
   return dx_;
 }
 

@@ -17,9 +17,13 @@
 #   3. tests.log    every GPU test (ctest -R 'Cuda|Gpu') with GBAD_REQUIRE_GPU=1 (a skip fails)
 #                   and GBAD_CUDA_SYNC=1 (faults reported at the call)                  (120)
 #   4. sanitizer.log  compute-sanitizer memcheck and racecheck over the small kernel tests (60)
-#   5. bench.json   gbad-bench, the CUDA cases (console output in bench.txt)              (30)
-#   6. bench.txt    tools/bench_pytorch.py --device cuda, when PyTorch with CUDA is present (30)
-#   7. demo.log     DEMO_FAST=1 DEMO_DEVICE=cuda scripts/demo.sh (source builds only)       (50)
+#   5. bench.json   gbad-bench, the CUDA cases (console output in bench.txt)              (20)
+#      bench.txt    gbad-bench's CUDA model cases again at --precision auto (bf16 on sm_80+,
+#                   fp16 on sm_7x)                                                        (15)
+#   6. bench.txt    tools/bench_pytorch.py --device cuda, when PyTorch with CUDA is present:
+#                   PyTorch's fp32/tf32/autocast fp16/bf16 (channels_last, cudnn.benchmark)
+#                   against gbad-bench --precision auto, one round                          (35)
+#   7. demo.log     DEMO_FAST=1 DEMO_DEVICE=cuda scripts/demo.sh (source builds only)       (40)
 # The limits add up to 470 s (GBAD_GPU_CHECK_BUDGET), so the whole check stays under 8 minutes.
 #   8. SUMMARY.md   one line per stage: ok / FAILED / skipped, and why
 set -uo pipefail
@@ -223,11 +227,15 @@ fi
 
 # ---- 5. gbad-bench CUDA cases -----------------------------------------------------------------
 if [ -x "$build/bin/gbad-bench" ]; then
-  stage "gbad-bench (CUDA cases)" 30 bench.txt "$build/bin/gbad-bench" --benchmark_filter=/cuda/ \
+  stage "gbad-bench (CUDA cases)" 20 bench.txt "$build/bin/gbad-bench" --benchmark_filter=/cuda/ \
     --benchmark_min_time=0.2 --benchmark_out="$out/bench.json" --benchmark_out_format=json
   if grep -q "Failed to match any benchmarks" "$out/bench.txt"; then
     note "gbad-bench" "FAILED: no CUDA cases registered (gbad-bench found no usable GPU)" 0 bench.txt
   fi
+  echo "== gbad-bench --precision auto (CUDA model cases)" >>"$out/bench.txt"
+  stage "gbad-bench (CUDA model cases, --precision auto)" 15 bench.txt "$build/bin/gbad-bench" \
+    --precision auto --benchmark_filter='^model/.*/cuda/(demo|resnet34-fpn)' \
+    --benchmark_min_time=0.2
 else
   note "gbad-bench" "skipped: not built (Google Benchmark missing)" 0 "-"
 fi
@@ -235,15 +243,18 @@ fi
 # ---- 6. PyTorch on the same GPU ---------------------------------------------------------------
 if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
   echo "== tools/bench_pytorch.py --device cuda" >>"$out/bench.txt"
-  stage "PyTorch (tools/bench_pytorch.py --device cuda)" 30 bench.txt python3 \
-    "$root/tools/bench_pytorch.py" --device cuda --cases demo/32,resnet34-fpn/224/32
+  gbad_bench=()
+  [ -x "$build/bin/gbad-bench" ] && gbad_bench=(--gbad-bench "$build/bin/gbad-bench")
+  stage "PyTorch (tools/bench_pytorch.py --device cuda)" 35 bench.txt python3 \
+    "$root/tools/bench_pytorch.py" --device cuda --cases demo/32,resnet34-fpn/224/32 \
+    --precision auto --rounds 1 --min-time 0.5 --warmup 3 "${gbad_bench[@]}"
 else
   note "PyTorch" "skipped: no PyTorch with CUDA on this machine" 0 "-"
 fi
 
 # ---- 7. the demo on the GPU -------------------------------------------------------------------
 if [ $source_build = 1 ]; then
-  stage "demo (DEMO_FAST=1, --device cuda)" 50 demo.log env DEMO_FAST=1 DEMO_DEVICE=cuda \
+  stage "demo (DEMO_FAST=1, --device cuda)" 40 demo.log env DEMO_FAST=1 DEMO_DEVICE=cuda \
     "$root/scripts/demo.sh" "/tmp/gbad-gpu-check-demo-$$"
 else
   note "demo" "skipped: scripts/demo.sh builds from source (deps.sh, build.sh); the CudaPipeline.* tests of stage 3 run every phase on the GPU" 0 "-"

@@ -44,8 +44,13 @@ gbad/PyTorch ratio. PATH may start with VAR=VALUE words, set for that run only (
 
 Timing: --warmup untimed steps, then one round of at least --min-time seconds per process and
 round; --rounds rounds. Reported: the best round (img/s) and the spread (worst round). The load
-average is printed with each round. On CUDA (one configuration, in this process) every step
-ends with torch.cuda.synchronize().
+average is printed with each round. On CUDA every step ends with torch.cuda.synchronize(), and
+PyTorch runs (in this process, cudnn.benchmark on) in what a PyTorch user would train with:
+  cuda/fp32/nchw, cuda/fp32/channels_last, cuda/tf32/channels_last (allow_tf32 on),
+  cuda/fp16/channels_last (autocast fp16 + GradScaler), cuda/bf16/channels_last (autocast bf16)
+(--configs picks some); the best is the baseline. gbad-bench runs at --precision (passed on;
+its case names then end in /PRECISION), so compare like with like: e.g. --precision bf16 on an
+A100/H100 or fp16 on a T4 against PyTorch's autocast.
 
 Examples:
   python tools/bench_pytorch.py --threads 2 --gbad-bench build/bin/gbad-bench
@@ -222,6 +227,9 @@ def parse_cases(spec):
 
 
 CONFIGS = ["default/nchw", "default/channels_last", "passive/nchw", "passive/channels_last"]
+CUDA_CONFIGS = ["cuda/fp32/nchw", "cuda/fp32/channels_last", "cuda/tf32/channels_last",
+                "cuda/fp16/channels_last", "cuda/bf16/channels_last"]
+NAME_SUFFIX = ""  # "/PRECISION" when gbad-bench runs at --precision other than fp32
 
 
 def sync(device):
@@ -245,8 +253,14 @@ def time_round(step, device, warmup, min_time):
             return dt / n
 
 
-def bench_case(c, device, args, channels_last=False):
-    """img/s of one round per mode: {"train": x, "infer": y}."""
+def bench_case(c, device, args, channels_last=False, amp=None):
+    """img/s of one round per mode: {"train": x, "infer": y}. amp: None (fp32), "tf32",
+    "fp16" (autocast + GradScaler) or "bf16" (autocast), CUDA only."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = amp == "tf32"
+        torch.backends.cudnn.allow_tf32 = amp == "tf32"
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(amp)
+    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
     torch.manual_seed(0)
     model = build_model(c["arch"], c["width"], c["fpn"], c["head"], c["size"]).to(device)
     x = torch.randn(c["batch"], 3, c["size"], c["size"], device=device)
@@ -257,20 +271,29 @@ def bench_case(c, device, args, channels_last=False):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     loss_fn = nn.BCEWithLogitsLoss()
 
+    def autocast():
+        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
     def train_step():
         opt.zero_grad()
-        out = model(x)
-        if isinstance(out, tuple):  # InceptionV3 (train mode): logits and auxiliary logits
-            loss = loss_fn(out.logits, t)
-            if out.aux_logits is not None:
-                loss = loss + 0.4 * loss_fn(out.aux_logits, t)
+        with autocast():
+            out = model(x)
+            if isinstance(out, tuple):  # InceptionV3 (train mode): logits and auxiliary logits
+                loss = loss_fn(out.logits, t)
+                if out.aux_logits is not None:
+                    loss = loss + 0.4 * loss_fn(out.aux_logits, t)
+            else:
+                loss = loss_fn(out, t)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
         else:
-            loss = loss_fn(out, t)
-        loss.backward()
-        opt.step()
+            loss.backward()
+            opt.step()
 
     def infer():
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             model(x)
 
     res = {}
@@ -282,7 +305,7 @@ def bench_case(c, device, args, channels_last=False):
 
 
 def gbad_name(c, mode, dev):
-    return f"model/{mode}/{dev}/{c['label']}/{c['size']}px/n:{c['batch']}"
+    return f"model/{mode}/{dev}/{c['label']}/{c['size']}px/n:{c['batch']}{NAME_SUFFIX}"
 
 
 def clean_env(threads):
@@ -295,14 +318,14 @@ def clean_env(threads):
 def run_gbad(path, cases, dev, args):
     """One round of gbad-bench on `cases`: ({name: img/s}, benchmark context)."""
     names = [gbad_name(c, m, dev) for c in cases for m in ("train", "infer")]
-    filt = "^(" + "|".join(n.replace(".", "\\.") for n in names) + ")/"
+    filt = "^(" + "|".join(n.replace(".", "\\.") for n in names) + ")(/|$)"
     words = shlex.split(path)
     env = clean_env(args.threads)
     while words and "=" in words[0] and not words[0].startswith(("/", ".")):
         key, value = words.pop(0).split("=", 1)
         env[key] = value
     cmd = words + [f"--benchmark_filter={filt}", f"--benchmark_min_time={args.min_time}",
-                   "--benchmark_format=json"]
+                   "--benchmark_format=json", f"--precision={args.precision}"]
     print("running:", path, " ".join(cmd[len(words):]), file=sys.stderr, flush=True)
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env).stdout
     data = json.loads(out)
@@ -374,10 +397,15 @@ def main():
                          "in the same interleaved run)")
     ap.add_argument("--gbad-label", action="append", default=[],
                     help="column label of each --gbad-bench (default: gbad, gbad2, ...)")
+    ap.add_argument("--precision", default="fp32",
+                    choices=["fp32", "tf32", "fp16", "bf16", "auto"],
+                    help="gbad-bench --precision (its case names then end in /PRECISION)")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--layout", default="nchw", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global NAME_SUFFIX
+    NAME_SUFFIX = "" if args.precision == "fp32" else "/" + args.precision
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -387,12 +415,13 @@ def main():
     if args.worker:
         return worker(args, cases)
     dev_tag = "cuda" if device.type == "cuda" else "cpu"
+    if device.type == "cuda" and args.configs == ",".join(CONFIGS):
+        args.configs = ",".join(CUDA_CONFIGS)
+    known = CUDA_CONFIGS if device.type == "cuda" else CONFIGS
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     for cfg in configs:
-        if cfg not in CONFIGS:
-            raise SystemExit(f"--configs: unknown configuration '{cfg}' (one of {CONFIGS})")
-    if device.type == "cuda":
-        configs = ["cuda"]
+        if cfg not in known:
+            raise SystemExit(f"--configs: unknown configuration '{cfg}' (one of {known})")
 
     labels = args.gbad_label + [("gbad" if i == 0 else f"gbad{i + 1}")
                                 for i in range(len(args.gbad_label), len(args.gbad_bench))]
@@ -431,7 +460,8 @@ def main():
 
         desc = (torch.cuda.get_device_name(device) if device.type == "cuda"
                 else f"cpu, torch threads {args.threads}")
-        print(f"\nPyTorch {torch.__version__} on {desc}; fp32; best of {rounds_done} rounds "
+        prec = "fp32" if device.type != "cuda" else "gbad at " + args.precision
+        print(f"\nPyTorch {torch.__version__} on {desc}; {prec}; best of {rounds_done} rounds "
               "(worst in brackets); load average (1/5/15 min) at each round's start and at "
               "the end: " + " | ".join(ends))
         hdr = (f"| {'model':<22} | {'mode':<5} | {'size':>4} | {'batch':>5} | "
@@ -477,11 +507,14 @@ def main():
         for side in sides:
             if side in gbad_paths:
                 res, gbad_ctx[side] = run_gbad(gbad_paths[side], cases, dev_tag, args)
-            elif side == "cuda":
+            elif side.startswith("cuda/"):
                 torch.backends.cudnn.benchmark = True
+                _, prec, layout = side.split("/")
                 res = {}
                 for c in cases:
-                    for mode, v in bench_case(c, device, args).items():
+                    r = bench_case(c, device, args, layout == "channels_last",
+                                   None if prec == "fp32" else prec)
+                    for mode, v in r.items():
                         res[gbad_name(c, mode, dev_tag)] = v
             else:
                 # One process per case, so that a configuration that stalls on one case still

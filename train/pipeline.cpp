@@ -15,6 +15,8 @@
 #include "io/checkpoint.h"
 #include "io/io.h"
 #include "io/safetensors.h"
+#include "kernels/amp.h"
+#include "nn/loss_scaler.h"
 #include "train/progress.h"
 
 namespace gbad {
@@ -118,6 +120,11 @@ Tensor extract_features(Context& ctx, Classifier& model, const std::vector<Sampl
   Tensor out({n, d}, Device::CPU);
   if (n == 0) return out;
   model.set_training(false);
+  // fp16/bf16: the forward reads half copies of the weights (refreshed here, after loading).
+  if (stores_half(ctx.precision())) {
+    model.param_store().enable_compute_copy();
+    refresh_compute_copy(ctx, model.param_store());
+  }
   Loader loader(samples, cfg);
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
@@ -127,6 +134,7 @@ Tensor extract_features(Context& ctx, Classifier& model, const std::vector<Sampl
   Tensor x_dev;
   int64_t done = 0;
   while (loader.next(b)) {
+    amp_store(ctx, b.images);  // the input batch in half (fp16/bf16)
     const Tensor* x = &b.images;
     if (ctx.is_cuda()) {
       x_dev.resize(b.images.shape(), Device::CUDA);
@@ -148,6 +156,7 @@ Tensor extract_features(Context& ctx, Classifier& model, const std::vector<Sampl
 }
 
 AnomalyScores anomaly_scores(Context& ctx, BiGan& bigan, const Tensor& features, int64_t batch) {
+  PrecisionScope fp32(ctx, Precision::Fp32);  // the Bi-GAN stays fp32 (README "Mixed precision")
   AnomalyScores s;
   const int64_t n = features.size(0), d = features.size(1);
   s.r.resize(static_cast<size_t>(n));

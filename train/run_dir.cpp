@@ -67,11 +67,10 @@ void RunDir::write_config(const ConfigList& options, const ConfigList& extra) co
 }
 
 void RunDir::write_versions(Context& ctx) const {
-  Json j = {{"gbad_version", GBAD_VERSION_STRING},
-            {"git_commit", GBAD_GIT_COMMIT},
-            {"build_type", GBAD_BUILD_TYPE},
-            {"device", device_name(ctx.device())},
-            {"device_name", ctx.device_description()}};
+  Json j = {
+      {"gbad_version", GBAD_VERSION_STRING},     {"git_commit", GBAD_GIT_COMMIT},
+      {"build_type", GBAD_BUILD_TYPE},           {"device", device_name(ctx.device())},
+      {"device_name", ctx.device_description()}, {"precision", precision_name(ctx.precision())}};
 #ifdef GBAD_WITH_CUDA
   j["cuda_compiled"] = true;
   j["cuda_archs"] = GBAD_CUDA_ARCHS;

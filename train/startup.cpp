@@ -58,6 +58,20 @@ Device select_device(const std::string& opt) {
   return c.device;
 }
 
+Precision select_precision(const std::string& opt, const Context& ctx) {
+  if (opt != "auto" && opt != "fp32" && opt != "tf32" && opt != "fp16" && opt != "bf16")
+    throw UsageError("--precision '" + opt + "': expected fp32, tf32, fp16, bf16 or auto");
+  const int cc = ctx.compute_capability();
+  const Precision p = resolve_precision(opt, ctx.device(), cc);
+  std::string how = opt == "auto" ? "--precision auto, " : "";
+  how += ctx.is_cuda() ? "sm_" + std::to_string(cc) : std::string("the CPU");
+  if (ctx.is_cuda() && stores_half(p)) how += ", half storage emulated on fp32 tensors";
+  if (!ctx.is_cuda() && stores_half(p)) how += ": emulated, rounded at the half storage points";
+  if (!ctx.is_cuda() && p == Precision::Tf32) how += ": exact fp32 (TF32 is a GPU math mode)";
+  std::fprintf(stderr, "precision: %s (%s)\n", precision_name(p), how.c_str());
+  return p;
+}
+
 Phase::Phase(std::string program, std::string summary, int argc, char** argv)
     : program_(program), argc_(argc), argv_(argv), cli_(std::move(program), std::move(summary)) {}
 
@@ -65,7 +79,12 @@ bool Phase::parse() {
   // After the binary's own options, so --help and config.json list them last.
   cli_.option("device", "auto", "cpu, cuda, or auto (CUDA when a GPU is present)")
       .option("seed", "1", "random seed (initialisation, sampling, augmentation)")
-      .option("threads", "0", "CPU threads for OpenMP loops (0 = all cores)");
+      .option("threads", "0", "CPU threads for OpenMP loops (0 = all cores)")
+      .option("precision", "fp32",
+              "fp32, tf32, fp16, bf16 or auto (bf16 on GPUs of compute capability >= 8.0, fp16 "
+              "on 7.x, else fp32): fp16/bf16 store activations, weight copies and gradients in "
+              "16 bits with fp32 master weights (fp16 with dynamic loss scaling); the CPU "
+              "emulates them by rounding (README \"Mixed precision\")");
   // Further option sources (a --config file) go here, before the command line.
   if (!cli_.parse(argc_, argv_)) {
     std::fputs(cli_.help().c_str(), stdout);
@@ -77,7 +96,17 @@ bool Phase::parse() {
   seed_ = static_cast<uint64_t>(cli_.get_int("seed"));
   device_ = select_device(cli_.get("device"));
   ctx_ = std::make_unique<Context>(device_, seed_);
+  ctx_->set_precision(select_precision(cli_.get("precision"), *ctx_));
+  cli_.set("precision", precision_name(ctx_->precision()));  // config.json: what ran
   return true;
+}
+
+void Phase::force_precision(Precision p, const std::string& why) {
+  if (ctx().precision() == p) return;
+  std::fprintf(stderr, "precision: %s instead of %s (%s)\n", precision_name(p),
+               precision_name(ctx().precision()), why.c_str());
+  ctx().set_precision(p);
+  cli_.set("precision", precision_name(p));
 }
 
 Context& Phase::ctx() {

@@ -13,8 +13,9 @@
 // the program: "<program>: error: <what>" on stderr and exit status 2 for a usage error (bad or
 // missing option), 1 for anything else.
 // Phase::parse: command line -> options; --threads applied; --device chosen (select_device);
-// the Context made with --seed. A further option source (e.g. --config FILE whose values act as
-// defaults under the command line) is one addition in Phase::parse, before Cli::parse.
+// the Context made with --seed; --precision resolved (select_precision) and set on it. A further
+// option source (e.g. --config FILE whose values act as defaults under the command line) is one
+// addition in Phase::parse, before Cli::parse.
 #pragma once
 
 #include <functional>
@@ -51,18 +52,28 @@ inline constexpr const char* kOmpSpinCount = "1000";
 // usable, else the CPU), "cpu", or "cuda" (an error with the reason when no GPU is usable).
 Device select_device(const std::string& opt);
 
+// The precision for a --precision value on `ctx`'s device (core/precision.h resolve_precision):
+// fp32, tf32, fp16, bf16, or auto (bf16 on compute capability >= 8.0, fp16 on 7.x, else fp32).
+// A bad value is a usage error. Says the choice once on stderr.
+Precision select_precision(const std::string& opt, const Context& ctx);
+
 class Phase {
  public:
   Phase(std::string program, std::string summary, int argc, char** argv);
   Cli& cli() { return cli_; }
   const std::string& program() const { return program_; }
 
-  // Declares --device, --seed and --threads after the binary's options, parses the command
-  // line, and returns false after printing --help. Otherwise applies --threads, chooses the
-  // device and makes the Context.
+  // Declares --device, --seed, --threads and --precision after the binary's options, parses
+  // the command line, and returns false after printing --help. Otherwise applies --threads,
+  // chooses the device, makes the Context and sets its precision (config.json then records
+  // the resolved precision, not "auto").
   bool parse();
 
   Device device() const { return device_; }
+  Precision precision() const { return ctx_ ? ctx_->precision() : Precision::Fp32; }
+  // A phase whose models do not run in reduced precision: sets `p` on the context and in the
+  // options (before open_run_dir, so config.json says what ran) and says why on stderr.
+  void force_precision(Precision p, const std::string& why);
   uint64_t seed() const { return seed_; }
   Context& ctx();
 

@@ -131,6 +131,8 @@ int run(Phase& p) {
   bcfg.recon_weight = static_cast<float>(cli.get_double("recon-weight"));
   bcfg.ema_decay = static_cast<float>(cli.get_double("ema"));
   bcfg.seed = seed;
+  // --precision applies to the CNN's feature extraction above; the Bi-GAN trains in fp32.
+  PrecisionScope bigan_fp32(ctx, Precision::Fp32);
   BiGan bigan(bcfg, device);
   bigan.fit_standardization(feats);
   const std::string ckpt = dir.file("checkpoint.safetensors");

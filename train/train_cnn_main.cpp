@@ -9,6 +9,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
 #include "models/inception.h"
+#include "nn/loss_scaler.h"
 #include "nn/optim.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
@@ -76,6 +77,10 @@ int run(Phase& p) {
       .option("stop-after", "0",
               "exit after this many steps of this invocation, as if interrupted (for testing "
               "--resume; 0 = never)")
+      .option("loss-scale", "65536",
+              "--precision fp16: initial dynamic loss scale (PyTorch GradScaler's 2^16)")
+      .option("loss-scale-interval", "2000",
+              "--precision fp16: double the loss scale after this many steps without overflow")
       .option("pretrained", "", "torchvision weights converted with tools/convert_torchvision.py")
       .flag("skip-missing", "skip CSV rows whose image is missing (default: stop with an error)")
       .flag("resume", "continue an interrupted run in --out from its checkpoint");
@@ -161,6 +166,16 @@ int run(Phase& p) {
   ocfg.momentum = static_cast<float>(cli.get_double("momentum"));
   ocfg.weight_decay = static_cast<float>(cli.get_double("weight-decay"));
   Sgd sgd(ps, ocfg);
+  // --precision fp16/bf16: half weight copies, half activations and gradients, fp16 loss scaling
+  // (README "Mixed precision"); fp32/tf32: every MixedPrecision call is a no-op.
+  LossScalerConfig lscfg;
+  lscfg.init_scale = static_cast<float>(cli.get_double("loss-scale"));
+  lscfg.interval = cli.get_int("loss-scale-interval");
+  GBAD_CHECK(lscfg.init_scale > 0.f && std::isfinite(lscfg.init_scale),
+             "--loss-scale must be positive and finite, got ", cli.get("loss-scale"));
+  GBAD_CHECK(lscfg.interval >= 1, "--loss-scale-interval must be >= 1, got ",
+             cli.get("loss-scale-interval"));
+  MixedPrecision mp(ctx, ps, lscfg);
 
   const int epochs = static_cast<int>(cli.get_int("epochs"));
   int64_t steps_per_epoch = per_epoch / lcfg.batch;
@@ -187,6 +202,8 @@ int run(Phase& p) {
     global_step = metadata_int(meta, "global_step", ckpt, 0, INT64_MAX);
     sgd.set_steps(metadata_int(meta, "optim_steps", ckpt, 0, INT64_MAX));
     ps.state(1).copy_from(read_extra_tensor(ckpt, "optim.state", Device::CPU));
+    if (mp.scaler().enabled()) mp.scaler().restore(meta);  // the loss scale continues
+    mp.refresh_weights(ctx);
     std::printf("resumed from %s: epoch %d, step %lld of the epoch\n", ckpt.c_str(),
                 start_epoch + 1, (long long)start_batch);
   }
@@ -197,6 +214,8 @@ int run(Phase& p) {
     meta["global_step"] = std::to_string(global_step);
     meta["optim_steps"] = std::to_string(sgd.steps());
     meta["seed"] = std::to_string(seed);
+    if (mp.scaler().enabled())
+      for (const auto& [k, v] : mp.scaler().to_metadata()) meta[k] = v;
     save_params(ckpt, ps, meta, {{"optim.state", ps.state(1)}});
   };
 
@@ -222,6 +241,7 @@ int run(Phase& p) {
     while (loader.next(b)) {
       const float lr = schedule.lr(global_step);
       sgd.set_lr(lr);
+      mp.store_input(ctx, b.images);
       const Tensor *x = &b.images, *y = &b.labels, *m = &b.mask;
       if (ctx.is_cuda()) {
         x_dev.resize(b.images.shape(), device);
@@ -234,12 +254,14 @@ int run(Phase& p) {
       }
       model.forward(ctx, *x, true);
       model.training_loss(ctx, loss, dlogits, *y, m);  // BCE; CHR: sum over its three heads
+      mp.scale_loss_grad(ctx, dlogits);
       float l = read_scalar(loss);
       const Tensor& aux = model.aux_logits();  // InceptionV3 in training: loss + w * aux loss
       if (!aux.empty()) {
         daux.resize(aux.shape(), device);
         bce_with_logits(ctx, aux_loss, daux, aux, *y, m);
         scale_inplace(ctx, daux, aux_weight);
+        mp.scale_loss_grad(ctx, daux);
         l += aux_weight * read_scalar(aux_loss);
       }
       if (!std::isfinite(l))
@@ -249,7 +271,9 @@ int run(Phase& p) {
                   "; try a lower --lr, then --resume");
       ps.zero_grad();
       model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
-      sgd.step(ctx);
+      mp.unscale_grads(ctx);           // fp16: inf/NaN raises the device flag ...
+      sgd.step(ctx, mp.skip_state());  // ... and the kernel skips the update
+      mp.end_step(ctx);                // scale halved/grown; half weights refreshed
       ++global_step;
       ++step_in_epoch;
       loss_sum += l;
@@ -258,11 +282,17 @@ int run(Phase& p) {
       std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e", l, lr);
       progress.update(step_in_epoch * lcfg.batch, extra);
       if (global_step % log_every == 0) {
-        log.write({{"epoch", epoch + 1},
-                   {"step", global_step},
-                   {"loss", l},
-                   {"lr", lr},
-                   {"images_per_s", progress.rate()}});
+        Json line = {{"epoch", epoch + 1},
+                     {"step", global_step},
+                     {"loss", l},
+                     {"lr", lr},
+                     {"images_per_s", progress.rate()}};
+        if (mp.scaler().enabled()) {  // one read of the device state every --log-every steps
+          const LossScalerSnapshot sc = mp.scaler().snapshot();
+          line["loss_scale"] = sc.scale;
+          line["skipped_steps"] = sc.skipped_steps;
+        }
+        log.write(line);
       }
       if (ckpt_every > 0 && global_step % ckpt_every == 0) save_checkpoint(epoch, step_in_epoch);
       if (stop_after > 0 && ++steps_this_run >= stop_after) {

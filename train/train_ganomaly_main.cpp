@@ -97,6 +97,7 @@ int run(Phase& p) {
   const bool resume = check_resume(cli, out, "train-ganomaly", kResumeKeys);
   const Device device = p.device();
   Context& ctx = p.ctx();
+  p.force_precision(Precision::Fp32, "the GANomaly baselines train in fp32");
   RunDir& dir = p.open_run_dir(out, "train-ganomaly");
 
   // Data: negatives of the train split.

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/amp_body.h"
 #include "kernels/optim.h"
 
 namespace gbad::cpu {
@@ -11,7 +12,9 @@ constexpr int64_t kParallelMin = 1 << 15;
 }
 
 void sgd_step(Context&, Tensor& params, const Tensor& grads, Tensor& momentum_buf, int64_t step,
-              float lr, float momentum, float weight_decay, float dampening, bool nesterov) {
+              float lr, float momentum, float weight_decay, float dampening, bool nesterov,
+              const Tensor* amp_state) {
+  if (amp_state && amp_state->f32()[kAmpFoundInf] != 0.f) return;  // fp16 overflow: skip
   float* p = params.f32();
   const float* g = grads.f32();
   float* buf = momentum != 0.f ? momentum_buf.f32() : nullptr;
@@ -32,7 +35,9 @@ void sgd_step(Context&, Tensor& params, const Tensor& grads, Tensor& momentum_bu
 }
 
 void adam_step(Context&, Tensor& params, const Tensor& grads, Tensor& m, Tensor& v, int64_t step,
-               float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled) {
+               float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled,
+               const Tensor* amp_state) {
+  if (amp_state && amp_state->f32()[kAmpFoundInf] != 0.f) return;  // fp16 overflow: skip
   // Bias corrections in double, as torch computes them in Python floats.
   const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(step));
   const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step));

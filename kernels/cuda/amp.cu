@@ -21,6 +21,28 @@ struct Update {
   float growth, backoff, interval;
   __device__ void operator()(int64_t) const { amp_update_body(s, growth, backoff, interval); }
 };
+struct Scale {
+  float* t;
+  const float* s;
+  __device__ void operator()(int64_t i) const { t[i] *= s[kAmpScale]; }
+};
+struct Round {
+  float* t;
+  bool fp16;
+  __device__ void operator()(int64_t i) const { t[i] = amp_round_body(t[i], fp16); }
+};
+struct ToHalf {
+  uint16_t* d;
+  const float* s;
+  bool fp16;
+  __device__ void operator()(int64_t i) const { d[i] = amp_to_half_body(s[i], fp16); }
+};
+struct FromHalf {
+  float* d;
+  const uint16_t* s;
+  bool fp16;
+  __device__ void operator()(int64_t i) const { d[i] = amp_from_half_body(s[i], fp16); }
+};
 }  // namespace
 
 void amp_unscale(Context& ctx, Tensor& grads, Tensor& state) {
@@ -29,6 +51,21 @@ void amp_unscale(Context& ctx, Tensor& grads, Tensor& state) {
 
 void amp_update(Context& ctx, Tensor& state, float growth, float backoff, int64_t interval) {
   for_each(ctx, 1, Update{state.f32(), growth, backoff, static_cast<float>(interval)});
+}
+
+void amp_scale(Context& ctx, Tensor& t, const Tensor& state) {
+  for_each(ctx, t.numel(), Scale{t.f32(), state.f32()});
+}
+
+void amp_cast(Context& ctx, Tensor& dst, const Tensor& src) {
+  if (src.dtype() == DType::F32)
+    for_each(ctx, dst.numel(), ToHalf{dst.u16(), src.f32(), dst.dtype() == DType::F16});
+  else
+    for_each(ctx, dst.numel(), FromHalf{dst.f32(), src.u16(), src.dtype() == DType::F16});
+}
+
+void amp_round(Context& ctx, Tensor& t, Precision p) {
+  for_each(ctx, t.numel(), Round{t.f32(), p == Precision::Fp16});
 }
 
 }  // namespace gbad::cuda
