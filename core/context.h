@@ -17,6 +17,8 @@ struct cudnnContext;
 
 namespace gbad {
 
+class Communicator;  // core/comm.h
+
 // Counter-based random stream: a seed plus an offset that every draw advances. Ops that need
 // randomness take (seed, offset) so the CPU and the CUDA versions draw identical numbers.
 class Rng {
@@ -116,6 +118,12 @@ class Context {
   };
   Cache& cache() { return cache_; }
 
+  // Synchronised BatchNorm (nn/batchnorm.cpp): when set, training-mode BatchNorm2d layers
+  // all-reduce their batch statistics (forward) and the sums their input gradient needs
+  // (backward) over this communicator, so N processes normalise as one batch. Not owned.
+  Communicator* bn_comm() const { return bn_comm_; }
+  void set_bn_comm(Communicator* comm) { bn_comm_ = comm; }
+
  private:
   struct Impl;
   Device device_;
@@ -123,6 +131,7 @@ class Context {
   ConvAlgo conv_algo_ = ConvAlgo::Deterministic;
   std::unique_ptr<Impl> impl_;
   Cache cache_;
+  Communicator* bn_comm_ = nullptr;
 };
 
 }  // namespace gbad
