@@ -1,5 +1,7 @@
 #include "dist/data_parallel.h"
 
+#include <cmath>
+
 #include "core/check.h"
 #include "dist/comm.h"
 
@@ -76,6 +78,22 @@ int DataParallel::first_failed_rank(bool ok) {
   for (size_t r = 0; r < flags.size(); ++r)
     if (flags[r] != 0.0) return static_cast<int>(r);
   return -1;
+}
+
+DataParallel::CheckedMean DataParallel::mean_if_finite(double v) {
+  const bool ok = std::isfinite(v);
+  std::vector<double> x(static_cast<size_t>(size()) + 1, 0.0);
+  x[0] = ok ? v : 0.0;
+  x[static_cast<size_t>(rank()) + 1] = ok ? 0.0 : 1.0;
+  sum(x);
+  CheckedMean m;
+  m.mean = x[0] / size();
+  for (int r = 0; r < size(); ++r)
+    if (x[static_cast<size_t>(r) + 1] != 0.0) {
+      m.failed_rank = r;
+      break;
+    }
+  return m;
 }
 
 FILE* DataParallel::progress_stream() const {

@@ -66,6 +66,13 @@ class DataParallel {
   // The lowest rank whose `ok` is false, or -1 when all are fine: the same answer on every
   // rank, so all of them stop together with one message naming the rank.
   int first_failed_rank(bool ok);
+  // The mean over the ranks of a per-rank value (a loss) and the lowest rank where it is not
+  // finite (-1: none), in one all-reduce; the same answer on every rank.
+  struct CheckedMean {
+    double mean = 0;
+    int failed_rank = -1;
+  };
+  CheckedMean mean_if_finite(double v);
   // Where progress lines go: stderr on rank 0, nowhere on the others.
   FILE* progress_stream() const;
 

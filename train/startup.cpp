@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "core/check.h"
+#include "dist/launch.h"
 
 namespace gbad {
 
@@ -59,7 +60,9 @@ bool Phase::parse() {
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
   seed_ = static_cast<uint64_t>(cli_.get_int("seed"));
   device_ = select_device(cli_.get("device"));
-  ctx_ = std::make_unique<Context>(device_, seed_);
+  // Under a launcher (mpirun, srun) each rank takes the GPU of its local rank (dist/launch.h).
+  ctx_ = std::make_unique<Context>(device_, seed_,
+                                   rank_cuda_device(launch_env(), device_, cuda_device_count()));
   return true;
 }
 
@@ -82,6 +85,20 @@ RunDir& Phase::dir() {
   return *dir_;
 }
 
+namespace {
+
+// "rank 1/2: " when one of several processes of a job (mpirun, srun), so the job's one error
+// names the rank that failed.
+std::string error_rank_prefix() {
+  try {
+    return rank_prefix(launch_env());
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+}  // namespace
+
 int run_main(int argc, char** argv, const char* program, const std::function<int()>& body) {
   (void)argc;
   tune_cpu_runtime(argv);
@@ -89,11 +106,11 @@ int run_main(int argc, char** argv, const char* program, const std::function<int
     return body();
   } catch (const UsageError& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    std::fprintf(stderr, "%s: error: %s%s\n", program, error_rank_prefix().c_str(), e.what());
     return 2;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    std::fprintf(stderr, "%s: error: %s%s\n", program, error_rank_prefix().c_str(), e.what());
     return 1;
   }
 }
