@@ -55,6 +55,18 @@ bool Phase::parse() {
     std::fputs(cli_.help().c_str(), stdout);
     return false;
   }
+  {
+    // Only binaries that declare the data-parallel options (train/data_parallel.h) split their
+    // work over the processes of a job; any other would do all of it N times, writing the same
+    // files.
+    const LaunchEnv env = launch_env();
+    bool dp = false;
+    for (const auto& kv : cli_.resolved()) dp = dp || kv.first == "bucket-mb";
+    if (env.size > 1 && !dp)
+      throw UsageError(program_ + " does not run data parallel (started as " +
+                       std::to_string(env.size) + " processes by " + env.launcher +
+                       "): run it as one process, without mpirun/srun");
+  }
   const long long threads = cli_.get_int("threads");
   if (threads < 0) throw UsageError("--threads must be >= 0");
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
