@@ -49,14 +49,34 @@ void DataParallel::attach(Context& ctx, ParamStore& ps) {
   comm_->broadcast(ctx, ps.params().f32(), ps.num_params(), ps.device(), 0);
   if (ps.num_buffer_elements() > 0)
     comm_->broadcast(ctx, ps.buffers().f32(), ps.num_buffer_elements(), ps.device(), 0);
-  reducer_ = std::make_unique<GradReducer>(ps, *comm_,
-                                           static_cast<int64_t>(opt_.bucket_mb * 1024.0 * 1024.0));
+  reducers_.emplace_back(&ps, std::make_unique<GradReducer>(
+                                  ps, *comm_, static_cast<int64_t>(opt_.bucket_mb * 1048576.0)));
 }
 
 void DataParallel::average_gradients(Context& ctx) {
   if (!comm_) return;
-  GBAD_CHECK(reducer_, "DataParallel::average_gradients before attach");
-  reducer_->reduce(ctx);
+  GBAD_CHECK(!reducers_.empty(), "DataParallel::average_gradients before attach");
+  for (auto& r : reducers_) {
+    r.second->reduce(ctx);
+    allreduce_s_ += r.second->last_seconds();
+  }
+}
+
+void DataParallel::average_gradients(Context& ctx, ParamStore& ps) {
+  if (!comm_) return;
+  for (auto& r : reducers_)
+    if (r.first == &ps) {
+      r.second->reduce(ctx);
+      allreduce_s_ += r.second->last_seconds();
+      return;
+    }
+  GBAD_FAIL("DataParallel::average_gradients: this ParamStore was never attached");
+}
+
+double DataParallel::take_allreduce_seconds() {
+  const double s = allreduce_s_;
+  allreduce_s_ = 0;
+  return s;
 }
 
 void DataParallel::sum(std::vector<double>& values) {

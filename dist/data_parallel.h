@@ -51,12 +51,18 @@ class DataParallel {
   Communicator* comm() { return comm_.get(); }
   const char* backend() const { return comm_ ? comm_->backend() : "none"; }
 
-  // Broadcasts rank 0's parameters and buffers to every rank and cuts the gradient buckets.
+  // Broadcasts rank 0's parameters and buffers to every rank and cuts the store's gradient
+  // buckets. A model of several stores (the Bi-GAN's E, G, D) attaches each.
   void attach(Context& ctx, ParamStore& ps);
-  // Averages the attached store's gradients over the ranks (no-op for one process).
+  // Averages the gradients of every attached store, or of `ps` alone, over the ranks (no-op for
+  // one process).
   void average_gradients(Context& ctx);
-  double last_allreduce_seconds() const { return reducer_ ? reducer_->last_seconds() : 0.0; }
-  const GradReducer* reducer() const { return reducer_.get(); }
+  void average_gradients(Context& ctx, ParamStore& ps);
+  // Wall time of the reductions since the last call of this function.
+  double take_allreduce_seconds();
+  const GradReducer* reducer() const {
+    return reducers_.empty() ? nullptr : reducers_[0].second.get();
+  }
 
   std::vector<int64_t> shard(const std::vector<int64_t>& order, int64_t global_batch) const {
     return shard_order(order, global_batch, rank(), size());
@@ -79,7 +85,8 @@ class DataParallel {
  private:
   Context* ctx_;
   std::unique_ptr<Communicator> comm_;
-  std::unique_ptr<GradReducer> reducer_;
+  std::vector<std::pair<ParamStore*, std::unique_ptr<GradReducer>>> reducers_;
+  double allreduce_s_ = 0;
   DataParallelOptions opt_;
   FILE* devnull_ = nullptr;
 };

@@ -24,7 +24,8 @@ void add_data_parallel_options(Cli& cli) {
                   note);
 }
 
-std::unique_ptr<DataParallel> start_data_parallel(Phase& p, int64_t global_batch) {
+std::unique_ptr<DataParallel> start_data_parallel(Phase& p, int64_t global_batch,
+                                                  int64_t min_per_process) {
   Cli& cli = p.cli();
   DataParallelOptions o;
   o.sync_bn = cli.get_flag("sync-bn");
@@ -35,9 +36,9 @@ std::unique_ptr<DataParallel> start_data_parallel(Phase& p, int64_t global_batch
   if (n > 1) {
     GBAD_CHECK(global_batch % n == 0, "--batch ", global_batch,
                " is the global batch and must be a multiple of the number of processes (", n, ")");
-    GBAD_CHECK(o.sync_bn || global_batch / n >= 2, "--batch ", global_batch, " over ", n,
-               " processes leaves ", global_batch / n,
-               " image per process: BatchNorm needs 2 (use a larger --batch or --sync-bn)");
+    GBAD_CHECK(o.sync_bn || global_batch / n >= min_per_process, "--batch ", global_batch, " over ",
+               n, " processes leaves ", global_batch / n,
+               " per process: BatchNorm needs 2 (use a larger --batch or --sync-bn)");
     // Rank 0 speaks for the job; the others' stdout (the same lines) goes nowhere. Errors stay
     // on stderr, prefixed with the rank (run_main).
     if (!dp->root()) GBAD_CHECK(std::freopen("/dev/null", "w", stdout), "cannot open /dev/null");

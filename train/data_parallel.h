@@ -20,7 +20,9 @@ void add_data_parallel_options(Cli& cli);
 // After Phase::parse: the job's communicator (none for one process), with --sync-bn put into
 // the Context. `global_batch` (--batch) must divide by the number of processes; without
 // --sync-bn each process's share must be at least 2 (BatchNorm over one image is undefined).
-std::unique_ptr<DataParallel> start_data_parallel(Phase& p, int64_t global_batch);
+// `min_per_process`: the smallest share without --sync-bn (2 for models with BatchNorm).
+std::unique_ptr<DataParallel> start_data_parallel(Phase& p, int64_t global_batch,
+                                                  int64_t min_per_process = 2);
 
 // The checkpoint metadata key holding the number of processes, and the check that a resumed
 // run has as many (the epoch order is split by rank, and per-rank BatchNorm depends on it).

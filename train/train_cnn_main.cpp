@@ -265,7 +265,7 @@ int run(Phase& p) {
       ps.zero_grad();
       model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
       dp->average_gradients(ctx);
-      allreduce_s += dp->last_allreduce_seconds();
+      allreduce_s += dp->take_allreduce_seconds();
       sgd.step(ctx);
       l = static_cast<float>(lm.mean);
       ++global_step;

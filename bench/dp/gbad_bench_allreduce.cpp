@@ -89,7 +89,7 @@ int run(Phase& p) {
     ParamStore& ps = model.param_store();
     dp.attach(ctx, ps);
     ps.grads().fill(1.f);
-    const double s = timed([&] { dp.average_gradients(ctx); });
+    const double s = timed([&] { dp.average_gradients(ctx, ps); });
     const double bytes = 4.0 * double(ps.num_params());
     if (dp.root())
       std::printf(

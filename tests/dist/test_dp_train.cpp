@@ -126,6 +126,27 @@ TEST_F(DataParallel, ResumeUnderTwoProcessesEndsWhereAnUninterruptedRunEnds) {
   EXPECT_EQ(rel_diff(dir("full") + "/model.safetensors", dir("cut") + "/model.safetensors"), 0.0);
 }
 
+TEST_F(DataParallel, TrainBiganTwoProcessesShareTheFeatureExtraction) {
+  std::string out;
+  ASSERT_EQ(run(kBin + "gbad-train-cnn --out " + dir("cnn") + model_ + " --epochs 1", &out), 0)
+      << out;
+  const std::string args = " --cnn " + dir("cnn") +
+                           " --negatives 60 --epochs 2 --batch 10 --lr 1e-4 --workers 1"
+                           " --threads 1 --device cpu --seed 5 --out ";
+  ASSERT_EQ(run(kBin + "gbad-train-bigan" + args + dir("gan1"), &out), 0) << out;
+  ASSERT_EQ(run(kMpirun + " -np 2 " + kBin + "gbad-train-bigan" + args + dir("gan2"), &out), 0)
+      << out;
+  // Each process extracted half of the negatives' features; gathered, they are one process's
+  // (eval mode: per image, up to the batch composition of the convolutions).
+  EXPECT_LT(
+      rel_diff(dir("gan1") + "/negatives.safetensors", dir("gan2") + "/negatives.safetensors"),
+      1e-5);
+  // The Bi-GAN trained (each process draws its own z and dropout masks, so its weights are not
+  // one process's: no equality to test there).
+  EXPECT_TRUE(file_exists(dir("gan2") + "/bigan.safetensors"));
+  EXPECT_NE(out.find("data parallel: 2 processes"), std::string::npos) << out;
+}
+
 // The pid of the process whose environment says OpenMPI rank `rank` and whose command line
 // mentions `tag`, or -1.
 pid_t find_rank(int rank, const std::string& tag) {
