@@ -18,6 +18,8 @@ struct cudnnContext;
 
 namespace gbad {
 
+class Communicator;  // core/comm.h
+
 // Counter-based random stream: a seed plus an offset that every draw advances. Ops that need
 // randomness take (seed, offset) so the CPU and the CUDA versions draw identical numbers.
 class Rng {
@@ -123,6 +125,12 @@ class Context {
   };
   Cache& cache() { return cache_; }
 
+  // Synchronised BatchNorm (nn/batchnorm.cpp): when set, training-mode BatchNorm2d layers
+  // all-reduce their batch statistics (forward) and the sums their input gradient needs
+  // (backward) over this communicator, so N processes normalise as one batch. Not owned.
+  Communicator* bn_comm() const { return bn_comm_; }
+  void set_bn_comm(Communicator* comm) { bn_comm_ = comm; }
+
  private:
   struct Impl;
   Device device_;
@@ -131,6 +139,7 @@ class Context {
   Precision precision_ = Precision::Fp32;
   std::unique_ptr<Impl> impl_;
   Cache cache_;
+  Communicator* bn_comm_ = nullptr;
 };
 
 // Runs a scope at another precision and restores the context's afterwards: the parts that stay

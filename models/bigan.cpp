@@ -216,6 +216,7 @@ BiGanLosses BiGan::train_step(Context& ctx, const Tensor& x) {
     out.loss_d += read_scalar(loss_);
     dis_->backward(ctx, dlogit_);
   }
+  if (grad_hook_) grad_hook_(ctx, ps_d_);
   opt_->d.step(ctx);
 
   // (2) G: fake pair -> 1 plus lambda x L1(x, G(E(x))); E: real pair -> 0.
@@ -245,6 +246,10 @@ BiGanLosses BiGan::train_step(Context& ctx, const Tensor& x) {
     out.loss_e = read_scalar(loss_);
     dis_->backward(ctx, dlogit_);
     enc_->backward(ctx, dis_->dz());
+  }
+  if (grad_hook_) {
+    grad_hook_(ctx, ps_g_);
+    grad_hook_(ctx, ps_e_);
   }
   opt_->g.step(ctx);
   opt_->e.step(ctx);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -128,6 +129,11 @@ class BiGan {
   BiGanDiscriminator& discriminator() { return *dis_; }
   int64_t steps() const { return steps_; }
 
+  // Called with each network's store once its gradients of a step are complete, before its
+  // optimiser step: data-parallel training averages them over the processes there (dist/).
+  using GradHook = std::function<void(Context&, ParamStore&)>;
+  void set_grad_hook(GradHook hook) { grad_hook_ = std::move(hook); }
+
   // z ~ N(0, I) (n, latent) on ctx's device from the Philox stream.
   void sample_z(Context& ctx, Tensor& z, int64_t n) const;
 
@@ -143,6 +149,7 @@ class BiGan {
   std::vector<float> mean_, std_;
   Ema ema_e_, ema_g_, ema_d_;  // used when cfg_.ema_decay > 0
   int64_t steps_ = 0;
+  GradHook grad_hook_;
   Tensor xs_, z_, ones_, zeros_, loss_, dlogit_, drec_, fm_real_;
 };
 

@@ -1,9 +1,101 @@
 // BatchNorm2d layer over kernels/batchnorm.h.
-#include "kernels/batchnorm.h"
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/comm.h"
 #include "kernels/amp.h"
+#include "kernels/batchnorm.h"
+#include "kernels/elementwise.h"
 #include "nn/layers.h"
 
 namespace gbad {
+
+// ---- Synchronised BatchNorm, composed of the ordinary ops ------------------------------------
+// Forward. Each rank's own statistics come from the ordinary training forward (momentum 0, so
+// the running statistics stay as they are): mean m_r and biased variance v_r = 1/invstd^2 - eps
+// over its n_r = N*H*W values per channel. The ranks sum n_r m_r, n_r (v_r + m_r^2) and n_r in
+// double, which gives the mean and biased variance of the union; the eval-mode forward at those
+// statistics is then the normalisation, and the running statistics are updated with the union's
+// unbiased variance, as one process with the whole batch would.
+void BatchNorm2d::sync_forward(Context& ctx, const Tensor& x) {
+  Tensor& rm = ps_->value(rm_);
+  Tensor& rv = ps_->value(rv_);
+  batchnorm2d_forward_train(ctx, y_, save_mean_, save_invstd_, rm, rv, x, ps_->value(w_),
+                            ps_->value(b_), eps_, 0.f);
+  const std::vector<float> m = save_mean_.to_vector(), is = save_invstd_.to_vector();
+  const double n = double(x.n()) * double(x.h()) * double(x.w());
+  const size_t c = static_cast<size_t>(c_);
+  std::vector<double> s(2 * c + 1);
+  for (size_t ch = 0; ch < c; ++ch) {
+    const double v = std::max(0.0, 1.0 / (double(is[ch]) * double(is[ch])) - double(eps_));
+    s[ch] = n * m[ch];
+    s[c + ch] = n * (v + double(m[ch]) * double(m[ch]));
+  }
+  s[2 * c] = n;
+  sync_comm_->allreduce_sum_host(s.data(), static_cast<int64_t>(s.size()));
+  const double total = s[2 * c];
+  std::vector<float> mean(c), var(c), invstd(c), run_m = rm.to_vector(), run_v = rv.to_vector();
+  for (size_t ch = 0; ch < c; ++ch) {
+    const double mu = s[ch] / total;
+    const double v = std::max(0.0, s[c + ch] / total - mu * mu);
+    mean[ch] = float(mu);
+    var[ch] = float(v);
+    invstd[ch] = float(1.0 / std::sqrt(v + double(eps_)));
+    const double unbiased = total > 1 ? v * total / (total - 1) : v;
+    run_m[ch] = float((1.0 - momentum_) * run_m[ch] + momentum_ * mu);
+    run_v[ch] = float((1.0 - momentum_) * run_v[ch] + momentum_ * unbiased);
+  }
+  save_mean_.set_from(mean);
+  save_invstd_.set_from(invstd);
+  sync_var_.resize({c_}, x.device());
+  sync_var_.set_from(var);
+  rm.set_from(run_m);
+  rv.set_from(run_v);
+  batchnorm2d_forward_eval(ctx, y_, x, ps_->value(w_), ps_->value(b_), save_mean_, sync_var_, eps_);
+}
+
+// Backward of the union's normalisation: with xhat = (x - mean) invstd and M values per channel
+// over all ranks, dx = gamma invstd (g - sum(g)/M - xhat sum(g xhat)/M), the sums over every
+// rank. The eval-mode backward at the union's statistics writes the first term and this rank's
+// two sums (which are also its dbeta and dgamma); after the all-reduce of the sums, the
+// correction -gamma invstd (sum(g)/M + xhat sum(g xhat)/M) is an eval-mode forward with
+// per-channel weight -gamma invstd sum(g xhat)/M and bias -gamma invstd sum(g)/M, added to dx.
+void BatchNorm2d::sync_backward(Context& ctx, Tensor* dx, const Tensor& g) {
+  const Device dev = x_.device();
+  sync_dgamma_.resize({c_}, dev);
+  sync_dbeta_.resize({c_}, dev);
+  sync_dgamma_.zero();
+  sync_dbeta_.zero();
+  batchnorm2d_backward_eval(ctx, dx, &sync_dgamma_, &sync_dbeta_, g, x_, ps_->value(w_), save_mean_,
+                            sync_var_, eps_);
+  add_inplace(ctx, ps_->grad(w_), sync_dgamma_);
+  add_inplace(ctx, ps_->grad(b_), sync_dbeta_);
+  if (!dx) return;  // every rank skips alike: the layer's input_grad is the model's
+  const size_t c = static_cast<size_t>(c_);
+  const std::vector<float> dg = sync_dgamma_.to_vector(), db = sync_dbeta_.to_vector();
+  std::vector<double> s(2 * c + 1);
+  for (size_t ch = 0; ch < c; ++ch) {
+    s[ch] = db[ch];
+    s[c + ch] = dg[ch];
+  }
+  s[2 * c] = double(x_.n()) * double(x_.h()) * double(x_.w());
+  sync_comm_->allreduce_sum_host(s.data(), static_cast<int64_t>(s.size()));
+  const double total = s[2 * c];
+  const std::vector<float> gamma = ps_->value(w_).to_vector(), is = save_invstd_.to_vector();
+  std::vector<float> a(c), b(c);
+  for (size_t ch = 0; ch < c; ++ch) {
+    const double k = -double(gamma[ch]) * double(is[ch]) / total;
+    a[ch] = float(k * s[c + ch]);
+    b[ch] = float(k * s[ch]);
+  }
+  sync_dgamma_.set_from(a);  // reused as the correction's weight and bias
+  sync_dbeta_.set_from(b);
+  sync_tmp_.resize(x_.shape(), dev);
+  batchnorm2d_forward_eval(ctx, sync_tmp_, x_, sync_dgamma_, sync_dbeta_, save_mean_, sync_var_,
+                           eps_);
+  add_inplace(ctx, *dx, sync_tmp_);
+}
 
 BatchNorm2d::BatchNorm2d(ParamStore& ps, const std::string& prefix, int64_t channels, float eps,
                          float momentum, bool zero_init_weight)
@@ -27,7 +119,13 @@ const Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x) {
              " channels in NCHW");
   x_ = x;
   y_.resize(x.shape(), x.device());
-  if (training_) {
+  sync_comm_ = training_ && ctx.bn_comm() && ctx.bn_comm()->size() > 1 ? ctx.bn_comm() : nullptr;
+  if (sync_comm_) {
+    save_mean_.resize({c_}, x.device());
+    save_invstd_.resize({c_}, x.device());
+    sync_forward(ctx, x);
+    batchnorm2d_count_batch(ctx, ps_->value(nbt_));
+  } else if (training_) {
     save_mean_.resize({c_}, x.device());
     save_invstd_.resize({c_}, x.device());
     batchnorm2d_forward_train(ctx, y_, save_mean_, save_invstd_, ps_->value(rm_), ps_->value(rv_),
@@ -52,6 +150,15 @@ const Tensor& BatchNorm2d::forward_act(Context& ctx, const Tensor& x, const Tens
   y_.resize(x.shape(), x.device());
   save_mean_.resize({c_}, x.device());
   save_invstd_.resize({c_}, x.device());
+  sync_comm_ = ctx.bn_comm() && ctx.bn_comm()->size() > 1 ? ctx.bn_comm() : nullptr;
+  if (sync_comm_) {
+    sync_forward(ctx, x);
+    if (residual) add_inplace(ctx, y_, *residual);
+    if (relu) relu_forward(ctx, y_, y_);
+    batchnorm2d_count_batch(ctx, ps_->value(nbt_));
+    amp_store(ctx, y_);
+    return y_;
+  }
   batchnorm2d_forward_train_act(ctx, y_, save_mean_, save_invstd_, ps_->value(rm_), ps_->value(rv_),
                                 x, ps_->value(w_), ps_->value(b_), eps_, momentum_, residual, relu);
   batchnorm2d_count_batch(ctx, ps_->value(nbt_));
@@ -73,6 +180,19 @@ const Tensor& BatchNorm2d::backward_act(Context& ctx, const Tensor& dy, bool res
     dz_.resize(x_.shape(), x_.device());
     dz = &dz_;
   }
+  if (sync_comm_) {
+    const Tensor* g = &dy;
+    if (relu_) {  // g = dy masked by the ReLU: dL/d(residual) and the BatchNorm's output grad
+      Tensor& m = dz ? dz_ : sync_g_;
+      m.resize(x_.shape(), x_.device());
+      relu_backward(ctx, m, dy, y_);
+      g = &m;
+    }
+    sync_backward(ctx, dx, *g);
+    if (dx) amp_store(ctx, dx_);
+    if (dz) amp_store(ctx, dz_);
+    return input_grad_ ? dx_ : kNone;
+  }
   batchnorm2d_backward_act(ctx, dx, dz, &ps_->grad(w_), &ps_->grad(b_), dy, y_, x_, ps_->value(w_),
                            save_mean_, save_invstd_, eps_, relu_);
   if (dx) amp_store(ctx, dx_);
@@ -92,6 +212,10 @@ const Tensor& BatchNorm2d::backward(Context& ctx, const Tensor& dy) {
   if (training_) {
     GBAD_CHECK(save_mean_.defined(),
                "BatchNorm2d::backward in training mode after an eval forward");
+    if (sync_comm_) {
+      sync_backward(ctx, dx, dy);
+      return input_grad_ ? dx_ : kNone;
+    }
     batchnorm2d_backward(ctx, dx, &ps_->grad(w_), &ps_->grad(b_), dy, x_, ps_->value(w_),
                          save_mean_, save_invstd_, eps_);
   } else {

@@ -78,6 +78,10 @@ class Conv2d : public Layer {
 // (C) 0, running_var (C) 1, num_batches_tracked (scalar). Training: batch statistics (biased
 // variance for normalising), running stats updated with `momentum` using the unbiased variance
 // (as torch). Eval: running statistics.
+// Synchronised (ctx.bn_comm() set, training mode): the statistics are those of the union of the
+// batches of every rank of the communicator, and backward all-reduces the two per-channel sums
+// its input gradient needs (as torch.nn.SyncBatchNorm); weight and bias gradients stay this
+// rank's (the data-parallel gradient average sums them).
 class BatchNorm2d : public Layer {
  public:
   BatchNorm2d() = default;
@@ -106,6 +110,12 @@ class BatchNorm2d : public Layer {
   float eps_ = 1e-5f, momentum_ = 0.1f;
   Tensor x_, y_, dx_, save_mean_, save_invstd_, dz_;
   bool relu_ = false;  // of the last forward_act
+  // Synchronised BatchNorm: set by a training forward with ctx.bn_comm(); the union's biased
+  // variance, and scratch for the backward.
+  Communicator* sync_comm_ = nullptr;
+  Tensor sync_var_, sync_tmp_, sync_dgamma_, sync_dbeta_, sync_g_;
+  void sync_forward(Context& ctx, const Tensor& x);
+  void sync_backward(Context& ctx, Tensor* dx, const Tensor& dy);
 };
 
 // y = x W^T + b. x (N, in), W (out, in), b (out). Init: torch.nn.Linear default unless

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when a source file includes a header from a layer above its own. The layers, bottom up:
-#   core <- kernels <- nn <- models;  core <- io <- {models, data, eval} <- train
+#   core <- kernels <- nn <- {dist, models};  core <- io <- {models, data, eval} <- train
 # bench/, tests/ and tools/ stand on top and may include anything.
 # Usage: scripts/check-layers.sh [REPO_ROOT]
 set -euo pipefail
@@ -10,13 +10,14 @@ declare -A allowed=(
   [core]="core"
   [kernels]="core kernels"
   [nn]="core kernels nn"
+  [dist]="core kernels nn dist"
   [io]="core io"
   [models]="core kernels nn io models"
   [data]="core io data"
   [eval]="core io eval"
-  [train]="core kernels nn io models data eval train"
+  [train]="core kernels nn dist io models data eval train"
 )
-layers="core kernels nn io models data eval train"
+layers="core kernels nn dist io models data eval train"
 bad=0
 for layer in $layers; do
   [ -d "$layer" ] || continue

@@ -4,7 +4,8 @@
 # scripts/fuzz.sh; .ci/run uses it)
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build git pkg-config libopenblas-dev libsvm-dev libstb-dev
-      libgtest-dev libbenchmark-dev nlohmann-json3-dev ccache)
+      libgtest-dev libbenchmark-dev nlohmann-json3-dev ccache
+      libopenmpi-dev openmpi-bin)
 if [ "${1:-}" = "--fuzz" ]; then
   pkgs+=(clang libclang-rt-dev libomp-dev)
 fi

@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "core/check.h"
+#include "dist/launch.h"
 
 namespace gbad {
 
@@ -90,12 +91,26 @@ bool Phase::parse() {
     std::fputs(cli_.help().c_str(), stdout);
     return false;
   }
+  {
+    // Only binaries that declare the data-parallel options (train/data_parallel.h) split their
+    // work over the processes of a job; any other would do all of it N times, writing the same
+    // files.
+    const LaunchEnv env = launch_env();
+    bool dp = false;
+    for (const auto& kv : cli_.resolved()) dp = dp || kv.first == "bucket-mb";
+    if (env.size > 1 && !dp)
+      throw UsageError(program_ + " does not run data parallel (started as " +
+                       std::to_string(env.size) + " processes by " + env.launcher +
+                       "): run it as one process, without mpirun/srun");
+  }
   const long long threads = cli_.get_int("threads");
   if (threads < 0) throw UsageError("--threads must be >= 0");
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
   seed_ = static_cast<uint64_t>(cli_.get_int("seed"));
   device_ = select_device(cli_.get("device"));
-  ctx_ = std::make_unique<Context>(device_, seed_);
+  // Under a launcher (mpirun, srun) each rank takes the GPU of its local rank (dist/launch.h).
+  ctx_ = std::make_unique<Context>(device_, seed_,
+                                   rank_cuda_device(launch_env(), device_, cuda_device_count()));
   ctx_->set_precision(select_precision(cli_.get("precision"), *ctx_));
   cli_.set("precision", precision_name(ctx_->precision()));  // config.json: what ran
   return true;
@@ -128,6 +143,20 @@ RunDir& Phase::dir() {
   return *dir_;
 }
 
+namespace {
+
+// "rank 1/2: " when one of several processes of a job (mpirun, srun), so the job's one error
+// names the rank that failed.
+std::string error_rank_prefix() {
+  try {
+    return rank_prefix(launch_env());
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+}  // namespace
+
 int run_main(int argc, char** argv, const char* program, const std::function<int()>& body) {
   (void)argc;
   tune_cpu_runtime(argv);
@@ -135,11 +164,11 @@ int run_main(int argc, char** argv, const char* program, const std::function<int
     return body();
   } catch (const UsageError& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    std::fprintf(stderr, "%s: error: %s%s\n", program, error_rank_prefix().c_str(), e.what());
     return 2;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    std::fprintf(stderr, "%s: error: %s%s\n", program, error_rank_prefix().c_str(), e.what());
     return 1;
   }
 }

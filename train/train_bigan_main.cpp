@@ -7,6 +7,7 @@
 
 #include "data/sampler.h"
 #include "io/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
 
@@ -31,7 +32,7 @@ int run(Phase& p) {
       .option("subset", "", "ImageSet subset (default: the one phase 1 used)")
       .option("negatives", "50000", "random negative training images (the paper: 50,000)")
       .option("epochs", "100", "passes over the negatives' features")
-      .option("batch", "50", "batch size (Zenati et al.: 50)")
+      .option("batch", "50", "batch size (Zenati et al.: 50; the global batch under mpirun/srun)")
       .option("lr", "1e-5", "Adam learning rate (Zenati et al.: 1e-5)")
       .option("beta1", "0.5", "Adam beta1")
       .option("latent", "32", "latent size of z")
@@ -48,7 +49,11 @@ int run(Phase& p) {
               "gate study: size of that pool of random negatives (0 = 4 x --negatives)")
       .flag("skip-missing", "skip CSV rows whose image is missing")
       .flag("resume", "continue an interrupted run in --out");
+  add_data_parallel_options(cli);
   if (!p.parse()) return 0;
+  // Data parallel under mpirun/srun: the feature extraction is split over the processes, and
+  // each takes its share of every global batch (no BatchNorm in the Bi-GAN: 1 is enough).
+  std::unique_ptr<DataParallel> dp = start_data_parallel(p, cli.get_int("batch"), 1);
   const std::string out = cli.get("out");
   const bool resume = check_resume(cli, out, "train-bigan", kResumeKeys);
   const Device device = p.device();
@@ -57,10 +62,14 @@ int run(Phase& p) {
   CnnRun cnn = load_cnn_run(cli.get("cnn"), device);
   const std::string data = cli.get("data").empty() ? cnn.data : cli.get("data");
   const std::string subset = cli.get("subset").empty() ? cnn.subset : cli.get("subset");
-  RunDir& dir = p.open_run_dir(out, "train-bigan", {{"data", data}, {"subset", subset}});
+  if (dp->root()) p.open_run_dir(out, "train-bigan", {{"data", data}, {"subset", subset}});
+  auto out_file = [&](const char* name) { return out + "/" + name; };
+  // Each process its own noise (z, dropout): another Philox seed per rank.
+  const uint64_t rng_seed = seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(dp->rank());
+  ctx.rng().set_state(rng_seed, 0);
 
   // Features of N random negatives (cached in the run directory: a resumed run reuses them).
-  const std::string feat_path = dir.file("negatives.safetensors");
+  const std::string feat_path = out_file("negatives.safetensors");
   std::vector<std::string> stems;
   Tensor feats;
   if (resume && file_exists(feat_path)) {
@@ -90,11 +99,27 @@ int run(Phase& p) {
     for (const Sample& s : negs) stems.push_back(s.stem);
     std::printf("extracting features of %zu negatives (asked for %lld%s)\n", negs.size(),
                 (long long)scfg.num_negatives, hard > 0 ? ": the hard-negative pool" : "");
-    feats = extract_features(
-        ctx, *cnn.model, negs,
-        eval_loader_config(cnn.image_size, static_cast<int>(cli.get_int("feature-batch")),
-                           static_cast<int>(cli.get_int("workers"))),
-        "features");
+    {
+      // Each process extracts a contiguous 1/N of the images; the rows are gathered by a sum
+      // over the processes of zero-padded copies (each row is non-zero on one process only).
+      const int64_t total = static_cast<int64_t>(negs.size());
+      const int64_t lo = total * dp->rank() / dp->size();
+      const int64_t hi = total * (dp->rank() + 1) / dp->size();
+      std::vector<Sample> mine(negs.begin() + lo, negs.begin() + hi);
+      Tensor part = extract_features(
+          ctx, *cnn.model, mine,
+          eval_loader_config(cnn.image_size, static_cast<int>(cli.get_int("feature-batch")),
+                             static_cast<int>(cli.get_int("workers"))),
+          "features");
+      if (dp->size() == 1) {
+        feats = part;
+      } else {
+        const int64_t d = cnn.model->feature_dim();
+        feats = Tensor::zeros({total, d});
+        std::copy(part.f32(), part.f32() + part.numel(), feats.f32() + lo * d);
+        dp->comm()->allreduce_sum(ctx, feats.f32(), feats.numel(), Device::CPU);
+      }
+    }
     if (hard > 0) {
       // The CNN's score of each pooled negative: its highest class confidence.
       std::vector<float> score;
@@ -119,7 +144,7 @@ int run(Phase& p) {
           "confidence %.4f kept vs %.4f in the pool\n",
           pick.size(), score.size(), 100 * hard, mean_kept, mean_all);
     }
-    save_features(feat_path, feats, stems);
+    if (dp->root()) save_features(feat_path, feats, stems);
   }
   const int64_t n = feats.size(0), d = feats.size(1);
 
@@ -135,23 +160,34 @@ int run(Phase& p) {
   PrecisionScope bigan_fp32(ctx, Precision::Fp32);
   BiGan bigan(bcfg, device);
   bigan.fit_standardization(feats);
-  const std::string ckpt = dir.file("checkpoint.safetensors");
+  const std::string ckpt = out_file("checkpoint.safetensors");
   int start_epoch = 0;
   if (resume && file_exists(ckpt)) {
     bigan.load(ckpt);
     const auto meta = read_metadata(ckpt);
     start_epoch = static_cast<int>(metadata_int(meta, "epoch", ckpt, 0, 1 << 30));
-    ctx.rng().set_state(seed, metadata_u64(meta, "rng_offset", ckpt));
+    check_resume_world_size(meta, ckpt, dp->size());
+    // Every process draws as many numbers per step, so rank 0's offset is everyone's.
+    ctx.rng().set_state(rng_seed, metadata_u64(meta, "rng_offset", ckpt));
     std::printf("resumed from %s after epoch %d\n", ckpt.c_str(), start_epoch);
   }
 
   const int64_t batch = cli.get_int("batch");
   GBAD_CHECK(batch >= 1 && batch <= n, "--batch ", batch, " must be between 1 and the ", n,
              " negatives");
+  // Every process starts from rank 0's networks; gradients averaged before each Adam step.
+  dp->attach(ctx, bigan.encoder_params());
+  dp->attach(ctx, bigan.generator_params());
+  dp->attach(ctx, bigan.discriminator_params());
+  if (dp->size() > 1)
+    bigan.set_grad_hook([&](Context& c, ParamStore& ps) { dp->average_gradients(c, ps); });
+  const int64_t local = batch / dp->size();  // this process's share of a global batch
   const int epochs = static_cast<int>(cli.get_int("epochs"));
   const int64_t steps = n / batch;
-  MetricsLog log(dir.file("metrics.jsonl"), resume);
-  Progress progress("bigan", (epochs - start_epoch) * steps * batch, "vec", stderr, 10.0);
+  std::unique_ptr<MetricsLog> log;
+  if (dp->root()) log = std::make_unique<MetricsLog>(out_file("metrics.jsonl"), resume);
+  Progress progress("bigan", (epochs - start_epoch) * steps * batch, "vec", dp->progress_stream(),
+                    10.0);
   Tensor xb;
   std::vector<float> host = feats.to_vector();
   int64_t done = 0;
@@ -159,16 +195,27 @@ int run(Phase& p) {
     std::vector<int64_t> order(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
     philox_shuffle(order, seed, 1000 + static_cast<uint64_t>(epoch));
+    order = dp->shard(order, batch);  // this process's share of every global batch
     BiGanLosses sum;
-    Tensor hb({batch, d}, Device::CPU);
+    Tensor hb({local, d}, Device::CPU);
     for (int64_t s = 0; s < steps; ++s) {
-      for (int64_t i = 0; i < batch; ++i) {
-        int64_t row = order[static_cast<size_t>(s * batch + i)];
+      for (int64_t i = 0; i < local; ++i) {
+        int64_t row = order[static_cast<size_t>(s * local + i)];
         std::copy(host.begin() + row * d, host.begin() + (row + 1) * d, hb.f32() + i * d);
       }
-      xb.resize({batch, d}, device);
+      xb.resize({local, d}, device);
       xb.copy_from(hb);
       BiGanLosses l = bigan.train_step(ctx, xb);
+      if (dp->size() > 1) {  // the global batch's losses: the mean over the processes
+        float* parts[] = {&l.loss_d, &l.loss_g, &l.loss_e, &l.loss_recon};
+        for (float* v : parts) {
+          const DataParallel::CheckedMean m = dp->mean_if_finite(*v);
+          GBAD_CHECK(m.failed_rank < 0, "Bi-GAN loss is not finite on rank ", m.failed_rank,
+                     " at epoch ", epoch + 1, ", step ", s + 1, "; the last good checkpoint is ",
+                     file_exists(ckpt) ? ckpt : std::string("(none yet)"));
+          *v = static_cast<float>(m.mean);
+        }
+      }
       for (float v : {l.loss_d, l.loss_g, l.loss_e, l.loss_recon})
         if (!std::isfinite(v))
           GBAD_FAIL("Bi-GAN loss is not finite at epoch ", epoch + 1, ", step ", s + 1, " (D ",
@@ -186,18 +233,22 @@ int run(Phase& p) {
       progress.update(done, extra);
     }
     double k = steps > 0 ? 1.0 / static_cast<double>(steps) : 0.0;
-    log.write({{"epoch", epoch + 1},
-               {"step", bigan.steps()},
-               {"loss_d", sum.loss_d * k},
-               {"loss_g", sum.loss_g * k},
-               {"loss_e", sum.loss_e * k},
-               {"loss_recon", sum.loss_recon * k},
-               {"vectors_per_s", progress.rate()}});
-    bigan.save(ckpt, {{"epoch", std::to_string(epoch + 1)},
-                      {"rng_offset", std::to_string(ctx.rng().offset())}});
+    if (log)
+      log->write({{"epoch", epoch + 1},
+                  {"step", bigan.steps()},
+                  {"loss_d", sum.loss_d * k},
+                  {"loss_g", sum.loss_g * k},
+                  {"loss_e", sum.loss_e * k},
+                  {"loss_recon", sum.loss_recon * k},
+                  {"vectors_per_s", progress.rate()}});
+    if (dp->root())
+      bigan.save(ckpt, {{"epoch", std::to_string(epoch + 1)},
+                        {"rng_offset", std::to_string(ctx.rng().offset())},
+                        {kWorldSizeKey, std::to_string(dp->size())}});
   }
   progress.finish();
-  bigan.save(dir.file("bigan.safetensors"), {{"cnn", cli.get("cnn")}});
+  if (!dp->root()) return 0;  // rank 0 writes the model and scores the negatives
+  bigan.save(out_file("bigan.safetensors"), {{"cnn", cli.get("cnn")}});
   AnomalyScores sc = anomaly_scores(ctx, bigan, feats);
   double mr = 0, mf = 0;
   for (size_t i = 0; i < sc.r.size(); ++i) {
@@ -205,7 +256,7 @@ int run(Phase& p) {
     mf += sc.fm[i];
   }
   std::printf("negatives' mean anomaly scores: R %.4f FM %.4f\n", mr / double(n), mf / double(n));
-  std::printf("wrote %s\n", dir.file("bigan.safetensors").c_str());
+  std::printf("wrote %s\n", out_file("bigan.safetensors").c_str());
   return 0;
 }
 

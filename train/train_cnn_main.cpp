@@ -11,6 +11,7 @@
 #include "models/inception.h"
 #include "nn/loss_scaler.h"
 #include "nn/optim.h"
+#include "train/data_parallel.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
 #include "train/schedule.h"
@@ -52,7 +53,8 @@ int run(Phase& p) {
       .option("ideal-negatives", "fresh",
               "ideal set negatives: fresh (new draw each epoch) or fixed")
       .option("epochs", "15", "training epochs")
-      .option("batch", "32", "batch size")
+      .option("batch", "32",
+              "batch size (the global batch under mpirun/srun: N processes take 1/N each)")
       .option("lr", "0.01", "SGD learning rate")
       .option("momentum", "0.9", "SGD momentum")
       .option("weight-decay", "1e-4", "SGD weight decay")
@@ -84,7 +86,10 @@ int run(Phase& p) {
       .option("pretrained", "", "torchvision weights converted with tools/convert_torchvision.py")
       .flag("skip-missing", "skip CSV rows whose image is missing (default: stop with an error)")
       .flag("resume", "continue an interrupted run in --out from its checkpoint");
+  add_data_parallel_options(cli);
   if (!p.parse()) return 0;
+  // Data parallel under mpirun/srun (one process: dp is inactive and changes nothing).
+  std::unique_ptr<DataParallel> dp = start_data_parallel(p, cli.get_int("batch"));
   parse_arch(cli.get("arch"));  // a bad name fails before any data is read
   {
     // Input sizes chosen from the architecture unless given (torchvision's: 256 -> 224, and
@@ -99,7 +104,8 @@ int run(Phase& p) {
   const Device device = p.device();
   const uint64_t seed = p.seed();
   Context& ctx = p.ctx();
-  RunDir& dir = p.open_run_dir(out, "train-cnn");
+  if (dp->root()) p.open_run_dir(out, "train-cnn");  // rank 0 alone writes the run directory
+  auto out_file = [&](const char* name) { return out + "/" + name; };
 
   // Data.
   ImageIndex index = index_images(cli.get("data"));
@@ -123,7 +129,8 @@ int run(Phase& p) {
               cli.get("train-set").c_str(), (long long)per_epoch);
 
   LoaderConfig lcfg;
-  lcfg.batch = static_cast<int>(cli.get_int("batch"));
+  const int64_t global_batch = cli.get_int("batch");
+  lcfg.batch = static_cast<int>(global_batch / dp->size());  // this process's share
   lcfg.workers = static_cast<int>(cli.get_int("workers"));
   lcfg.train_aug = true;
   lcfg.resize = static_cast<int>(cli.get_int("resize"));
@@ -131,9 +138,9 @@ int run(Phase& p) {
   lcfg.seed = seed;
   lcfg.pack = cli.get("pack");
   lcfg.drop_last = true;  // BatchNorm dislikes a batch of 1
-  GBAD_CHECK(lcfg.batch >= 2, "--batch must be at least 2 (BatchNorm)");
-  GBAD_CHECK(per_epoch >= lcfg.batch, "the training set (", per_epoch,
-             " images) is smaller than one batch (", lcfg.batch, ")");
+  GBAD_CHECK(global_batch >= 2, "--batch must be at least 2 (BatchNorm)");
+  GBAD_CHECK(per_epoch >= global_batch, "the training set (", per_epoch,
+             " images) is smaller than one batch (", global_batch, ")");
 
   // Model and optimiser.
   ClassifierOptions mopt;
@@ -178,13 +185,13 @@ int run(Phase& p) {
   MixedPrecision mp(ctx, ps, lscfg);
 
   const int epochs = static_cast<int>(cli.get_int("epochs"));
-  int64_t steps_per_epoch = per_epoch / lcfg.batch;
+  int64_t steps_per_epoch = per_epoch / global_batch;
   const int64_t max_steps = cli.get_int("max-steps-per-epoch");
   if (max_steps > 0) steps_per_epoch = std::min(steps_per_epoch, max_steps);
   const int64_t total_steps = steps_per_epoch * epochs;
   const int64_t ckpt_every = cli.get_int("checkpoint-every");
   const int64_t log_every = std::max<long long>(1, cli.get_int("log-every"));
-  const std::string ckpt = dir.file("checkpoint.safetensors");
+  const std::string ckpt = out_file("checkpoint.safetensors");
   LrSchedule schedule(cli.get("schedule"), ocfg.lr, total_steps, steps_per_epoch,
                       static_cast<int>(cli.get_int("step-epochs")),
                       static_cast<float>(cli.get_double("step-gamma")));
@@ -197,6 +204,7 @@ int run(Phase& p) {
     auto meta = read_metadata(ckpt);
     GBAD_CHECK(meta.count("arch") && meta.at("arch") == model.arch(), ckpt,
                " holds another architecture");
+    check_resume_world_size(meta, ckpt, dp->size());
     start_epoch = static_cast<int>(metadata_int(meta, "epoch", ckpt, 0, 1 << 30));
     start_batch = metadata_int(meta, "batch_in_epoch", ckpt, 0, steps_per_epoch);
     global_step = metadata_int(meta, "global_step", ckpt, 0, INT64_MAX);
@@ -207,7 +215,10 @@ int run(Phase& p) {
     std::printf("resumed from %s: epoch %d, step %lld of the epoch\n", ckpt.c_str(),
                 start_epoch + 1, (long long)start_batch);
   }
+  // Every rank starts from rank 0's weights; gradient buckets cut.
+  dp->attach(ctx, ps);
   auto save_checkpoint = [&](int epoch, int64_t batch_in_epoch) {
+    if (!dp->root()) return;
     auto meta = model.metadata();
     meta["epoch"] = std::to_string(epoch);
     meta["batch_in_epoch"] = std::to_string(batch_in_epoch);
@@ -216,24 +227,28 @@ int run(Phase& p) {
     meta["seed"] = std::to_string(seed);
     if (mp.scaler().enabled())
       for (const auto& [k, v] : mp.scaler().to_metadata()) meta[k] = v;
+    meta[kWorldSizeKey] = std::to_string(dp->size());
     save_params(ckpt, ps, meta, {{"optim.state", ps.state(1)}});
   };
 
   const int64_t stop_after = cli.get_int("stop-after");
   int64_t steps_this_run = 0;
-  MetricsLog log(dir.file("metrics.jsonl"), resume);
+  std::unique_ptr<MetricsLog> log;
+  if (dp->root()) log = std::make_unique<MetricsLog>(out_file("metrics.jsonl"), resume);
+  double allreduce_s = 0;  // since the last log line
   Tensor x_dev, y_dev, m_dev, loss({1}, device), dlogits, aux_loss({1}, device), daux;
   Loader loader(train, lcfg);
   model.set_training(true);
   for (int epoch = start_epoch; epoch < epochs; ++epoch) {
     std::vector<int64_t> order = sample_epoch(train, scfg, epoch);
-    order.resize(static_cast<size_t>(steps_per_epoch * lcfg.batch));
+    order.resize(static_cast<size_t>(steps_per_epoch * global_batch));
+    order = dp->shard(order, global_batch);  // this process's share of every global batch
     int64_t first = epoch == start_epoch ? start_batch : 0;
     order.erase(order.begin(), order.begin() + first * lcfg.batch);
     loader.start_epoch(epoch, order);
     char label[64];
     std::snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, epochs);
-    Progress progress(label, steps_per_epoch * lcfg.batch, "img");
+    Progress progress(label, steps_per_epoch * global_batch, "img", dp->progress_stream());
     double loss_sum = 0;
     int64_t loss_n = 0;
     Batch b;
@@ -264,24 +279,33 @@ int run(Phase& p) {
         mp.scale_loss_grad(ctx, daux);
         l += aux_weight * read_scalar(aux_loss);
       }
-      if (!std::isfinite(l))
-        GBAD_FAIL("training loss is ", l, " at epoch ", epoch + 1, ", step ", step_in_epoch + 1,
-                  " (lr ", lr, "); stopped before the update. The last good checkpoint is ",
+      // The global batch's loss (the mean of the processes'), and which process failed if any.
+      const DataParallel::CheckedMean lm = dp->mean_if_finite(l);
+      if (lm.failed_rank >= 0)
+        GBAD_FAIL("training loss is ", dp->rank() == lm.failed_rank ? l : NAN,
+                  dp->size() > 1 ? " on rank " + std::to_string(lm.failed_rank) : std::string(),
+                  " at epoch ", epoch + 1, ", step ", step_in_epoch + 1, " (lr ", lr,
+                  "); stopped before the update. The last good checkpoint is ",
                   file_exists(ckpt) ? ckpt : std::string("(none yet)"),
                   "; try a lower --lr, then --resume");
       ps.zero_grad();
       model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
+      // The gradients averaged over the processes first: an inf/NaN on any process then reaches
+      // every process, so all of them skip the same fp16 step.
+      dp->average_gradients(ctx);
+      allreduce_s += dp->take_allreduce_seconds();
       mp.unscale_grads(ctx);           // fp16: inf/NaN raises the device flag ...
       sgd.step(ctx, mp.skip_state());  // ... and the kernel skips the update
       mp.end_step(ctx);                // scale halved/grown; half weights refreshed
+      l = static_cast<float>(lm.mean);
       ++global_step;
       ++step_in_epoch;
       loss_sum += l;
       ++loss_n;
       char extra[64];
       std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e", l, lr);
-      progress.update(step_in_epoch * lcfg.batch, extra);
-      if (global_step % log_every == 0) {
+      progress.update(step_in_epoch * global_batch, extra);
+      if (global_step % log_every == 0 && log) {
         Json line = {{"epoch", epoch + 1},
                      {"step", global_step},
                      {"loss", l},
@@ -292,8 +316,10 @@ int run(Phase& p) {
           line["loss_scale"] = sc.scale;
           line["skipped_steps"] = sc.skipped_steps;
         }
-        log.write(line);
+        if (dp->size() > 1) line["allreduce_s_per_step"] = allreduce_s / double(log_every);
+        log->write(line);
       }
+      if (global_step % log_every == 0) allreduce_s = 0;
       if (ckpt_every > 0 && global_step % ckpt_every == 0) save_checkpoint(epoch, step_in_epoch);
       if (stop_after > 0 && ++steps_this_run >= stop_after) {
         std::printf("stopping after %lld steps (--stop-after); resume with --resume\n",
@@ -306,14 +332,17 @@ int run(Phase& p) {
     std::snprintf(extra, sizeof extra, "mean loss %.4f", mean_loss);
     progress.finish(extra);
     save_checkpoint(epoch + 1, 0);
-    log.write({{"epoch", epoch + 1},
-               {"step", global_step},
-               {"epoch_mean_loss", mean_loss},
-               {"images_per_s", progress.rate()},
-               {"seconds", progress.elapsed_s()}});
+    if (log)
+      log->write({{"epoch", epoch + 1},
+                  {"step", global_step},
+                  {"epoch_mean_loss", mean_loss},
+                  {"images_per_s", progress.rate()},
+                  {"seconds", progress.elapsed_s()}});
   }
-  model.save(dir.file("model.safetensors"), {{"epochs", std::to_string(epochs)}});
-  std::printf("wrote %s\n", dir.file("model.safetensors").c_str());
+  if (dp->root()) {
+    model.save(out_file("model.safetensors"), {{"epochs", std::to_string(epochs)}});
+    std::printf("wrote %s\n", out_file("model.safetensors").c_str());
+  }
   return 0;
 }
 
