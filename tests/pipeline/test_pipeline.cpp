@@ -11,9 +11,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
 #include <string>
 #include <thread>
 
+#include "data/image.h"
+#include "eval/cam.h"
 #include "io/checkpoint.h"
 #include "io/io.h"
 #include "io/json.h"
@@ -291,6 +295,120 @@ TEST_F(Pipeline, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
   ASSERT_NO_THROW(load_params(d("nan/checkpoint.safetensors"), model.param_store(), {}));
   for (float v : model.param_store().params().to_vector()) ASSERT_TRUE(std::isfinite(v));
   (void)good;
+}
+
+// The self-contained page of a tiny run, with the CAM grid of gbad-predict --cam: every link and
+// image in it resolves. data: URIs must be well-formed base64 of what their type says (PNG and
+// JPEG decode with stb_image, SVG is SVG), relative paths must exist beside the page, #anchors
+// must name an element's id, and nothing may point outside (the page must open offline).
+class ReportHtml : public Pipeline {};
+
+// RFC 4648 base64 (padding required) -> bytes; false when malformed.
+bool decode_base64(const std::string& in, std::string& out) {
+  static const std::string abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (in.empty() || in.size() % 4 != 0) return false;
+  out.clear();
+  for (size_t i = 0; i < in.size(); i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      const char c = in[i + k];
+      if (c == '=') {
+        if (i + 4 != in.size() || k < 2) return false;  // padding only at the very end
+        ++pad;
+        v <<= 6;
+        continue;
+      }
+      if (pad) return false;  // data after '='
+      const auto pos = abc.find(c);
+      if (pos == std::string::npos) return false;
+      v = (v << 6) | uint32_t(pos);
+    }
+    out += char((v >> 16) & 255);
+    if (pad < 2) out += char((v >> 8) & 255);
+    if (pad < 1) out += char(v & 255);
+  }
+  return true;
+}
+
+TEST_F(ReportHtml, AllLinksResolve) {
+  Result r = train_cnn("cnn", "--epochs 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(kBin + "gbad-train-bigan --cnn " + d("cnn") + " --out " + d("gan") +
+          " --negatives 40 --epochs 1 --batch 10 --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(kBin + "gbad-train-svm --cnn " + d("cnn") + " --bigan " + d("gan") + " --out " +
+          d("svm") + " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --bigan " + d("gan") + " --svm " + d("svm") +
+          " --out " + d("eval_gbad") + " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --no-gate --out " + d("eval_cnn") +
+          " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  // Maps of every class (threshold 0) for three scans, labelled ones included.
+  r = run(kBin + "gbad-predict --cnn " + d("cnn") + " --images " + d("data/JPEGImage/P00001.jpg") +
+          "," + d("data/JPEGImage/P00002.jpg") + "," + d("data/JPEGImage/N0000001.jpg") +
+          " --cam " + d("cams") + " --cam-threshold 0 --labels " + d("data/ImageSet/10/test.csv") +
+          " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(read_cam_index(d("cams")).size(), 15u) << "3 images x 5 classes";
+  r = run("cd " + d("") + " && " + kBin + "gbad-report --runs 'CNN=eval_cnn;GBAD=eval_gbad'" +
+          " --out report.md --html report.html --cams cams");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string html = read_file(d("report.html"));
+
+  std::set<std::string> ids;
+  const std::regex id_re(R"re(\bid="([^"]*)")re");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), id_re);
+       it != std::sregex_iterator(); ++it)
+    ids.insert((*it)[1]);
+  const std::regex link_re(R"re(\b(href|src)\s*=\s*("([^"]*)"|'([^']*)'))re");
+  int data_uris = 0, anchors = 0, pngs = 0;
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), link_re);
+       it != std::sregex_iterator(); ++it) {
+    const std::string url = (*it)[3].matched ? (*it)[3].str() : (*it)[4].str();
+    SCOPED_TRACE(url.substr(0, 80));
+    ASSERT_FALSE(url.empty()) << "an empty link";
+    if (url.rfind("data:", 0) == 0) {
+      const auto comma = url.find(',');
+      ASSERT_NE(comma, std::string::npos) << "data: URI without a comma";
+      const std::string meta = url.substr(5, comma - 5);
+      ASSERT_TRUE(meta.size() > 7 && meta.substr(meta.size() - 7) == ";base64") << meta;
+      const std::string mime = meta.substr(0, meta.size() - 7);
+      std::string bytes;
+      ASSERT_TRUE(decode_base64(url.substr(comma + 1), bytes))
+          << "malformed base64 (" << mime << ")";
+      if (mime == "image/png" || mime == "image/jpeg") {
+        const Image img =
+            decode_image_memory(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), mime);
+        EXPECT_GT(img.width, 0);
+        pngs += mime == "image/png";
+      } else if (mime == "image/svg+xml") {
+        EXPECT_NE(bytes.find("<svg"), std::string::npos);
+      } else {
+        ADD_FAILURE() << "unexpected data: type " << mime;
+      }
+      ++data_uris;
+    } else if (url[0] == '#') {
+      EXPECT_TRUE(ids.count(url.substr(1))) << "no element with id " << url;
+      ++anchors;
+    } else {
+      EXPECT_EQ(url.find(':'), std::string::npos) << "points outside the page";
+      EXPECT_TRUE(fs::exists(root_ / url)) << "missing file beside the page";
+    }
+  }
+  EXPECT_GE(anchors, 4) << "the navigation links";
+  EXPECT_GE(pngs, 15) << "the CAM grid";
+  EXPECT_GE(data_uris, pngs);
+  EXPECT_NE(html.find("id=\"cams\""), std::string::npos);
+
+  // The check itself catches what it must: a broken anchor, bad base64, a missing file.
+  std::string bad;
+  EXPECT_FALSE(decode_base64("iVBORw0KGgo=A", bad));
+  EXPECT_FALSE(decode_base64("iV=ORw0K", bad));
+  EXPECT_TRUE(decode_base64("TWFu", bad));
+  EXPECT_EQ(bad, "Man");
 }
 
 }  // namespace
