@@ -169,9 +169,9 @@ std::string cam_section(const std::string& dir, int max_cams) {
   int shown = 0;
   for (const CamIndexRow& r : read_cam_index(dir)) {
     if (shown == max_cams) break;
-    out << "<figure>" << html::embed_image(dir + "/" + r.overlay, r.cls, 240) << "<figcaption>"
-        << html::escape(r.image) << ": " << html::escape(r.cls) << " " << html::escape(r.confidence)
-        << "</figcaption></figure>\n";
+    out << "<figure>" << html::embed_image(dir + "/" + r.overlay, r.image + ": " + r.cls)
+        << "<figcaption>" << html::escape(r.image) << ": " << html::escape(r.cls) << " "
+        << html::escape(r.confidence) << "</figcaption></figure>\n";
     ++shown;
   }
   out << "</div>\n";
