@@ -1,6 +1,8 @@
 // A tiny command-line parser for the gbad executables: --name value, --flag, required and
 // optional options with defaults, generated --help text, unknown options rejected by name.
 // Every command-line mistake throws UsageError (the binaries exit with status 2 on it).
+// Every binary also takes --config FILE, a JSON file of options under the command line (see
+// read_config_options); a run directory's config.json is such a file.
 #pragma once
 
 #include <cstdlib>
@@ -20,6 +22,15 @@ class UsageError : public Error {
   using Error::Error;
 };
 
+// The options of a --config FILE for `program`, as (name, value) strings. FILE holds a JSON
+// object, either {"name": value, ...} or a run directory's config.json ({"phase": ..,
+// "options": {...}, ...}: its "options" are read, its "phase" must be this program's, and its
+// other top-level entries, records of the run, are ignored). Values are strings, numbers or
+// booleans (a flag: true/false or "1"/"0"). Throws UsageError naming the file and what is
+// wrong; option names are checked by Cli::parse.
+std::vector<std::pair<std::string, std::string>> read_config_options(const std::string& file,
+                                                                     const std::string& program);
+
 class Cli {
  public:
   Cli(std::string program, std::string summary)
@@ -37,7 +48,37 @@ class Cli {
   }
 
   // Returns false when --help was asked for (the help text is then in help()).
+  // A --config FILE sets options first (unknown names are an error naming the file); the
+  // command line overrides them.
   bool parse(int argc, char** argv) {
+    if (!find("config"))
+      option("config", "",
+             "JSON file of options, e.g. a run's config.json (the command line overrides it)");
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      std::string file;
+      if (a == "--config" && i + 1 < argc)
+        file = argv[i + 1];
+      else if (a.rfind("--config=", 0) == 0)
+        file = a.substr(9);
+      else
+        continue;
+      for (const auto& [name, value] : read_config_options(file, program_)) {
+        const Opt* o = find(name);
+        usage_check(o != nullptr && name != "config", file, ": unknown option '", name, "' for ",
+                    program_, " (see --help)");
+        if (!o->is_flag) {
+          values_[name] = value;
+          continue;
+        }
+        usage_check(value == "1" || value == "0", file, ": flag '", name,
+                    "' must be true, false, \"1\" or \"0\", got '", value, "'");
+        if (value == "1")
+          values_[name] = "1";
+        else
+          values_.erase(name);
+      }
+    }
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "--help" || a == "-h") return false;
@@ -114,11 +155,13 @@ class Cli {
   }
 
   // Every declared option with its value as given or its default (flags: "1" or "0"), in
-  // declaration order: what a run directory's config.json records.
+  // declaration order: what a run directory's config.json records. Not --config itself: its
+  // options are recorded, so a rerun from the file records the same.
   std::vector<std::pair<std::string, std::string>> resolved() const {
     std::vector<std::pair<std::string, std::string>> out;
     for (const Opt& o : opts_)
-      out.emplace_back(o.name, o.is_flag ? (has(o.name) ? "1" : "0") : get(o.name));
+      if (o.name != "config")
+        out.emplace_back(o.name, o.is_flag ? (has(o.name) ? "1" : "0") : get(o.name));
     return out;
   }
 

@@ -49,7 +49,7 @@ bool Phase::parse() {
   cli_.option("device", "auto", "cpu, cuda, or auto (CUDA when a GPU is present)")
       .option("seed", "1", "random seed (initialisation, sampling, augmentation)")
       .option("threads", "0", "CPU threads for OpenMP loops (0 = all cores)");
-  // Further option sources (a --config file) go here, before the command line.
+  // --config FILE (options under the command line) is handled by Cli::parse for every binary.
   if (!cli_.parse(argc_, argv_)) {
     std::fputs(cli_.help().c_str(), stdout);
     return false;

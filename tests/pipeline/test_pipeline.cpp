@@ -411,5 +411,51 @@ TEST_F(ReportHtml, AllLinksResolve) {
   EXPECT_EQ(bad, "Man");
 }
 
+// --config: a run directory's config.json reruns the run; the command line overrides it;
+// unknown names and a config.json of another phase are one clear error naming the file.
+class Config : public Pipeline {};
+
+TEST_F(Config, RunConfigJsonRerunsTheRunWithIdenticalWeights) {
+  Result r = train_cnn("x", "--epochs 1 --max-steps-per-epoch 4");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(kBin + "gbad-train-cnn --config " + d("x/config.json") + " --out " + d("y"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  Json a = read_json_file(d("x/config.json")), b = read_json_file(d("y/config.json"));
+  EXPECT_EQ(b["options"]["out"], d("y"));
+  EXPECT_FALSE(b["options"].contains("config")) << "the options are recorded, not the file";
+  // Equal apart from the output path and the time each was written.
+  for (Json* j : {&a, &b}) {
+    (*j)["options"].erase("out");
+    j->erase("written");
+  }
+  EXPECT_EQ(a.dump(2), b.dump(2));
+  EXPECT_EQ(read_file(d("x/model.safetensors")), read_file(d("y/model.safetensors")))
+      << "the rerun's weights differ";
+
+  // The command line overrides the file; a plain object of options works too.
+  write_file_atomic(d("opts.json"), R"({"epochs": 2, "lr": 0.02, "resume": false})");
+  r = run(kBin + "gbad-train-cnn --data " + d("data") + " --subset 10 --out " + d("z") +
+          model_opts_ + " --max-steps-per-epoch 1 --config " + d("opts.json") + " --epochs 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const Json z = read_json_file(d("z/config.json"));
+  EXPECT_EQ(z["options"]["epochs"], "1");
+  EXPECT_EQ(z["options"]["lr"], "0.02");
+
+  // Unknown option, wrong phase, malformed file: exit 2 and one error naming file and key.
+  write_file_atomic(d("bad.json"), R"({"lr": 0.1, "learning-rate": 0.1})");
+  r = run(kBin + "gbad-train-cnn --config " + d("bad.json") + " --data " + d("data") + " --out " +
+          d("w"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("bad.json: unknown option 'learning-rate'"), std::string::npos) << r.out;
+  r = run(kBin + "gbad-train-bigan --config " + d("x/config.json") + " --out " + d("w"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("'train-cnn' run, not of gbad-train-bigan"), std::string::npos) << r.out;
+  write_file_atomic(d("broken.json"), "{\"lr\": ");
+  r = run(kBin + "gbad-report --config " + d("broken.json"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("broken.json"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(d("w")));
+}
+
 }  // namespace
 }  // namespace gbad
