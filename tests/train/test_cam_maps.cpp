@@ -11,6 +11,8 @@
 #include <random>
 #include <set>
 
+#include "common/test_util.h"
+#include "cuda/cuda_test_util.h"
 #include "data/image.h"
 #include "eval/cam.h"
 #include "io/io.h"
@@ -224,6 +226,32 @@ TEST(Cam, OverlaysArePngsOfTheImageSizeListedInTheReportIndex) {
     EXPECT_NE(std::string(e.what()).find("index.csv:2"), std::string::npos) << e.what();
   }
   if (!::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
+// The same maps on the GPU (the model's forward and the head's backward through the CUDA ops)
+// as on the CPU, for the three heads, same weights (initialisation does not depend on the
+// device), every class.
+TEST(Cam, CudaMapsMatchTheCpu) {
+  GBAD_REQUIRE_CUDA();
+  const Tensor x = test::random_tensor({3, 3, 96, 96}, 11);
+  auto all = [](int64_t, const std::vector<float>&) { return std::vector<int>{0, 1, 2, 3, 4}; };
+  for (const char* arch : {"resnet18-fpn", "resnet18-plain", "resnet18-chr"}) {
+    SCOPED_TRACE(arch);
+    Context cpu(Device::CPU, 1), gpu(Device::CUDA, 1);
+    Classifier a(arch, tiny(), Device::CPU, 1), b(arch, tiny(), Device::CUDA, 1);
+    const auto ca = class_activation_maps(cpu, a, x, all);
+    const auto cb = class_activation_maps(gpu, b, x.to(Device::CUDA), all);
+    ASSERT_EQ(ca.size(), cb.size());
+    for (size_t i = 0; i < ca.size(); ++i)
+      for (size_t k = 0; k < ca[i].size(); ++k) {
+        EXPECT_NEAR(cb[i][k].confidence, ca[i][k].confidence, 1e-4f);
+        ASSERT_EQ(ca[i][k].levels.size(), cb[i][k].levels.size());
+        for (size_t l = 0; l < ca[i][k].levels.size(); ++l)
+          test::expect_close_to_max(cb[i][k].levels[l].v, ca[i][k].levels[l].v, 2e-3,
+                                    "image " + std::to_string(i) + " class " + std::to_string(k) +
+                                        " level " + std::to_string(l));
+      }
+  }
 }
 
 }  // namespace
