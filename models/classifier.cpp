@@ -19,7 +19,8 @@ const std::vector<std::string>& arch_names() {
       // issue 13: InceptionV3 and DenseNet-121 backbones
       "inceptionv3-fpn", "inceptionv3-plain", "densenet121-fpn", "densenet121-plain",
       // issue 14: the CHR baseline (models/chr.h)
-      "resnet18-chr", "resnet34-chr", "resnet50-chr", "resnet101-chr"};
+      "resnet18-chr", "resnet34-chr", "resnet50-chr", "resnet101-chr", "inceptionv3-chr",
+      "densenet121-chr"};
   return names;
 }
 
@@ -45,11 +46,12 @@ ArchSpec parse_arch(const std::string& name) {
     }
   }
   for (const char* family : {"inceptionv3", "densenet121"})
-    for (const char* head : {"fpn", "plain"})
+    for (const char* head : {"fpn", "plain", "chr"})
       if (name == std::string(family) + "-" + head) {
         a.family = family;
         a.depth = 0;
         a.fpn = std::string(head) == "fpn";
+        a.chr = std::string(head) == "chr";
         return a;
       }
   GBAD_FAIL("unknown architecture '", name, "' (known: ", join_names(), ")");

@@ -1,10 +1,13 @@
 // The image classifier: a backbone plus one of two heads, chosen by name
-// "resnet{18,34,50,101}-{fpn,plain}", "inceptionv3-{fpn,plain}", "densenet121-{fpn,plain}".
+// "resnet{18,34,50,101}-{fpn,plain,chr}", "inceptionv3-{fpn,plain,chr}",
+// "densenet121-{fpn,plain,chr}".
 //   fpn:   FPN over C2..C5 -> P2..P5; h_i = ReLU(FC_i(GAP(P_i))) (head.fc1..fc4, fpn_channels ->
 //          head_dim), f = mean_i h_i, logits = FC5(f) (head.fc5). features = [f, sigmoid(logits)].
 //   plain: logits = fc(GAP(C5)) ("fc", torchvision's name; "classifier" for DenseNet).
 //          features = [pooled, sigmoid(logits)].
-//   chr:   the CHR head (models/chr.h) on C3, C4, C5 ("resnet{18,34,50,101}-chr"); logits = its
+//   chr:   the CHR head (models/chr.h) on C3, C4, C5 ("resnet{18,34,50,101}-chr",
+//          "inceptionv3-chr", "densenet121-chr": the same three upper levels the FPN takes, as
+//          the SIXray authors' head is defined on any backbone's last three stages); logits = its
 //          o1 (the test-time score), training loss over its three outputs (training_loss).
 //          features = [GAP(a4), sigmoid(logits)].
 // InceptionV3 also carries torchvision's auxiliary classifier (AuxLogits, training only).

@@ -10,6 +10,8 @@
 # usage: scripts/paper-tables.sh [options] DATA_ROOT
 #   --out DIR        results (default runs/paper-tables); DIR/paper-tables.md is the report
 #   --reduced        the reduced scale (below) instead of the paper's settings
+#   --demo-scale     the demo's sizes (below): larger than --reduced, models that learn on the
+#                    synthetic scans; for one or two backbones
 #   --synth          first write a synthetic dataset at DATA_ROOT (when it has no ImageSet/)
 #   --seeds K        train every configuration with seeds 1..K (default 1)
 #   --archs "A B"    backbones (default: $PAPER_ARCHS or "resnet34 resnet50 resnet101
@@ -27,18 +29,28 @@
 #
 # Settings. Default = the paper (for a GPU): ResNet width 64, FPN 256, head 256, train resize
 # 256 / crop 224, test 224, batch 32, SGD lr 0.01, 15 epochs for every CNN (practical and
-# ideal); Bi-GAN on 50,000 negatives, Adam 1e-5, batch 50, 100 passes; SVM defaults.
+# ideal); Bi-GAN on 50,000 negatives, Adam 1e-5, batch 50, 100 passes; SVM defaults; GANomaly /
+# Skip-GANomaly at gbad-train-ganomaly's defaults (the authors' sizes).
 # --reduced = a 2-core CPU in under two hours (measured on a loaded 2-core machine: ResNet34
 #   ~1 min on SIXray10, ~2 min on SIXray100, ~8 min on SIXray1000 per seed, plus ~1-4 min per
 #   seed for --gate-study; ResNet50/101 1.5-3x ResNet34; times per row in the report):
 #   synthetic data (--synth): 150 positives (120 train / 30 test); the subsets asked for, as
 #   negatives-per-positive ratios: 10/100/1000 -> 1,500 / 15,000 / 150,000 negatives; 48-pixel
 #   scans (~4 KB each: 61 MB for SIXray10+100, 595 MB for SIXray1000 alone, which takes 4
-#   minutes to generate). Models: width 8, FPN 16, head 16, train resize 56 / crop 48, test 48, batch 32,
-#   lr 0.05; ideal CNN 10 epochs; practical CNN 1 epoch on SIXray100/1000 and 3 on SIXray10
-#   (about as many images seen as the ideal CNN on SIXray10, many more on the larger subsets);
-#   Bi-GAN on 2,000 negatives, lr 1e-4, 30 passes. Memory: about 100 MB per process (images
-#   are streamed from disk; measured: the practical CNN on SIXray1000).
+#   minutes to generate). Models: width 8, FPN 16, head 16, train resize 56 / crop 48, test 48,
+#   batch 32, lr 0.05 (InceptionV3: resize 88 / crop 75 / test 75, its smallest input, without
+#   the auxiliary head); ideal CNN 10 epochs; practical CNN 1 epoch on SIXray100/1000 and 3 on
+#   SIXray10 (about as many images seen as the ideal CNN on SIXray10, many more on the larger
+#   subsets); Bi-GAN on 2,000 negatives, lr 1e-4, 30 passes; GANomaly / Skip-GANomaly at 32x32,
+#   quarter width (16 channels), on 2,000 negatives for 5 epochs. Memory: about 100 MB per
+#   process (images are streamed from disk; measured: the practical CNN on SIXray1000).
+#   On the synthetic scans of gbad-synth the 48-pixel models stay near chance on SIXray100
+#   (docs/reduced-protocol.md): the threats are a few pixels across at that size.
+# --demo-scale = the demo's sizes (scripts/demo.sh), where the models learn: 300 positives (240
+#   train / 60 test), 128-pixel scans; width 16, FPN 64, head 64, train resize 112 / crop 96,
+#   test 96, batch 32, lr 0.05; ideal CNN 15 epochs; practical CNN as --reduced; Bi-GAN on
+#   5,000 negatives, lr 1e-4, 40 passes; GANomaly / Skip-GANomaly as --reduced. ResNet18 takes
+#   about 5-10 minutes per seed for SIXray100 and 10 together on a 2-core CPU.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/runs/paper-tables reduced=0 synth=0 seeds=1 device=auto gate_study=0 resamples=1000
@@ -51,6 +63,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --reduced) reduced=1; shift ;;
     --smoke) reduced=2; shift ;;
+    --demo-scale) reduced=3; shift ;;
     --synth) synth=1; shift ;;
     --seeds) seeds=$2; shift 2 ;;
     --archs) archs=$2; shift 2 ;;
@@ -79,18 +92,28 @@ if [ $reduced = 2 ]; then
   model=(--width 4 --fpn-channels 8 --head-dim 8 --resize 40 --crop 32 --test-size 32 --batch 16 --workers 2)
   lr=0.05 ideal_epochs=2 gan=(--negatives 100 --lr 1e-4 --epochs 2 --batch 10 --workers 2)
   practical_epochs() { echo 1; }
+  imggan=(--image-size 32 --ngf 8 --ndf 8 --nz 16 --negatives 128 --epochs 1 --batch 32 --workers 2)
   synth_opts=(--positives 24 --size 40)
+elif [ $reduced = 3 ]; then
+  scale="demo"
+  model=(--width 16 --fpn-channels 64 --head-dim 64 --resize 112 --crop 96 --test-size 96 --batch 32 --workers 2)
+  lr=0.05 ideal_epochs=15 gan=(--negatives 5000 --lr 1e-4 --epochs 40 --workers 2)
+  practical_epochs() { [ "$1" = 10 ] && echo 3 || echo 1; }
+  imggan=(--image-size 32 --ngf 16 --ndf 16 --negatives 2000 --epochs 5 --workers 2)
+  synth_opts=(--positives 300 --size 128)
 elif [ $reduced = 1 ]; then
   scale="reduced"
   model=(--width 8 --fpn-channels 16 --head-dim 16 --resize 56 --crop 48 --test-size 48 --batch 32 --workers 2)
   lr=0.05 ideal_epochs=10 gan=(--negatives 2000 --lr 1e-4 --epochs 30 --workers 2)
   practical_epochs() { [ "$1" = 10 ] && echo 3 || echo 1; }
+  imggan=(--image-size 32 --ngf 16 --ndf 16 --negatives 2000 --epochs 5 --workers 2)
   synth_opts=(--positives 150 --size 48)
 else
   scale="paper"
   model=(--width 64 --fpn-channels 256 --head-dim 256 --resize 256 --crop 224 --test-size 224 --batch 32 --workers 4)
   lr=0.01 ideal_epochs=15 gan=(--negatives 50000 --lr 1e-5 --batch 50 --workers 4)
   practical_epochs() { echo 15; }
+  imggan=(--workers 4)  # gbad-train-ganomaly's defaults: the authors' sizes
   synth_opts=(--positives 2000 --size 224)
 fi
 ev=(--workers 2)
@@ -127,6 +150,26 @@ step() {
 }
 row_time() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$times"; }
 
+# arch_model ARCH: the model options for one backbone into m. InceptionV3 needs inputs of at
+# least 75 pixels, so at the reduced and smoke scales it trains on 75-pixel crops of 88-pixel
+# resizes and is tested at 75 (the scans are upsampled); below 299 pixels (every scale but the
+# paper's) it trains without its auxiliary head. Every other backbone takes model as is.
+arch_model() {
+  m=()
+  local skip=0 o
+  for o in "${model[@]}"; do
+    if [ $skip = 1 ]; then skip=0; continue; fi
+    if [ "$1" = inceptionv3 ] && { [ $reduced = 1 ] || [ $reduced = 2 ]; }; then
+      case "$o" in --resize|--crop|--test-size) skip=1; continue ;; esac
+    fi
+    m+=("$o")
+  done
+  if [ "$1" = inceptionv3 ] && { [ $reduced = 1 ] || [ $reduced = 2 ]; }; then
+    m+=(--resize 88 --crop 75 --test-size 75)
+  fi
+  if [ "$1" = inceptionv3 ] && [ $reduced != 0 ]; then m+=(--aux-weight 0); fi  # needs >= 299
+}
+
 start=$(date +%s)
 for subset in $subsets; do
   for arch in $archs; do
@@ -134,6 +177,7 @@ for subset in $subsets; do
       echo "== skip $arch: gbad-summary --list has no $arch-plain / $arch-fpn" | tee -a "$log"
       continue
     fi
+    arch_model "$arch"
     for seed in $(seq 1 "$seeds"); do
       d=$out/s$subset/$arch/seed$seed
       mkdir -p "$d"
@@ -142,7 +186,7 @@ for subset in $subsets; do
       t0=$(date +%s)
       step "plain CNN ($arch-plain, practical)" "$d/plain/model.safetensors" "$bin/gbad-train-cnn" \
         --data "$data" --subset "$subset" --arch "$arch-plain" --train-set practical --out "$d/plain" \
-        --epochs "$(practical_epochs "$subset")" --lr $lr "${model[@]}" "${common[@]}"
+        --epochs "$(practical_epochs "$subset")" --lr $lr "${m[@]}" "${common[@]}"
       step "plain CNN: eval" "$d/eval-plain/metrics.json" "$bin/gbad-eval" --cnn "$d/plain" \
         --no-gate --out "$d/eval-plain" --title plain "${ev[@]}" "${common[@]}"
       [ -f "$d/eval-plain/.t" ] || { row_time "$subset" "$arch" "$seed" plain $(( $(date +%s) - t0 )); touch "$d/eval-plain/.t"; }
@@ -150,7 +194,7 @@ for subset in $subsets; do
         t0=$(date +%s)
         step "CHR ($arch-chr, practical)" "$d/chr/model.safetensors" "$bin/gbad-train-cnn" \
           --data "$data" --subset "$subset" --arch "$arch-chr" --train-set practical --out "$d/chr" \
-          --epochs "$(practical_epochs "$subset")" --lr $lr "${model[@]}" "${common[@]}"
+          --epochs "$(practical_epochs "$subset")" --lr $lr "${m[@]}" "${common[@]}"
         step "CHR: eval" "$d/eval-chr/metrics.json" "$bin/gbad-eval" --cnn "$d/chr" \
           --no-gate --out "$d/eval-chr" --title CHR "${ev[@]}" "${common[@]}"
         [ -f "$d/eval-chr/.t" ] || { row_time "$subset" "$arch" "$seed" chr $(( $(date +%s) - t0 )); touch "$d/eval-chr/.t"; }
@@ -158,7 +202,7 @@ for subset in $subsets; do
       t0=$(date +%s)
       step "GBAD phase 1 ($arch-fpn, ideal)" "$d/cnn/model.safetensors" "$bin/gbad-train-cnn" \
         --data "$data" --subset "$subset" --arch "$arch-fpn" --train-set ideal --out "$d/cnn" \
-        --epochs $ideal_epochs --lr $lr "${model[@]}" "${common[@]}"
+        --epochs $ideal_epochs --lr $lr "${m[@]}" "${common[@]}"
       step "ideal CNN, no gate: eval" "$d/eval-ideal/metrics.json" "$bin/gbad-eval" --cnn "$d/cnn" \
         --no-gate --out "$d/eval-ideal" --title "ideal, no gate" "${ev[@]}" "${common[@]}"
       [ -f "$d/eval-ideal/.t" ] || { row_time "$subset" "$arch" "$seed" "ideal (GBAD phase 1 + eval)" $(( $(date +%s) - t0 )); touch "$d/eval-ideal/.t"; }
@@ -195,11 +239,11 @@ for subset in $subsets; do
         d=$out/s100/$variant/seed$seed
         t0=$(date +%s)
         step "$variant (gbad-train-ganomaly)" "$d/eval/metrics.json" bash -c '
-          "$0" --variant "$1" --data "$2" --subset 100 --out "$3/train" --device "$4" --seed "$5" &&
+          "$0" --variant "$1" --data "$2" --subset 100 --out "$3/train" --device "$4" --seed "$5" "${@:6}" &&
           mkdir -p "$3/eval" && cp "$3/train/eval100/scores.csv" "$3/eval/scores.csv" &&
           cp "$3/train/eval100/method.json" "$3/eval/method.json" &&
           "$(dirname "$0")/gbad-eval" --scores "$3/eval/scores.csv" --labels "$2/ImageSet/100/test.csv" \
-            --json "$3/eval/metrics.json"' "$gan_bin" "$variant" "$data" "$d" "$device" "$seed"
+            --json "$3/eval/metrics.json"' "$gan_bin" "$variant" "$data" "$d" "$device" "$seed" "${imggan[@]}"
         [ -f "$d/eval/.t" ] || { row_time 100 "$variant" "$seed" "$variant" $(( $(date +%s) - t0 )); touch "$d/eval/.t"; }
       done
     done
@@ -220,7 +264,7 @@ md=$out/paper-tables.md
   echo "# GBAD: the paper's Tables 1-4 ($scale scale)"
   echo
   echo "Data: \`$data\`. Seeds: $seeds. Backbones asked for: $archs. Command:"
-  echo "\`scripts/paper-tables.sh --out $out --seeds $seeds --archs \"$archs\" --subsets \"$subsets\"$([ $reduced = 1 ] && echo " --reduced")$([ $reduced = 2 ] && echo " --smoke")$([ $gate_study = 1 ] && echo " --gate-study") $data\`"
+  echo "\`scripts/paper-tables.sh --out $out --seeds $seeds --archs \"$archs\" --subsets \"$subsets\"$([ $reduced = 1 ] && echo " --reduced")$([ $reduced = 2 ] && echo " --smoke")$([ $reduced = 3 ] && echo " --demo-scale")$([ $gate_study = 1 ] && echo " --gate-study") $data\`"
   echo
   echo "Rows: \`<Backbone>\` = plain CNN (GAP + FC) trained on the practical (whole, imbalanced)"
   echo "training split; \`+CHR\` where the build has \`<backbone>-chr\`; \`ideal, no gate\` = GBAD's"

@@ -184,13 +184,19 @@ TEST(TorchAgreement, SkipGanomalyUnet32) {
 
 // ---- overfitting, determinism, checkpoints ---------------------------------------------------
 
-TEST(Overfit, ChrClassifier) {
+// The CHR head on each backbone family: the loss falls and o1 learns the labels (InceptionV3 and
+// DenseNet at reduced width; InceptionV3 needs at least 75 pixels).
+void overfit_chr(const std::string& arch, int64_t width, int64_t size) {
+  SCOPED_TRACE(arch);
   ClassifierOptions o;
-  o.width = 4;
+  o.width = width;
   o.num_classes = 5;
-  Classifier m("resnet18-chr", o, Device::CPU, 3);
+  if (arch.rfind("densenet", 0) == 0) o.dense_blocks = {2, 2, 2, 2};
+  Classifier m(arch, o, Device::CPU, 3);
+  m.set_aux_enabled(false);
+  ASSERT_NE(m.chr_head(), nullptr);
   Context ctx(Device::CPU, 3);
-  Tensor x = test::random_tensor({4, 3, 32, 32}, 5);
+  Tensor x = test::random_tensor({4, 3, size, size}, 5);
   Tensor t =
       Tensor::from_vector({1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1}, {4, 5});
   SgdConfig sc;
@@ -215,6 +221,15 @@ TEST(Overfit, ChrClassifier) {
   int right = 0;
   for (size_t i = 0; i < logits.size(); ++i) right += (logits[i] > 0) == (t.f32()[i] > 0.5f);
   EXPECT_GE(right, 18);
+}
+
+TEST(Overfit, ChrClassifier) {
+  overfit_chr("resnet18-chr", 4, 32);
+}
+
+TEST(Overfit, ChrOnInceptionV3AndDenseNet) {
+  overfit_chr("inceptionv3-chr", 8, 75);
+  overfit_chr("densenet121-chr", 8, 32);
 }
 
 GanomalyConfig small_gan(GanVariant v) {
