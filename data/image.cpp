@@ -220,6 +220,22 @@ std::vector<uint8_t> encode_jpeg(const Image& img, int quality) {
   return out;
 }
 
+std::vector<uint8_t> encode_png(const Image& img) {
+  GBAD_CHECK(
+      img.width > 0 && img.height > 0 && img.pixels.size() == size_t(img.width) * img.height * 3,
+      "encode_png: bad image ", img.width, "x", img.height);
+  std::vector<uint8_t> out;
+  auto sink = [](void* ctx, void* data, int size) {
+    auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+    const uint8_t* p = static_cast<const uint8_t*>(data);
+    v->insert(v->end(), p, p + size);
+  };
+  int ok = stbi_write_png_to_func(sink, &out, img.width, img.height, 3, img.pixels.data(),
+                                  img.width * 3);
+  GBAD_CHECK(ok, "PNG encoding failed");
+  return out;
+}
+
 namespace {
 
 // Separable filter taps for one axis: for each output index, first input index and weights.

@@ -34,6 +34,8 @@ Image decode_image_memory(const uint8_t* data, size_t bytes, const std::string& 
 
 // Encodes RGB as baseline JPEG (stb_image_write). Deterministic for the same input.
 std::vector<uint8_t> encode_jpeg(const Image& img, int quality);
+// Encodes RGB as PNG (stb_image_write, lossless). Deterministic for the same input.
+std::vector<uint8_t> encode_png(const Image& img);
 
 // Resizes float HWC RGB (values 0..255) to width x height ignoring the aspect ratio. Bilinear
 // (triangle filter, pixel centres at +0.5) widened by the scale factor when shrinking, as

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "core/check.h"
+#include "io/io.h"
 
 namespace gbad {
 
@@ -106,6 +108,48 @@ std::vector<uint8_t> overlay_cam(const uint8_t* rgb, int width, int height, cons
           static_cast<uint8_t>(std::lround((1 - k) * rgb[i * 3 + ch] + k * float(c[ch])));
   }
   return out;
+}
+
+namespace {
+const char* kCamIndexHeader = "image,class,confidence,overlay";
+}  // namespace
+
+std::string cam_index_csv(const std::vector<CamIndexRow>& rows) {
+  std::string out = std::string(kCamIndexHeader) + "\n";
+  for (const CamIndexRow& r : rows) {
+    for (const std::string* f : {&r.image, &r.cls, &r.confidence, &r.overlay})
+      GBAD_CHECK(!f->empty() && f->find_first_of(",\"\r\n") == std::string::npos,
+                 "CAM index: the field '", *f, "' is empty or holds a comma, quote or line break");
+    out += r.image + "," + r.cls + "," + r.confidence + "," + r.overlay + "\n";
+  }
+  return out;
+}
+
+std::vector<CamIndexRow> read_cam_index(const std::string& dir) {
+  const std::string index = dir + "/index.csv";
+  std::stringstream ss(read_file(index));
+  std::string line;
+  std::vector<CamIndexRow> rows;
+  int lineno = 0;
+  while (std::getline(ss, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (lineno == 1) {
+      GBAD_CHECK(line == kCamIndexHeader, index, ":1: expected the header '", kCamIndexHeader,
+                 "', got '", line, "'");
+      continue;
+    }
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    std::stringstream ls(line);
+    std::string c;
+    while (std::getline(ls, c, ',')) f.push_back(c);
+    GBAD_CHECK(f.size() == 4 && !f[3].empty(), index, ":", lineno,
+               ": expected image,class,confidence,overlay, got '", line, "'");
+    rows.push_back({f[0], f[1], f[2], f[3]});
+  }
+  GBAD_CHECK(lineno >= 1, index, ": empty file (expected the header '", kCamIndexHeader, "')");
+  return rows;
 }
 
 }  // namespace gbad

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace gbad {
@@ -36,5 +37,15 @@ void turbo_rgb(float t, uint8_t rgb[3]);
 // out = (1 - alpha * t) * image + alpha * t * colour(t), so cold regions keep the scan visible.
 std::vector<uint8_t> overlay_cam(const uint8_t* rgb, int width, int height, const CamMap& cam,
                                  float alpha = 0.6f);
+
+// index.csv of a `gbad-predict --cam` directory (read by gbad-report --cams): a header
+// "image,class,confidence,overlay", then one row per overlay, the overlay's path relative to
+// the directory. Fields hold no comma, quote or line break (the writer refuses them by name).
+struct CamIndexRow {
+  std::string image, cls, confidence, overlay;
+};
+std::string cam_index_csv(const std::vector<CamIndexRow>& rows);
+// Reads DIR/index.csv; throws naming file:line for a bad header or row.
+std::vector<CamIndexRow> read_cam_index(const std::string& dir);
 
 }  // namespace gbad

@@ -389,6 +389,8 @@ std::string page(const std::string& title, const std::string& body) {
     << "th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
     << ".plots{display:flex;flex-wrap:wrap;gap:12px}.grid{display:flex;flex-wrap:wrap;gap:10px}\n"
     << "figure{margin:0}figcaption{font-size:12px;max-width:240px}\n"
+    // CAM thumbnails at one width whatever the scan's size, so the grid lines up.
+    << ".grid img{width:180px;height:auto}.grid figcaption{max-width:180px}\n"
     << ".note{color:#555;font-size:14px}\n</style>\n</head>\n<body>\n<h1>" << escape(title)
     << "</h1>\n"
     << body << "\n</body>\n</html>\n";

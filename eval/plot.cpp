@@ -52,9 +52,11 @@ std::string svg_line_plot(const std::vector<PlotSeries>& series, const PlotOptio
       << "\" y2=\"" << num(mt + ph) << "\" stroke=\"#ddd\"/>\n";
     s << "<line x1=\"" << num(ml) << "\" y1=\"" << num(Y(fy)) << "\" x2=\"" << num(ml + pw)
       << "\" y2=\"" << num(Y(fy)) << "\" stroke=\"#ddd\"/>\n";
-    char lx[16], ly[16];
-    std::snprintf(lx, sizeof lx, "%.4g", fx);
-    std::snprintf(ly, sizeof ly, "%.4g", fy);
+    // Up to 7 digits without an exponent: "%.4g" writes 10270 as "1.027e+04", wider than the
+    // left margin (throughput axes).
+    char lx[24], ly[24];
+    std::snprintf(lx, sizeof lx, std::fabs(fx) >= 1e3 && std::fabs(fx) < 1e7 ? "%.0f" : "%.4g", fx);
+    std::snprintf(ly, sizeof ly, std::fabs(fy) >= 1e3 && std::fabs(fy) < 1e7 ? "%.0f" : "%.4g", fy);
     s << "<text x=\"" << num(X(fx)) << "\" y=\"" << num(mt + ph + 16)
       << "\" text-anchor=\"middle\">" << lx << "</text>\n";
     s << "<text x=\"" << num(ml - 6) << "\" y=\"" << num(Y(fy) + 4) << "\" text-anchor=\"end\">"

@@ -204,9 +204,35 @@ const Tensor& Classifier::forward(Context& ctx, const Tensor& x, bool training) 
              " got input on ", device_name(x.device()));
   if (training != training_) set_training(training);
   std::array<Tensor, 4> c = backbone_->forward(ctx, x);
+  levels_ = fpn_ ? fpn_->forward(ctx, c) : c;
   if (chr_) return logits_ = chr_->forward(ctx, c[1], c[2], c[3]);
-  if (fpn_) return logits_ = head_->forward(ctx, fpn_->forward(ctx, c));
-  return logits_ = head_->forward(ctx, c);
+  return logits_ = head_->forward(ctx, levels_);
+}
+
+std::vector<Tensor> Classifier::cam_levels() const {
+  GBAD_CHECK(logits_.defined(), "Classifier::cam_levels called before forward");
+  if (fpn_) return {levels_.begin(), levels_.end()};
+  return {levels_[3]};
+}
+
+std::vector<std::string> Classifier::cam_level_names() const {
+  if (fpn_) return {"P2", "P3", "P4", "P5"};
+  return {"C5"};
+}
+
+std::vector<Tensor> Classifier::cam_gradients(Context& ctx, const Tensor& dlogits) {
+  GBAD_CHECK(logits_.defined(), "Classifier::cam_gradients called before forward");
+  GBAD_CHECK(dlogits.shape() == logits_.shape(), "Classifier::cam_gradients: dlogits ",
+             dlogits.str(), " does not match the logits ", logits_.str());
+  if (chr_) return {chr_->backward(ctx, dlogits)[2]};
+  const std::array<Tensor, 4>& dp = head_->backward(ctx, dlogits);
+  if (fpn_) return {dp.begin(), dp.end()};
+  return {dp[3]};
+}
+
+const Tensor* Classifier::cam_linear_weight() {
+  if (fpn_ || chr_) return nullptr;
+  return &ps_.value(ps_.at(plain_head_name() + ".weight"));
 }
 
 const Tensor& Classifier::backward(Context& ctx, const Tensor& dlogits, const Tensor* daux) {

@@ -113,6 +113,20 @@ class Classifier {
   // file keep their initial values.
   PretrainedReport load_pretrained(const std::string& path);
 
+  // Class activation maps (gbad-predict --cam). After a forward, the feature maps a map is
+  // made of, (N, C, h, w) handles valid until the next forward: P2..P5 for the GBAD head, C5
+  // (the last stage) for the plain and CHR heads; cam_level_names() says which.
+  std::vector<Tensor> cam_levels() const;
+  std::vector<std::string> cam_level_names() const;
+  // The gradients of sum(dlogits * logits) of the last forward with respect to cam_levels(),
+  // by the head's backward alone (the backbone is not run; the head's parameter gradients
+  // accumulate). dlogits (N,K) with one column of ones: each image's gradient of that class's
+  // logit (images are independent in eval mode).
+  std::vector<Tensor> cam_gradients(Context& ctx, const Tensor& dlogits);
+  // The plain head's linear layer weight (K, C5 channels), for the classic CAM; null for the
+  // other heads.
+  const Tensor* cam_linear_weight();
+
   // Layer-by-layer summary for a batch of n images of h x w (no allocation needed).
   std::vector<LayerSummary> summary(int64_t n, int64_t h, int64_t w) const;
 
@@ -130,6 +144,7 @@ class Classifier {
   std::unique_ptr<ChrHead> chr_;
   bool training_ = true;
   Tensor features_, sig_, empty_, logits_;
+  std::array<Tensor, 4> levels_;  // of the last forward: P2..P5, or C2..C5 (cam_levels)
 };
 
 }  // namespace gbad

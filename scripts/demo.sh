@@ -9,7 +9,8 @@
 #   5. gbad-train-svm    GBAD phase 3: SVM on the anomaly scores (R, FM)
 #   5b. gbad-train-ganomaly  Table 4 baselines: GANomaly and Skip-GANomaly on negative images
 #   6. gbad-eval         every method on the test splits of subsets 100 and 10
-#   7. gbad-report       the table (paper Tables 1-3 and 4), a Markdown report with plots and a
+#   7. gbad-predict --cam  class activation maps of 12 test scans (GBAD's classifier)
+#      gbad-report       the table (paper Tables 1-3 and 4), a Markdown report with plots and a
 #                        self-contained HTML page (training curves, anomaly scores, SVM gate),
 #                        with each method's difference from the plain CNN and its paired-
 #                        bootstrap 95% interval over the test images (1,000 resamples)
@@ -128,13 +129,26 @@ for subset in 100 10; do
     $(( ${train_s[ideal]} + ${train_s[bigan]} + ${train_s[svm]} ))
 done
 
+stamp "7/7 class activation maps of 12 test scans of subset 100 (GBAD's classifier)"
+# 9 scans with threats and 3 without, in the test split's order: a map per class above 0.5
+# and per labelled class (the paper's Table 5 / Fig. 7, made from this run).
+awk -F, -v dir="$run/data/JPEGImage" 'NR > 1 {
+    pos = 0; for (k = 2; k <= NF; ++k) if ($k == 1) pos = 1
+    if (pos && np < 9) { print dir "/" $1 ".jpg"; ++np }
+    if (!pos && nn < 3) { print dir "/" $1 ".jpg"; ++nn } }' \
+  "$run/data/ImageSet/100/test.csv" > "$run/cam-images.txt"
+"$bin/gbad-predict" --cnn "$run/cnn-ideal" --bigan "$run/bigan" --svm "$run/svm" \
+  --list "$run/cam-images.txt" --labels "$run/data/ImageSet/100/test.csv" --cam "$run/cams" \
+  --csv "$run/cams/predictions.csv" "${common[@]}" | tail -n 4
+
 stamp "7/7 report"
 for subset in 100 10; do
   echo
   echo "---- synthetic SIXray$subset (test split) ----"
   (cd "$run" && "$bin/gbad-report" --title "GBAD demo on synthetic SIXray$subset" \
     --runs "ResNet18 plain, practical=eval$subset/plain-practical;ResNet18 + CHR, practical=eval$subset/chr;ResNet18-FPN ideal, no gate=eval$subset/cnn-ideal;ResNet18-FPN + GBAD=eval$subset/gbad;GANomaly ${img_gan_size}px=ganomaly/eval$subset;Skip-GANomaly ${img_gan_size}px=skip/eval$subset" \
-    --reference "ResNet18 plain, practical" --out "report$subset.md" --html "report$subset.html")
+    --reference "ResNet18 plain, practical" --out "report$subset.md" --html "report$subset.html" \
+    --cams cams)
 done
 echo
 echo "demo finished in $(( $(date +%s) - start )) s; reports: $run/report100.md $run/report10.md"

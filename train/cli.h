@@ -1,6 +1,8 @@
 // A tiny command-line parser for the gbad executables: --name value, --flag, required and
 // optional options with defaults, generated --help text, unknown options rejected by name.
 // Every command-line mistake throws UsageError (the binaries exit with status 2 on it).
+// Every binary also takes --config FILE, a JSON file of options under the command line (see
+// read_config_options); a run directory's config.json is such a file.
 #pragma once
 
 #include <cstdlib>
@@ -11,6 +13,8 @@
 #include <vector>
 
 #include "core/check.h"
+#include "io/io.h"
+#include "io/json.h"
 
 namespace gbad {
 
@@ -19,6 +23,46 @@ class UsageError : public Error {
  public:
   using Error::Error;
 };
+
+// The options of a --config FILE for `program`, as (name, value) strings. FILE holds a JSON
+// object, either {"name": value, ...} or a run directory's config.json ({"phase": ..,
+// "options": {...}, ...}: its "options" are read, its "phase" must be this program's, and its
+// other top-level entries, records of the run, are ignored). Values are strings, numbers or
+// booleans (a flag: true/false or "1"/"0"). Throws UsageError naming the file and what is
+// wrong; option names are checked by Cli::parse.
+inline std::vector<std::pair<std::string, std::string>> read_config_options(
+    const std::string& file, const std::string& program) {
+  if (!file_exists(file)) throw UsageError("--config " + file + ": no such file");
+  Json j;
+  try {
+    j = read_json_file(file);
+  } catch (const std::exception& e) {
+    throw UsageError(std::string("--config: ") + e.what());
+  }
+  if (!j.is_object()) throw UsageError(file + ": a config file holds a JSON object of options");
+  const Json* opts = &j;
+  if (j.contains("options")) {  // a run directory's config.json
+    const Json& ph = j.contains("phase") ? j["phase"] : Json();
+    if (ph.is_string() && "gbad-" + ph.get<std::string>() != program)
+      throw UsageError(file + " is the config.json of a '" + ph.get<std::string>() +
+                       "' run, not of " + program);
+    opts = &j["options"];
+    if (!opts->is_object()) throw UsageError(file + ": \"options\" is not a JSON object");
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, v] : opts->items()) {
+    if (v.is_string())
+      out.emplace_back(name, v.get<std::string>());
+    else if (v.is_boolean())
+      out.emplace_back(name, v.get<bool>() ? "1" : "0");
+    else if (v.is_number())
+      out.emplace_back(name, v.dump());
+    else
+      throw UsageError(file + ": option '" + name +
+                       "' must be a string, a number or a boolean, got " + v.dump());
+  }
+  return out;
+}
 
 class Cli {
  public:
@@ -37,7 +81,37 @@ class Cli {
   }
 
   // Returns false when --help was asked for (the help text is then in help()).
+  // A --config FILE sets options first (unknown names are an error naming the file); the
+  // command line overrides them.
   bool parse(int argc, char** argv) {
+    if (!find("config"))
+      option("config", "",
+             "JSON file of options, e.g. a run's config.json (the command line overrides it)");
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      std::string file;
+      if (a == "--config" && i + 1 < argc)
+        file = argv[i + 1];
+      else if (a.rfind("--config=", 0) == 0)
+        file = a.substr(9);
+      else
+        continue;
+      for (const auto& [name, value] : read_config_options(file, program_)) {
+        const Opt* o = find(name);
+        usage_check(o != nullptr && name != "config", file, ": unknown option '", name, "' for ",
+                    program_, " (see --help)");
+        if (!o->is_flag) {
+          values_[name] = value;
+          continue;
+        }
+        usage_check(value == "1" || value == "0", file, ": flag '", name,
+                    "' must be true, false, \"1\" or \"0\", got '", value, "'");
+        if (value == "1")
+          values_[name] = "1";
+        else
+          values_.erase(name);
+      }
+    }
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "--help" || a == "-h") return false;
@@ -114,11 +188,13 @@ class Cli {
   }
 
   // Every declared option with its value as given or its default (flags: "1" or "0"), in
-  // declaration order: what a run directory's config.json records.
+  // declaration order: what a run directory's config.json records. Not --config itself: its
+  // options are recorded, so a rerun from the file records the same.
   std::vector<std::pair<std::string, std::string>> resolved() const {
     std::vector<std::pair<std::string, std::string>> out;
     for (const Opt& o : opts_)
-      out.emplace_back(o.name, o.is_flag ? (has(o.name) ? "1" : "0") : get(o.name));
+      if (o.name != "config")
+        out.emplace_back(o.name, o.is_flag ? (has(o.name) ? "1" : "0") : get(o.name));
     return out;
   }
 

@@ -87,6 +87,9 @@ Metrics:
                average_precision_score), and precision/recall/F1 at the threshold, each the
                unweighted mean over the positive and the negative class. Values in [0, 1].
 
+Both modes take --config FILE: a JSON object of options, or a run directory's config.json
+(gbad-eval --config RUN/config.json --out DIR repeats an evaluation); the command line overrides
+it.
 JSON: {"ap": {"Gun": .., ...}, "map": .., "ap_voc07": {...}, "map_voc07": .., "binary":
        {"roc_auc": .., "pr_auc": .., "precision": .., "recall": .., "f1": .., ...}, ...}
 )";
@@ -134,6 +137,21 @@ int file_mode(int argc, char** argv) {
   return 0;
 }
 
+// Model mode when --cnn is given, on the command line or in a --config file.
+bool model_mode(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--cnn" || a.rfind("--cnn=", 0) == 0) return true;
+    std::string file;
+    if (a == "--config" && i + 1 < argc) file = argv[i + 1];
+    if (a.rfind("--config=", 0) == 0) file = a.substr(9);
+    if (!file.empty())
+      for (const auto& [name, value] : gbad::read_config_options(file, "gbad-eval"))
+        if (name == "cnn" && !value.empty()) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,9 +161,10 @@ int main(int argc, char** argv) {
       std::fputs(kHelp, stdout);
       return 0;
     }
-    if (a == "--cnn" || a.rfind("--cnn=", 0) == 0)
-      return gbad::phase_main(argc, argv, "gbad-eval", "model mode; see gbad-eval --help",
-                              gbad::eval_model_main);
   }
-  return gbad::run_main(argc, argv, "gbad-eval", [&] { return file_mode(argc, argv); });
+  return gbad::run_main(argc, argv, "gbad-eval", [&] {
+    if (!model_mode(argc, argv)) return file_mode(argc, argv);
+    gbad::Phase phase("gbad-eval", "model mode; see gbad-eval --help", argc, argv);
+    return gbad::eval_model_main(phase);
+  });
 }

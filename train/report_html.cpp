@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "eval/cam.h"
 #include "eval/html.h"
 #include "eval/plot.h"
 #include "io/io.h"
@@ -161,28 +162,20 @@ std::string anomaly_section(const std::string& name, const RunConfig& eval) {
   return out.str();
 }
 
-// index.csv of `gbad-predict --cam`: image,class,confidence,overlay (overlay relative to dir).
+// A `gbad-predict --cam` directory: its index.csv (eval/cam.h) and the overlays it names.
 std::string cam_section(const std::string& dir, int max_cams) {
-  const std::string index = dir + "/index.csv";
-  std::stringstream ss(read_file(index));
-  std::string line;
-  int lineno = 0, shown = 0;
   std::ostringstream out;
   out << "<div class=\"grid\">\n";
-  while (std::getline(ss, line) && shown < max_cams) {
-    if (++lineno == 1 || line.empty()) continue;
-    std::vector<std::string> f;
-    std::stringstream ls(line);
-    std::string c;
-    while (std::getline(ls, c, ',')) f.push_back(c);
-    GBAD_CHECK(f.size() == 4, index, ":", lineno, ": expected image,class,confidence,overlay");
-    out << "<figure>" << html::embed_image(dir + "/" + f[3], f[1], 240) << "<figcaption>"
-        << html::escape(f[0]) << ": " << html::escape(f[1]) << " " << html::escape(f[2])
-        << "</figcaption></figure>\n";
+  int shown = 0;
+  for (const CamIndexRow& r : read_cam_index(dir)) {
+    if (shown == max_cams) break;
+    out << "<figure>" << html::embed_image(dir + "/" + r.overlay, r.image + ": " + r.cls)
+        << "<figcaption>" << html::escape(r.image) << ": " << html::escape(r.cls) << " "
+        << html::escape(r.confidence) << "</figcaption></figure>\n";
     ++shown;
   }
   out << "</div>\n";
-  return shown ? out.str() : "";
+  return shown ? out.str() : "<p>No overlays listed in " + html::escape(dir) + "/index.csv.</p>\n";
 }
 
 }  // namespace

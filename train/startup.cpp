@@ -86,7 +86,7 @@ bool Phase::parse() {
               "on 7.x, else fp32): fp16/bf16 store activations, weight copies and gradients in "
               "16 bits with fp32 master weights (fp16 with dynamic loss scaling); the CPU "
               "emulates them by rounding (README \"Mixed precision\")");
-  // Further option sources (a --config file) go here, before the command line.
+  // --config FILE (options under the command line) is handled by Cli::parse for every binary.
   if (!cli_.parse(argc_, argv_)) {
     std::fputs(cli_.help().c_str(), stdout);
     return false;

@@ -13,9 +13,9 @@
 // the program: "<program>: error: <what>" on stderr and exit status 2 for a usage error (bad or
 // missing option), 1 for anything else.
 // Phase::parse: command line -> options; --threads applied; --device chosen (select_device);
-// the Context made with --seed; --precision resolved (select_precision) and set on it. A further
-// option source (e.g. --config FILE whose values act as defaults under the command line) is one
-// addition in Phase::parse, before Cli::parse.
+// the Context made with --seed; --precision resolved (select_precision) and set on it.
+// --config FILE (options under the command line; a run's config.json reruns the run) is read
+// by Cli::parse, for every binary.
 #pragma once
 
 #include <functional>

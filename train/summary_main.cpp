@@ -8,26 +8,17 @@
 
 #include "models/classifier.h"
 #include "models/ganomaly.h"
+#include "train/cli.h"
 #include "train/startup.h"
 
 namespace {
 
-const char* kUsage =
-    "usage: gbad-summary --arch NAME [--num-classes K] [--image-size S | HxW] [--width W]\n"
-    "                    [--fpn-channels C] [--head-dim D] [--quiet] [--list] [--help]\n"
-    "  --arch NAME        resnet{18,34,50,101}-{fpn,plain,chr}, inceptionv3-{fpn,plain},\n"
-    "                     densenet121-{fpn,plain}, ganomaly or skip-ganomaly (see --list;\n"
-    "                     the GANs print generator and discriminator separately)\n"
-    "  --num-classes K    outputs of the last layer (default 5; 1000 = ImageNet)\n"
-    "  --image-size S     input S x S, or H x W written HxW (default: the architecture's,\n"
-    "                     299 for InceptionV3, else 224)\n"
-    "  --width W          backbone stem width (default 64, torchvision's; DenseNet growth =\n"
-    "                     W/2)\n"
-    "  --fpn-channels C   FPN channels (default 256)\n"
-    "  --head-dim D       GBAD head hidden size (default 256)\n"
-    "  --quiet            totals only\n"
-    "MACs count convolutions and fully connected layers (one multiply-add = 1); InceptionV3's\n"
-    "auxiliary classifier (training only) is listed and counted apart.\n";
+const char* kSummary =
+    "Layer-by-layer output shapes, parameters and forward multiply-adds of an architecture:\n"
+    "resnet{18,34,50,101}-{fpn,plain,chr}, inceptionv3-{fpn,plain}, densenet121-{fpn,plain},\n"
+    "ganomaly or skip-ganomaly (see --list; the GANs print generator and discriminator\n"
+    "separately). MACs count convolutions and fully connected layers (one multiply-add = 1);\n"
+    "InceptionV3's auxiliary classifier (training only) is listed and counted apart.";
 
 std::string group(int64_t v) {
   std::string s = std::to_string(v), out;
@@ -52,46 +43,41 @@ int64_t parse_int(const std::string& flag, const std::string& v) {
 namespace {
 
 int run(int argc, char** argv) {
-  std::string arch;
+  gbad::Cli cli("gbad-summary", kSummary);
+  cli.option("arch", "", "architecture name (see --list)")
+      .option("num-classes", "5", "outputs of the last layer (1000 = ImageNet)")
+      .option("image-size", "",
+              "input S x S, or H x W written HxW (default: the architecture's, 299 for "
+              "InceptionV3, else 224)")
+      .option("width", "64", "backbone stem width (64 = torchvision's; DenseNet growth = W/2)")
+      .option("fpn-channels", "256", "FPN channels")
+      .option("head-dim", "256", "GBAD head hidden size")
+      .flag("quiet", "totals only")
+      .flag("list", "print the architecture names");
+  if (!cli.parse(argc, argv)) {
+    std::cout << cli.help();
+    return 0;
+  }
+  if (cli.get_flag("list")) {
+    for (const auto& n : gbad::Classifier::architectures()) std::cout << n << "\n";
+    std::cout << "ganomaly\nskip-ganomaly\n";
+    return 0;
+  }
+  const std::string arch = cli.get("arch");
   gbad::ClassifierOptions opt;
+  opt.num_classes = parse_int("--num-classes", cli.get("num-classes"));
+  opt.width = parse_int("--width", cli.get("width"));
+  opt.fpn_channels = parse_int("--fpn-channels", cli.get("fpn-channels"));
+  opt.head_dim = parse_int("--head-dim", cli.get("head-dim"));
+  const bool quiet = cli.get_flag("quiet");
   int64_t h = 0, w = 0;  // 0: the architecture's default
-  bool quiet = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      GBAD_CHECK(i + 1 < argc, a, " needs a value");
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (a == "--list") {
-      for (const auto& n : gbad::Classifier::architectures()) std::cout << n << "\n";
-      std::cout << "ganomaly\nskip-ganomaly\n";
-      return 0;
-    } else if (a == "--arch") {
-      arch = next();
-    } else if (a == "--num-classes") {
-      opt.num_classes = parse_int(a, next());
-    } else if (a == "--width") {
-      opt.width = parse_int(a, next());
-    } else if (a == "--fpn-channels") {
-      opt.fpn_channels = parse_int(a, next());
-    } else if (a == "--head-dim") {
-      opt.head_dim = parse_int(a, next());
-    } else if (a == "--quiet") {
-      quiet = true;
-    } else if (a == "--image-size") {
-      const std::string v = next();
-      const auto x = v.find('x');
-      if (x == std::string::npos) {
-        h = w = parse_int(a, v);
-      } else {
-        h = parse_int(a, v.substr(0, x));
-        w = parse_int(a, v.substr(x + 1));
-      }
+  if (const std::string v = cli.get("image-size"); !v.empty()) {
+    const auto x = v.find('x');
+    if (x == std::string::npos) {
+      h = w = parse_int("--image-size", v);
     } else {
-      GBAD_FAIL("unknown argument '", a, "' (see --help)");
+      h = parse_int("--image-size", v.substr(0, x));
+      w = parse_int("--image-size", v.substr(x + 1));
     }
   }
   GBAD_CHECK(!arch.empty(), "--arch is required (see --list)");

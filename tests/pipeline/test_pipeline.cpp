@@ -11,9 +11,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <set>
 #include <string>
 #include <thread>
 
+#include "data/image.h"
+#include "eval/cam.h"
 #include "io/checkpoint.h"
 #include "io/io.h"
 #include "io/json.h"
@@ -328,6 +332,166 @@ TEST_F(Pack, TrainCnnReadsThePackAsTheJpegs) {
   r = train_cnn("bad2", steps + "--pack " + d("test40.pack"));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("pack " + d("test40.pack") + " does not match"), std::string::npos) << r.out;
+}
+
+// The self-contained page of a tiny run, with the CAM grid of gbad-predict --cam: every link and
+// image in it resolves. data: URIs must be well-formed base64 of what their type says (PNG and
+// JPEG decode with stb_image, SVG is SVG), relative paths must exist beside the page, #anchors
+// must name an element's id, and nothing may point outside (the page must open offline).
+class ReportHtml : public Pipeline {};
+
+// RFC 4648 base64 (padding required) -> bytes; false when malformed.
+bool decode_base64(const std::string& in, std::string& out) {
+  static const std::string abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (in.empty() || in.size() % 4 != 0) return false;
+  out.clear();
+  for (size_t i = 0; i < in.size(); i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      const char c = in[i + k];
+      if (c == '=') {
+        if (i + 4 != in.size() || k < 2) return false;  // padding only at the very end
+        ++pad;
+        v <<= 6;
+        continue;
+      }
+      if (pad) return false;  // data after '='
+      const auto pos = abc.find(c);
+      if (pos == std::string::npos) return false;
+      v = (v << 6) | uint32_t(pos);
+    }
+    out += char((v >> 16) & 255);
+    if (pad < 2) out += char((v >> 8) & 255);
+    if (pad < 1) out += char(v & 255);
+  }
+  return true;
+}
+
+TEST_F(ReportHtml, AllLinksResolve) {
+  Result r = train_cnn("cnn", "--epochs 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(kBin + "gbad-train-bigan --cnn " + d("cnn") + " --out " + d("gan") +
+          " --negatives 40 --epochs 1 --batch 10 --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(kBin + "gbad-train-svm --cnn " + d("cnn") + " --bigan " + d("gan") + " --out " +
+          d("svm") + " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --bigan " + d("gan") + " --svm " + d("svm") +
+          " --out " + d("eval_gbad") + " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --no-gate --out " + d("eval_cnn") +
+          " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  // Maps of every class (threshold 0) for three scans, labelled ones included.
+  r = run(kBin + "gbad-predict --cnn " + d("cnn") + " --images " + d("data/JPEGImage/P00001.jpg") +
+          "," + d("data/JPEGImage/P00002.jpg") + "," + d("data/JPEGImage/N0000001.jpg") +
+          " --cam " + d("cams") + " --cam-threshold 0 --labels " + d("data/ImageSet/10/test.csv") +
+          " --device cpu");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(read_cam_index(d("cams")).size(), 15u) << "3 images x 5 classes";
+  r = run("cd " + d("") + " && " + kBin + "gbad-report --runs 'CNN=eval_cnn;GBAD=eval_gbad'" +
+          " --out report.md --html report.html --cams cams");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string html = read_file(d("report.html"));
+
+  std::set<std::string> ids;
+  const std::regex id_re(R"re(\bid="([^"]*)")re");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), id_re);
+       it != std::sregex_iterator(); ++it)
+    ids.insert((*it)[1]);
+  const std::regex link_re(R"re(\b(href|src)\s*=\s*("([^"]*)"|'([^']*)'))re");
+  int data_uris = 0, anchors = 0, pngs = 0;
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), link_re);
+       it != std::sregex_iterator(); ++it) {
+    const std::string url = (*it)[3].matched ? (*it)[3].str() : (*it)[4].str();
+    SCOPED_TRACE(url.substr(0, 80));
+    ASSERT_FALSE(url.empty()) << "an empty link";
+    if (url.rfind("data:", 0) == 0) {
+      const auto comma = url.find(',');
+      ASSERT_NE(comma, std::string::npos) << "data: URI without a comma";
+      const std::string meta = url.substr(5, comma - 5);
+      ASSERT_TRUE(meta.size() > 7 && meta.substr(meta.size() - 7) == ";base64") << meta;
+      const std::string mime = meta.substr(0, meta.size() - 7);
+      std::string bytes;
+      ASSERT_TRUE(decode_base64(url.substr(comma + 1), bytes))
+          << "malformed base64 (" << mime << ")";
+      if (mime == "image/png" || mime == "image/jpeg") {
+        const Image img =
+            decode_image_memory(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), mime);
+        EXPECT_GT(img.width, 0);
+        pngs += mime == "image/png";
+      } else if (mime == "image/svg+xml") {
+        EXPECT_NE(bytes.find("<svg"), std::string::npos);
+      } else {
+        ADD_FAILURE() << "unexpected data: type " << mime;
+      }
+      ++data_uris;
+    } else if (url[0] == '#') {
+      EXPECT_TRUE(ids.count(url.substr(1))) << "no element with id " << url;
+      ++anchors;
+    } else {
+      EXPECT_EQ(url.find(':'), std::string::npos) << "points outside the page";
+      EXPECT_TRUE(fs::exists(root_ / url)) << "missing file beside the page";
+    }
+  }
+  EXPECT_GE(anchors, 4) << "the navigation links";
+  EXPECT_GE(pngs, 15) << "the CAM grid";
+  EXPECT_GE(data_uris, pngs);
+  EXPECT_NE(html.find("id=\"cams\""), std::string::npos);
+
+  // The check itself catches what it must: a broken anchor, bad base64, a missing file.
+  std::string bad;
+  EXPECT_FALSE(decode_base64("iVBORw0KGgo=A", bad));
+  EXPECT_FALSE(decode_base64("iV=ORw0K", bad));
+  EXPECT_TRUE(decode_base64("TWFu", bad));
+  EXPECT_EQ(bad, "Man");
+}
+
+// --config: a run directory's config.json reruns the run; the command line overrides it;
+// unknown names and a config.json of another phase are one clear error naming the file.
+class Config : public Pipeline {};
+
+TEST_F(Config, RunConfigJsonRerunsTheRunWithIdenticalWeights) {
+  Result r = train_cnn("x", "--epochs 1 --max-steps-per-epoch 4");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(kBin + "gbad-train-cnn --config " + d("x/config.json") + " --out " + d("y"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  Json a = read_json_file(d("x/config.json")), b = read_json_file(d("y/config.json"));
+  EXPECT_EQ(b["options"]["out"], d("y"));
+  EXPECT_FALSE(b["options"].contains("config")) << "the options are recorded, not the file";
+  // Equal apart from the output path and the time each was written.
+  for (Json* j : {&a, &b}) {
+    (*j)["options"].erase("out");
+    j->erase("written");
+  }
+  EXPECT_EQ(a.dump(2), b.dump(2));
+  EXPECT_EQ(read_file(d("x/model.safetensors")), read_file(d("y/model.safetensors")))
+      << "the rerun's weights differ";
+
+  // The command line overrides the file; a plain object of options works too.
+  write_file_atomic(d("opts.json"), R"({"epochs": 2, "lr": 0.02, "resume": false})");
+  r = run(kBin + "gbad-train-cnn --data " + d("data") + " --subset 10 --out " + d("z") +
+          model_opts_ + " --max-steps-per-epoch 1 --config " + d("opts.json") + " --epochs 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const Json z = read_json_file(d("z/config.json"));
+  EXPECT_EQ(z["options"]["epochs"], "1");
+  EXPECT_EQ(z["options"]["lr"], "0.02");
+
+  // Unknown option, wrong phase, malformed file: exit 2 and one error naming file and key.
+  write_file_atomic(d("bad.json"), R"({"lr": 0.1, "learning-rate": 0.1})");
+  r = run(kBin + "gbad-train-cnn --config " + d("bad.json") + " --data " + d("data") + " --out " +
+          d("w"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("bad.json: unknown option 'learning-rate'"), std::string::npos) << r.out;
+  r = run(kBin + "gbad-train-bigan --config " + d("x/config.json") + " --out " + d("w"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("'train-cnn' run, not of gbad-train-bigan"), std::string::npos) << r.out;
+  write_file_atomic(d("broken.json"), "{\"lr\": ");
+  r = run(kBin + "gbad-report --config " + d("broken.json"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("broken.json"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(d("w")));
 }
 
 }  // namespace
