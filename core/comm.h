@@ -22,6 +22,16 @@ class Communicator {
   // In place: data[0..n) becomes the sum over all ranks. `data` lives on `device` (host memory
   // for Device::CPU); CUDA data is ordered after the work already queued on ctx's stream.
   virtual void allreduce_sum(Context& ctx, float* data, int64_t n, Device device) = 0;
+  // The same sum, started without waiting (gradient buckets during backward): `data` must not be
+  // touched until wait_all(ctx) returns (CUDA data: until work queued on ctx's stream after it).
+  // Every rank starts the same sums in the same order. By default: allreduce_sum, done at once.
+  virtual void allreduce_sum_start(Context& ctx, float* data, int64_t n, Device device) {
+    allreduce_sum(ctx, data, n, device);
+  }
+  // Lets started sums advance (MPI progresses a non-blocking collective only inside MPI calls).
+  virtual void progress() {}
+  // Completes every started sum.
+  virtual void wait_all(Context& ctx) { (void)ctx; }
   // Small host vectors (losses, counts, flags): summed in double precision, blocking.
   virtual void allreduce_sum_host(double* data, int64_t n) = 0;
   // data[0..n) of rank `root` copied to every rank.

@@ -19,6 +19,17 @@ struct cudnnContext;
 namespace gbad {
 
 class Communicator;  // core/comm.h
+class Context;
+class ParamStore;  // core/param_store.h
+
+// Told by the layers as soon as their backward has finished writing a parameter's gradient
+// (entry `ref` of `ps`), so data-parallel training can start reducing a bucket of gradients while
+// backward goes on (dist/grad_reducer.h). Context::grad_ready calls it; none is set by default.
+class GradReadyListener {
+ public:
+  virtual ~GradReadyListener() = default;
+  virtual void grad_ready(Context& ctx, const ParamStore& ps, int ref) = 0;
+};
 
 // Counter-based random stream: a seed plus an offset that every draw advances. Ops that need
 // randomness take (seed, offset) so the CPU and the CUDA versions draw identical numbers.
@@ -131,6 +142,14 @@ class Context {
   Communicator* bn_comm() const { return bn_comm_; }
   void set_bn_comm(Communicator* comm) { bn_comm_ = comm; }
 
+  // Gradient-ready notifications (GradReadyListener above; not owned, null by default). A layer
+  // calls grad_ready once for each parameter gradient its backward writes, after writing it.
+  GradReadyListener* grad_listener() const { return grad_listener_; }
+  void set_grad_listener(GradReadyListener* l) { grad_listener_ = l; }
+  void grad_ready(const ParamStore& ps, int ref) {
+    if (grad_listener_) grad_listener_->grad_ready(*this, ps, ref);
+  }
+
  private:
   struct Impl;
   Device device_;
@@ -140,6 +159,7 @@ class Context {
   std::unique_ptr<Impl> impl_;
   Cache cache_;
   Communicator* bn_comm_ = nullptr;
+  GradReadyListener* grad_listener_ = nullptr;
 };
 
 // Runs a scope at another precision and restores the context's afterwards: the parts that stay

@@ -41,6 +41,7 @@ DataParallel::DataParallel(const LaunchEnv& env, Context& ctx, const DataParalle
 
 DataParallel::~DataParallel() {
   if (ctx_->bn_comm() == comm_.get()) ctx_->set_bn_comm(nullptr);
+  if (ctx_->grad_listener() == this) ctx_->set_grad_listener(nullptr);
   if (devnull_) std::fclose(devnull_);
 }
 
@@ -53,21 +54,41 @@ void DataParallel::attach(Context& ctx, ParamStore& ps) {
                                   ps, *comm_, static_cast<int64_t>(opt_.bucket_mb * 1048576.0)));
 }
 
+void DataParallel::begin_backward(Context& ctx) {
+  if (!comm_ || !opt_.overlap) return;
+  GBAD_CHECK(!reducers_.empty(), "DataParallel::begin_backward before attach");
+  for (auto& r : reducers_) r.second->arm();
+  ctx.set_grad_listener(this);
+}
+
+void DataParallel::grad_ready(Context& ctx, const ParamStore& ps, int ref) {
+  for (auto& r : reducers_)
+    if (r.first == &ps) r.second->grad_ready(ctx, ref);
+}
+
+void DataParallel::finish_or_reduce(Context& ctx, GradReducer& r) {
+  if (r.armed())
+    r.finish(ctx);
+  else
+    r.reduce(ctx);
+  allreduce_s_ += r.last_seconds();
+}
+
 void DataParallel::average_gradients(Context& ctx) {
   if (!comm_) return;
   GBAD_CHECK(!reducers_.empty(), "DataParallel::average_gradients before attach");
-  for (auto& r : reducers_) {
-    r.second->reduce(ctx);
-    allreduce_s_ += r.second->last_seconds();
-  }
+  if (ctx.grad_listener() == this) ctx.set_grad_listener(nullptr);
+  for (auto& r : reducers_) finish_or_reduce(ctx, *r.second);
 }
 
 void DataParallel::average_gradients(Context& ctx, ParamStore& ps) {
   if (!comm_) return;
   for (auto& r : reducers_)
     if (r.first == &ps) {
-      r.second->reduce(ctx);
-      allreduce_s_ += r.second->last_seconds();
+      finish_or_reduce(ctx, *r.second);
+      bool armed = false;
+      for (auto& o : reducers_) armed = armed || o.second->armed();
+      if (!armed && ctx.grad_listener() == this) ctx.set_grad_listener(nullptr);
       return;
     }
   GBAD_FAIL("DataParallel::average_gradients: this ParamStore was never attached");

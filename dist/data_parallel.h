@@ -3,8 +3,12 @@
 //   * Each rank holds the whole model. attach() makes every rank's weights rank 0's.
 //   * Each rank takes its slice of every global batch of the same epoch order (shard_order), so
 //     N ranks see the batches one process with the same --batch would see.
-//   * After backward, average_gradients() averages the gradients (GradReducer's buckets), so
-//     every rank takes the same optimiser step.
+//   * average_gradients() averages the gradients (GradReducer's buckets), so every rank takes
+//     the same optimiser step. With begin_backward() before a step's one backward call, each
+//     bucket's all-reduce starts during backward as soon as its gradients are written (the
+//     layers report them through the Context), overlapping communication with backward, and
+//     average_gradients() completes them; without it (or with overlap off) the buckets are
+//     reduced after backward.
 //   * Synchronised BatchNorm (sync_bn) puts the communicator in the Context (nn/batchnorm.cpp);
 //     otherwise each rank normalises its own slice (PyTorch DDP's default).
 //   * Host values (loss, rates, failure flags) are summed over the ranks before logging.
@@ -29,6 +33,7 @@ struct DataParallelOptions {
   std::string backend = "auto";  // auto | mpi | nccl
   bool sync_bn = false;
   double bucket_mb = 25;
+  bool overlap = true;  // --no-overlap: reduce after backward even after begin_backward()
 };
 
 // This rank's slice of an epoch order: the order is cut into global batches of `global_batch`
@@ -37,7 +42,7 @@ struct DataParallelOptions {
 std::vector<int64_t> shard_order(const std::vector<int64_t>& order, int64_t global_batch, int rank,
                                  int size);
 
-class DataParallel {
+class DataParallel : private GradReadyListener {
  public:
   DataParallel(const LaunchEnv& env, Context& ctx, const DataParallelOptions& opt);
   ~DataParallel();
@@ -58,6 +63,10 @@ class DataParallel {
   // one process).
   void average_gradients(Context& ctx);
   void average_gradients(Context& ctx, ParamStore& ps);
+  // Call right before the one backward of a step whose gradients average_gradients() then
+  // averages (the gradients zeroed before it): arms every attached store's buckets so they
+  // start reducing during backward. A no-op for one process or with overlap off.
+  void begin_backward(Context& ctx);
   // Wall time of the reductions since the last call of this function.
   double take_allreduce_seconds();
   const GradReducer* reducer() const {
@@ -83,6 +92,9 @@ class DataParallel {
   FILE* progress_stream() const;
 
  private:
+  void grad_ready(Context& ctx, const ParamStore& ps, int ref) override;
+  void finish_or_reduce(Context& ctx, GradReducer& r);
+
   Context* ctx_;
   std::unique_ptr<Communicator> comm_;
   std::vector<std::pair<ParamStore*, std::unique_ptr<GradReducer>>> reducers_;

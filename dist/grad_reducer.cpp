@@ -1,11 +1,20 @@
 #include "dist/grad_reducer.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/check.h"
 #include "kernels/elementwise.h"
 
 namespace gbad {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
 
 GradReducer::GradReducer(ParamStore& ps, Communicator& comm, int64_t bucket_bytes)
     : ps_(&ps), comm_(&comm) {
@@ -34,6 +43,11 @@ GradReducer::GradReducer(ParamStore& ps, Communicator& comm, int64_t bucket_byte
     }
   }
   if (open) buckets_.push_back(cur);
+  bucket_of_.assign(entries.size(), -1);
+  for (size_t b = 0; b < buckets_.size(); ++b)
+    for (int e = buckets_[b].first_entry; e <= buckets_[b].last_entry; ++e)
+      if (entries[static_cast<size_t>(e)].trainable && entries[static_cast<size_t>(e)].numel > 0)
+        bucket_of_[static_cast<size_t>(e)] = static_cast<int>(b);
 }
 
 void GradReducer::reduce_bucket(Context& ctx, size_t i) {
@@ -47,7 +61,63 @@ void GradReducer::reduce(Context& ctx) {
   const auto t0 = std::chrono::steady_clock::now();
   if (comm_->size() > 1)
     for (size_t i = 0; i < buckets_.size(); ++i) reduce_bucket(ctx, i);
-  last_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  last_seconds_ = seconds_since(t0);
+}
+
+void GradReducer::arm() {
+  GBAD_CHECK(!armed_, "GradReducer::arm: the previous step was not finished");
+  pending_.assign(buckets_.size(), 0);
+  for (size_t e = 0; e < bucket_of_.size(); ++e)
+    if (bucket_of_[e] >= 0) ++pending_[static_cast<size_t>(bucket_of_[e])];
+  reported_.assign(bucket_of_.size(), 0);
+  next_ = 0;
+  last_seconds_ = 0;
+  armed_ = true;
+}
+
+void GradReducer::grad_ready(Context& ctx, ParamStore::Ref r) {
+  if (!armed_) return;
+  const size_t e = static_cast<size_t>(r);
+  GBAD_CHECK(e < bucket_of_.size(), "GradReducer::grad_ready: no entry ", r);
+  const int b = bucket_of_[e];
+  if (b < 0) return;  // not trainable
+  if (reported_[e]) {
+    GBAD_CHECK(static_cast<size_t>(b) >= next_, "GradReducer: the gradient of '",
+               ps_->entry(r).name,
+               "' was written again after its bucket's all-reduce started (a layer run twice in "
+               "one backward); reduce the gradients after backward for this model");
+    return;
+  }
+  reported_[e] = 1;
+  if (--pending_[static_cast<size_t>(b)] == 0) {
+    const auto t0 = std::chrono::steady_clock::now();
+    start_ready(ctx);
+    last_seconds_ += seconds_since(t0);
+  } else if (next_ > 0) {
+    comm_->progress();
+  }
+}
+
+void GradReducer::start_ready(Context& ctx) {
+  for (; next_ < buckets_.size() && pending_[next_] == 0; ++next_) {
+    const Bucket& b = buckets_[next_];
+    comm_->allreduce_sum_start(ctx, ps_->grads().f32() + b.begin, b.end - b.begin, ps_->device());
+  }
+}
+
+void GradReducer::finish(Context& ctx) {
+  GBAD_CHECK(armed_, "GradReducer::finish without arm");
+  const auto t0 = std::chrono::steady_clock::now();
+  // Buckets with a parameter that got no gradient this step (it stays zero) start now, in order.
+  std::fill(pending_.begin(), pending_.end(), 0);
+  start_ready(ctx);
+  comm_->wait_all(ctx);
+  for (const Bucket& b : buckets_) {
+    Tensor g = ps_->grads().view(b.begin, {b.end - b.begin});
+    scale_inplace(ctx, g, 1.f / static_cast<float>(comm_->size()));
+  }
+  armed_ = false;
+  last_seconds_ += seconds_since(t0);
 }
 
 }  // namespace gbad

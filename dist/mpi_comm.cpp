@@ -27,6 +27,12 @@ constexpr int64_t kChunk = INT_MAX / 2;
 
 }  // namespace
 
+struct MpiCommunicator::Pending {
+  std::vector<MPI_Request> requests;  // one per chunk
+  float* device_data = nullptr;       // CUDA data: where the sum goes back in wait_all
+  std::vector<float> host;            // ... and its host copy, which MPI reduces
+};
+
 MpiCommunicator::MpiCommunicator() {
   int initialised = 0;
   MPI_Initialized(&initialised);
@@ -64,6 +70,48 @@ void MpiCommunicator::allreduce_sum(Context& ctx, float* data, int64_t n, Device
   }
   if (device == Device::CUDA)
     copy_bytes(data, Device::CUDA, staging_.data(), Device::CPU, sizeof(float) * size_t(n));
+}
+
+void MpiCommunicator::allreduce_sum_start(Context& ctx, float* data, int64_t n, Device device) {
+  Pending p;
+  float* host = data;
+  if (device == Device::CUDA) {
+    ctx.synchronize();
+    p.host.resize(static_cast<size_t>(n));
+    copy_bytes(p.host.data(), Device::CPU, data, Device::CUDA, sizeof(float) * size_t(n));
+    p.device_data = data;
+    host = p.host.data();
+  }
+  for (int64_t i = 0; i < n; i += kChunk) {
+    const int m = static_cast<int>(std::min(kChunk, n - i));
+    p.requests.emplace_back();
+    mpi_check(MPI_Iallreduce(MPI_IN_PLACE, host + i, m, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                             &p.requests.back()),
+              "MPI_Iallreduce");
+  }
+  pending_.push_back(std::move(p));
+  progress();
+}
+
+void MpiCommunicator::progress() {
+  int flag = 0;
+  for (Pending& p : pending_)
+    mpi_check(MPI_Testall(static_cast<int>(p.requests.size()), p.requests.data(), &flag,
+                          MPI_STATUSES_IGNORE),
+              "MPI_Testall");
+}
+
+void MpiCommunicator::wait_all(Context& ctx) {
+  (void)ctx;
+  for (Pending& p : pending_) {
+    mpi_check(
+        MPI_Waitall(static_cast<int>(p.requests.size()), p.requests.data(), MPI_STATUSES_IGNORE),
+        "MPI_Waitall");
+    if (p.device_data)
+      copy_bytes(p.device_data, Device::CUDA, p.host.data(), Device::CPU,
+                 sizeof(float) * p.host.size());
+  }
+  pending_.clear();
 }
 
 void MpiCommunicator::allreduce_sum_host(double* data, int64_t n) {

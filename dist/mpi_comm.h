@@ -18,6 +18,10 @@ class MpiCommunicator : public Communicator {
   int size() const override { return size_; }
   const char* backend() const override { return "mpi"; }
   void allreduce_sum(Context& ctx, float* data, int64_t n, Device device) override;
+  // MPI_Iallreduce (CUDA data is copied to a host buffer of its own first and back in wait_all).
+  void allreduce_sum_start(Context& ctx, float* data, int64_t n, Device device) override;
+  void progress() override;
+  void wait_all(Context& ctx) override;
   void allreduce_sum_host(double* data, int64_t n) override;
   void broadcast(Context& ctx, float* data, int64_t n, Device device, int root) override;
   void barrier() override;
@@ -28,6 +32,8 @@ class MpiCommunicator : public Communicator {
   int rank_ = 0, size_ = 1;
   bool owns_init_ = false;
   std::vector<float> staging_;  // host copy of CUDA data
+  struct Pending;               // one started sum (dist/mpi_comm.cpp)
+  std::vector<Pending> pending_;
 };
 
 }  // namespace gbad

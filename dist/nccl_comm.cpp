@@ -68,16 +68,28 @@ void NcclCommunicator::allreduce_sum(Context& ctx, float* data, int64_t n, Devic
     impl_->mpi->allreduce_sum(ctx, data, n, device);
     return;
   }
-  cudaStream_t s = ctx.stream();
-  // The reduction's stream waits for what ctx's stream has queued (the bucket's gradients),
-  // and ctx's stream waits for the reduction before anything queued after this call.
-  cuda_ok(cudaEventRecord(impl_->ready, s), "cudaEventRecord");
+  // ctx's stream waits for the reduction before anything queued after this call.
+  allreduce_sum_start(ctx, data, n, device);
+  wait_all(ctx);
+}
+
+void NcclCommunicator::allreduce_sum_start(Context& ctx, float* data, int64_t n, Device device) {
+  if (device != Device::CUDA) {
+    impl_->mpi->allreduce_sum(ctx, data, n, device);
+    return;
+  }
+  // The reduction's stream waits for what ctx's stream has queued (the bucket's gradients);
+  // ctx's stream goes on with the rest of backward.
+  cuda_ok(cudaEventRecord(impl_->ready, ctx.stream()), "cudaEventRecord");
   cuda_ok(cudaStreamWaitEvent(impl_->stream, impl_->ready, 0), "cudaStreamWaitEvent");
   nccl_check(ncclAllReduce(data, data, static_cast<size_t>(n), ncclFloat, ncclSum, impl_->comm,
                            impl_->stream),
              "ncclAllReduce");
+}
+
+void NcclCommunicator::wait_all(Context& ctx) {
   cuda_ok(cudaEventRecord(impl_->done, impl_->stream), "cudaEventRecord");
-  cuda_ok(cudaStreamWaitEvent(s, impl_->done, 0), "cudaStreamWaitEvent");
+  cuda_ok(cudaStreamWaitEvent(ctx.stream(), impl_->done, 0), "cudaStreamWaitEvent");
 }
 
 void NcclCommunicator::allreduce_sum_host(double* data, int64_t n) {

@@ -117,6 +117,7 @@ class DenseBlock {
       channel_copy(ctx, g_, 0, dbuf_, c, growth_);  // dL/d(this layer's new channels)
       conv2d_backward(ctx, &da_, &ps_->grad(L.w2), nullptr, g_, L.v, ps_->value(L.w2),
                       Conv2dParams{1, 1, 1, 1});
+      ctx.grad_ready(*ps_, L.w2);
       relu_backward(ctx, da_, da_, L.v);
       norm_backward(ctx, db_, da_, L.u, L.n2, L.mean2, L.invstd2);
       // Recompute norm1+ReLU of the layer's input (forward kept only the shared scratch).
@@ -126,6 +127,7 @@ class DenseBlock {
       norm_relu(ctx, t, s, L.n1, training_, L.mean1, L.invstd1, false);
       conv2d_backward(ctx, &dt, &ps_->grad(L.w1), nullptr, db_, t, ps_->value(L.w1),
                       Conv2dParams{1, 1, 0, 0});
+      ctx.grad_ready(*ps_, L.w1);
       relu_backward(ctx, dt, dt, t);
       norm_backward(ctx, ds, dt, s, L.n1, L.mean1, L.invstd1);
       channel_copy(ctx, dbuf_, 0, ds, 0, c, true);
@@ -210,6 +212,8 @@ class DenseBlock {
     else
       batchnorm2d_backward_eval(ctx, &dx, &ps.grad(r.w), &ps.grad(r.b), dy, x, ps.value(r.w),
                                 ps.value(r.rm), ps.value(r.rv), kEps);
+    ctx.grad_ready(ps, r.w);
+    ctx.grad_ready(ps, r.b);
   }
 
   ParamStore* ps_;

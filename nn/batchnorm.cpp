@@ -71,6 +71,8 @@ void BatchNorm2d::sync_backward(Context& ctx, Tensor* dx, const Tensor& g) {
                             sync_var_, eps_);
   add_inplace(ctx, ps_->grad(w_), sync_dgamma_);
   add_inplace(ctx, ps_->grad(b_), sync_dbeta_);
+  ctx.grad_ready(*ps_, w_);
+  ctx.grad_ready(*ps_, b_);
   if (!dx) return;  // every rank skips alike: the layer's input_grad is the model's
   const size_t c = static_cast<size_t>(c_);
   const std::vector<float> dg = sync_dgamma_.to_vector(), db = sync_dbeta_.to_vector();
@@ -195,6 +197,8 @@ const Tensor& BatchNorm2d::backward_act(Context& ctx, const Tensor& dy, bool res
   }
   batchnorm2d_backward_act(ctx, dx, dz, &ps_->grad(w_), &ps_->grad(b_), dy, y_, x_, ps_->value(w_),
                            save_mean_, save_invstd_, eps_, relu_);
+  ctx.grad_ready(*ps_, w_);
+  ctx.grad_ready(*ps_, b_);
   if (dx) amp_store(ctx, dx_);
   if (dz) amp_store(ctx, dz_);
   return input_grad_ ? dx_ : kNone;
@@ -222,6 +226,8 @@ const Tensor& BatchNorm2d::backward(Context& ctx, const Tensor& dy) {
     batchnorm2d_backward_eval(ctx, dx, &ps_->grad(w_), &ps_->grad(b_), dy, x_, ps_->value(w_),
                               ps_->value(rm_), ps_->value(rv_), eps_);
   }
+  ctx.grad_ready(*ps_, w_);
+  ctx.grad_ready(*ps_, b_);
   if (dx) amp_store(ctx, dx_);
   return input_grad_ ? dx_ : kNone;
 }

@@ -71,6 +71,8 @@ const Tensor& Conv2d::backward(Context& ctx, const Tensor& dy) {
   conv2d_backward(ctx, input_grad_ ? &dx_ : nullptr, &ps_->grad(w_),
                   b_ >= 0 ? &ps_->grad(b_) : nullptr, dy, x_, ps_->compute_value(w_),
                   Conv2dParams{sh_, sw_, ph_, pw_});
+  ctx.grad_ready(*ps_, w_);
+  if (b_ >= 0) ctx.grad_ready(*ps_, b_);
   if (input_grad_) amp_store(ctx, dx_);
   return input_grad_ ? dx_ : kNone;
 }

@@ -44,6 +44,8 @@ const Tensor& ConvTranspose2d::backward(Context& ctx, const Tensor& dy) {
   conv_transpose2d_backward(ctx, input_grad_ ? &dx_ : nullptr, &ps_->grad(w_),
                             b_ >= 0 ? &ps_->grad(b_) : nullptr, dy, x_, ps_->value(w_),
                             Conv2dParams{s_, s_, p_, p_});
+  ctx.grad_ready(*ps_, w_);
+  if (b_ >= 0) ctx.grad_ready(*ps_, b_);
   return input_grad_ ? dx_ : kNone;
 }
 

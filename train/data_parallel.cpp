@@ -18,6 +18,9 @@ void add_data_parallel_options(Cli& cli) {
                note)
       .option("bucket-mb", "25",
               "data parallel: gradients are averaged in all-reduce buckets of about this many MB")
+      .flag("no-overlap",
+            "data parallel: reduce the gradient buckets after backward returns (default: each "
+            "bucket's all-reduce starts during backward as soon as its gradients are written)")
       .option("dist-backend", "auto",
               "data parallel: auto (NCCL for --device cuda when built with it, else MPI), mpi "
               "or nccl" +
@@ -30,6 +33,7 @@ std::unique_ptr<DataParallel> start_data_parallel(Phase& p, int64_t global_batch
   DataParallelOptions o;
   o.sync_bn = cli.get_flag("sync-bn");
   o.bucket_mb = cli.get_double("bucket-mb");
+  o.overlap = !cli.get_flag("no-overlap");
   o.backend = cli.get("dist-backend");
   auto dp = std::make_unique<DataParallel>(launch_env(), p.ctx(), o);
   const int n = dp->size();

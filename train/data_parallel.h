@@ -14,7 +14,8 @@
 
 namespace gbad {
 
-// --sync-bn, --bucket-mb, --dist-backend (their help says when this build has no MPI).
+// --sync-bn, --bucket-mb, --no-overlap, --dist-backend (their help says when this build has no
+// MPI).
 void add_data_parallel_options(Cli& cli);
 
 // After Phase::parse: the job's communicator (none for one process), with --sync-bn put into

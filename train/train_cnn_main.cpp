@@ -289,6 +289,7 @@ int run(Phase& p) {
                   file_exists(ckpt) ? ckpt : std::string("(none yet)"),
                   "; try a lower --lr, then --resume");
       ps.zero_grad();
+      dp->begin_backward(ctx);  // buckets reduce during backward (--no-overlap: after it)
       model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
       // The gradients averaged over the processes first: an inf/NaN on any process then reaches
       // every process, so all of them skip the same fp16 step.

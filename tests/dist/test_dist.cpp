@@ -14,6 +14,7 @@
 #include "dist/grad_reducer.h"
 #include "dist/launch.h"
 #include "kernels/batchnorm.h"
+#include "models/classifier.h"
 #include "nn/layers.h"
 
 namespace gbad {
@@ -119,6 +120,153 @@ struct MirrorComm : Communicator {
   void broadcast(Context&, float*, int64_t, Device, int) override {}
   void barrier() override {}
 };
+
+// A peer with the same batch whose sums start now and land in wait_all (as a non-blocking
+// all-reduce does), logging when each bucket starts among the layers' gradient notifications.
+struct Event {
+  char kind;  // 'g' gradient of entry `at` written, 's' sum started at offset `at`, 'r' backward
+              // returned, 'w' wait_all
+  int64_t at;
+};
+struct LoggingComm : MirrorComm {
+  std::vector<Event>* log = nullptr;
+  std::vector<std::pair<float*, int64_t>> started;
+  void allreduce_sum_start(Context&, float* d, int64_t n, Device) override {
+    log->push_back({'s', d - base});
+    started.emplace_back(d, n);
+  }
+  void wait_all(Context& ctx) override {
+    log->push_back({'w', 0});
+    for (auto& s : started) allreduce_sum(ctx, s.first, s.second, Device::CPU);
+    started.clear();
+  }
+  float* base = nullptr;
+};
+struct LoggingListener : GradReadyListener {
+  GradReducer* reducer = nullptr;
+  std::vector<Event>* log = nullptr;
+  void grad_ready(Context& ctx, const ParamStore& ps, int ref) override {
+    ASSERT_EQ(&ps, &reducer->store());
+    log->push_back({'g', ref});
+    reducer->grad_ready(ctx, ref);
+  }
+};
+
+int bucket_at(const GradReducer& r, int64_t offset) {
+  for (size_t i = 0; i < r.buckets().size(); ++i)
+    if (r.buckets()[i].begin == offset) return static_cast<int>(i);
+  return -1;
+}
+
+// Counting: a bucket starts when its last parameter is reported, and only after the buckets
+// before it; a parameter never reported (an unused head) holds its bucket until finish().
+TEST(Dist, BucketsStartInOrderWhenTheirGradientsAreWritten) {
+  ParamStore ps;
+  for (int i = 0; i < 6; ++i) ps.add_param("p" + std::to_string(i), {100 * (i + 1)}, {});
+  ps.finalize(Device::CPU, 1);
+  std::vector<Event> log;
+  LoggingComm comm;
+  comm.log = &log;
+  comm.base = ps.grads().f32();
+  GradReducer r(ps, comm, 2000);  // buckets {p5}, {p4}, {p3, p2}, {p1, p0}
+  ASSERT_EQ(r.buckets().size(), 4u);
+  Context ctx(Device::CPU, 1);
+  std::vector<float> g(static_cast<size_t>(ps.num_params()));
+  for (size_t i = 0; i < g.size(); ++i) g[i] = float(i % 7) - 3.f;
+  ps.grads().set_from(g);
+  r.arm();
+  auto started = [&] { return r.buckets_started(); };
+  r.grad_ready(ctx, 5);
+  EXPECT_EQ(started(), 1u);
+  r.grad_ready(ctx, 3);
+  r.grad_ready(ctx, 2);  // bucket 2 is complete but waits for bucket 1
+  EXPECT_EQ(started(), 1u);
+  r.grad_ready(ctx, 2);  // a second report before the start is harmless
+  r.grad_ready(ctx, 4);
+  EXPECT_EQ(started(), 3u);
+  EXPECT_THROW(r.grad_ready(ctx, 4), Error);  // written again after its sum started
+  r.grad_ready(ctx, 0);                       // p1 is never reported
+  EXPECT_EQ(started(), 3u);
+  r.finish(ctx);
+  EXPECT_FALSE(r.armed());
+  std::vector<int> order;
+  for (const Event& e : log)
+    if (e.kind == 's') order.push_back(bucket_at(r, e.at));
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(ps.grads().to_vector(), g);  // (g + g) / 2 with the mirrored peer
+}
+
+// The demo classifier's backward with an armed reducer: every bucket's all-reduce starts during
+// backward, in order, right after its last gradient is written and while backward still writes
+// others; the averaged gradients are bit-identical to reducing after backward.
+TEST(Dist, OverlappedBucketsStartDuringBackwardAndMatchReducingAfterIt) {
+  ClassifierOptions o;
+  o.width = 4;
+  o.fpn_channels = 8;
+  o.head_dim = 8;
+  Classifier model("resnet18-fpn", o, Device::CPU, 3);
+  ParamStore& ps = model.param_store();
+  Tensor x = test::random_tensor({2, 3, 32, 32}, 5, -1.f, 1.f);
+  Tensor y = Tensor::zeros({2, 5}), loss({1}), dl;
+  y.set_from({1, 0, 0, 1, 0, 0, 1, 0, 0, 1});
+  Context ctx(Device::CPU, 1);
+  std::vector<Event> log;
+  LoggingComm comm;
+  comm.log = &log;
+  comm.base = ps.grads().f32();
+  GradReducer r(ps, comm, 16 * 1024);
+  ASSERT_GE(r.buckets().size(), 4u);
+  auto backward = [&] {
+    ps.zero_grad();
+    model.forward(ctx, x, true);
+    model.training_loss(ctx, loss, dl, y, nullptr);
+    model.backward(ctx, dl);
+    log.push_back({'r', 0});
+  };
+  backward();  // after backward
+  r.reduce(ctx);
+  const std::vector<float> after = ps.grads().to_vector();
+  log.clear();
+  LoggingListener listen;
+  listen.reducer = &r;
+  listen.log = &log;
+  ctx.set_grad_listener(&listen);
+  r.arm();
+  backward();  // overlapped
+  ctx.set_grad_listener(nullptr);
+  r.finish(ctx);
+  EXPECT_EQ(ps.grads().to_vector(), after);
+
+  const size_t nb = r.buckets().size();
+  std::vector<size_t> start(nb, 0);
+  size_t returned = 0, waited = 0, next = 0;
+  std::vector<size_t> last_write(nb, 0);
+  for (size_t k = 0; k < log.size(); ++k) {
+    const Event& e = log[k];
+    if (e.kind == 's') {
+      const int b = bucket_at(r, e.at);
+      ASSERT_EQ(b, static_cast<int>(next)) << "buckets start in order";
+      start[next++] = k;
+    } else if (e.kind == 'g') {
+      for (size_t b = 0; b < nb; ++b)
+        if (e.at >= r.buckets()[b].first_entry && e.at <= r.buckets()[b].last_entry)
+          last_write[b] = k;
+    } else if (e.kind == 'r') {
+      returned = k;
+    } else {
+      waited = k;
+    }
+  }
+  ASSERT_EQ(next, nb);
+  EXPECT_GT(waited, returned);
+  for (size_t b = 0; b < nb; ++b) {
+    EXPECT_GT(start[b], last_write[b]) << "bucket " << b << " started before its gradients";
+    EXPECT_LT(start[b], returned) << "bucket " << b << " started after backward returned";
+    if (b + 1 < nb) {  // ...and backward went on writing gradients after it started
+      EXPECT_LT(start[b], last_write[nb - 1]) << "bucket " << b;
+    }
+  }
+}
 
 TEST(Dist, SyncBatchNormWithAMirroredPeerIsBatchNorm) {
   const int64_t n = 3, c = 4, h = 5, w = 2;

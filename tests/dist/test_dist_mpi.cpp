@@ -6,7 +6,9 @@
 //     4 images per rank: with synchronised BatchNorm it must end where one process with the
 //     whole batch ends; with per-rank BatchNorm where one process ends that runs forward and
 //     backward on each half-batch separately (BatchNorm normalising each half alone), adds the
-//     gradients and halves them.
+//     gradients and halves them. Both reduce the gradient buckets during backward (overlap);
+//   * the same training with the buckets reduced after backward instead ends with bit-identical
+//     weights (the same sums of the same buckets, only started earlier).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -21,13 +23,14 @@
 namespace gbad {
 namespace {
 
-DataParallel& dp_for(Context& ctx, bool sync_bn, double bucket_mb = 25) {
+DataParallel& dp_for(Context& ctx, bool sync_bn, double bucket_mb = 25, bool overlap = true) {
   static std::unique_ptr<DataParallel> dp;
   dp.reset();
   DataParallelOptions o;
   o.backend = "mpi";
   o.sync_bn = sync_bn;
   o.bucket_mb = bucket_mb;
+  o.overlap = overlap;
   dp = std::make_unique<DataParallel>(launch_env(), ctx, o);
   return *dp;
 }
@@ -128,7 +131,9 @@ void train_and_compare(bool sync_bn) {
   for (int s = 0; s < 3; ++s) {
     const Data g = global_batch(s);
     model.param_store().zero_grad();
+    dp.begin_backward(ctx);
     step(ctx, model, rows(g, 4 * dp.rank(), 4 * dp.rank() + 4), loss, dl);
+    EXPECT_EQ(dp.reducer()->buckets_started(), dp.reducer()->buckets().size());
     dp.average_gradients(ctx);
     opt.step(ctx);
     ParamStore& rps = ref.param_store();
@@ -158,6 +163,48 @@ TEST(DataParallel, SyncBatchNormMatchesOneProcessWithTheWholeBatch) {
 
 TEST(DataParallel, PerRankBatchNormMatchesOneProcessNormalisingEachHalf) {
   train_and_compare(false);
+}
+
+// Three steps of the demo model with 10 KB buckets, overlapped, then reduced after backward
+// (--no-overlap): bit-identical weights, and every bucket started before backward returned.
+std::vector<float> train_demo(Context& ctx, DataParallel& dp, size_t* started_in_backward,
+                              size_t* nbuckets) {
+  Classifier model("resnet18-fpn", demo_options(), Device::CPU, 3);
+  dp.attach(ctx, model.param_store());
+  *nbuckets = dp.reducer()->buckets().size();
+  SgdConfig sc;
+  sc.lr = 0.05f;
+  Sgd opt(model.param_store(), sc);
+  Tensor loss({1}), dl;
+  *started_in_backward = 0;
+  for (int s = 0; s < 3; ++s) {
+    const Data g = global_batch(s);
+    model.param_store().zero_grad();
+    dp.begin_backward(ctx);
+    step(ctx, model, rows(g, 4 * dp.rank(), 4 * dp.rank() + 4), loss, dl);
+    if (dp.reducer()->armed()) *started_in_backward += dp.reducer()->buckets_started();
+    dp.average_gradients(ctx);
+    opt.step(ctx);
+  }
+  return model.param_store().params().to_vector();
+}
+
+TEST(DataParallel, OverlapGivesBitIdenticalWeightsToReducingAfterBackward) {
+  size_t overlapped = 0, after = 0, nbuckets = 0;
+  Context ctx(Device::CPU, 1), ctx2(Device::CPU, 1);
+  DataParallel& dp = dp_for(ctx, false, 0.01, true);  // owns MPI: finalises it last
+  DataParallelOptions o;
+  o.backend = "mpi";
+  o.bucket_mb = 0.01;
+  o.overlap = false;
+  DataParallel no_overlap(launch_env(), ctx2, o);
+  const std::vector<float> a = train_demo(ctx, dp, &overlapped, &nbuckets);
+  const std::vector<float> b = train_demo(ctx2, no_overlap, &after, &nbuckets);
+  EXPECT_EQ(overlapped, 3 * nbuckets) << "buckets started during backward over 3 steps";
+  EXPECT_GT(nbuckets, 4u);
+  EXPECT_EQ(after, 0u);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << "parameter element " << i;
 }
 
 }  // namespace
