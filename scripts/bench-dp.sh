@@ -2,7 +2,8 @@
 # Data-parallel scaling on CPU processes: gbad-train-cnn with 1 process and with `mpirun -np 2`
 # at the same global batch on a synthetic set, then the all-reduce alone (gbad-bench-allreduce).
 # Prints images/s of each run (from metrics.jsonl, the mean of the logged steps after the first
-# epoch) and the all-reduce seconds per step of the 2-process run.
+# epoch) and the all-reduce seconds per step of the 2-process runs: buckets reduced during
+# backward (default) and after it (--no-overlap).
 # Usage: scripts/bench-dp.sh [BUILD_DIR] [extra gbad-train-cnn options]
 set -euo pipefail
 build=${1:-build-cpu}
@@ -35,6 +36,10 @@ summary "$work/one/metrics.jsonl"
 echo "== 2 processes (mpirun -np 2, --threads 1 each)"
 "${mpirun[@]}" "$bin/gbad-train-cnn" --out "$work/two" --threads 1 "${model[@]}" > /dev/null 2>&1
 summary "$work/two/metrics.jsonl"
+echo "== 2 processes, --no-overlap (buckets reduced after backward)"
+"${mpirun[@]}" "$bin/gbad-train-cnn" --out "$work/two-after" --threads 1 --no-overlap "${model[@]}" \
+  > /dev/null 2>&1
+summary "$work/two-after/metrics.jsonl"
 echo "== all-reduce alone, 2 processes"
 "${mpirun[@]}" "$bin/gbad-bench-allreduce" --device cpu --threads 1 --sizes-mb 0.25,1,4,16,64 \
   --arch resnet34-fpn 2>/dev/null
