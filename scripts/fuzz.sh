@@ -68,9 +68,9 @@ for i in "${!pids[@]}"; do
   t=${names[$i]} rc=0
   wait "${pids[$i]}" || rc=$?
   log="$build/logs/$t.log"
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
-  time_s=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | awk '{print $5}' | tail -1)
-  cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
+  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1 || true)
+  time_s=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | awk '{print $5}' | tail -1 || true)
+  cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 || true)
   result=ok
   if [ "$rc" -ne 0 ] || [ -n "$(ls -A "$build/findings/$t")" ]; then
     result="FINDING (exit $rc): $(ls "$build/findings/$t" | head -3 | tr '\n' ' ')see $log"
