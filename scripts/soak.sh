@@ -11,7 +11,7 @@
 #      (same bytes, still loads, no temporary file left).
 # Usage: scripts/soak.sh [BUILD_DIR]   (default build/; needs gbad-synth, gbad-train-cnn,
 #        gbad-train-bigan and gbad-verify-checkpoint in BUILD_DIR/bin)
-#   SOAK_KILLS (20), SOAK_SEED (1), SOAK_EPOCHS (CNN epochs, 20), SOAK_GAN_EPOCHS (Bi-GAN
+#   SOAK_KILLS (20), SOAK_SEED (1), SOAK_EPOCHS (CNN epochs, 60), SOAK_GAN_EPOCHS (Bi-GAN
 #   epochs, 200), SOAK_DIR (work folder, default BUILD_DIR/soak; replaced),
 #   SOAK_DISK (auto | tmpfs | ulimit).
 set -euo pipefail
@@ -20,7 +20,7 @@ build=$(cd "${1:-$root/build}" && pwd)
 bin="$build/bin"
 kills=${SOAK_KILLS:-20}
 seed=${SOAK_SEED:-1}
-epochs=${SOAK_EPOCHS:-20}
+epochs=${SOAK_EPOCHS:-60}
 gan_epochs=${SOAK_GAN_EPOCHS:-200}
 work=${SOAK_DIR:-$build/soak}
 for b in gbad-synth gbad-train-cnn gbad-train-bigan gbad-verify-checkpoint; do
