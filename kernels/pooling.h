@@ -59,6 +59,14 @@ void avgpool2d_backward(T* dx, const T* dy, int64_t planes, int64_t h, int64_t w
                         const AvgPool2dParams& p);  // dx overwritten
 void avgpool2d_forward(Context& ctx, Tensor& y, const Tensor& x, const AvgPool2dParams& p);
 void avgpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const AvgPool2dParams& p);
+// Max pooling on raw float pointers (planes = N*C; argmax as int32 bits in float slots):
+// the readable reference, the specification, and the fast path for 3x3 stride 2 padding 1
+// (the ResNet stem), which gives identical values and indices. The Tensor overload below
+// picks the fast path when it applies.
+void maxpool2d_forward_ref(float* y, float* argmax, const float* x, int64_t planes, int64_t h,
+                           int64_t w, int k, int s, int p);
+void maxpool2d_forward_3x3s2p1(float* y, float* argmax, const float* x, int64_t planes, int64_t h,
+                               int64_t w);
 void maxpool2d_forward(Context& ctx, Tensor& y, Tensor& argmax, const Tensor& x, int k, int s,
                        int p);
 void maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor& argmax, int k,

@@ -1,0 +1,77 @@
+// The CPU fast paths of the non-convolution ops (max pooling, global average pooling, the FPN's
+// fused upsample + add, ...) against their readable references, which are the specification.
+// Shapes cover the clipped edges (odd and even sizes, one-row and one-column inputs); values
+// include ties, -inf and NaN where the reference defines what wins; 1 and 2 OpenMP threads.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/pooling.h"
+
+namespace gbad {
+namespace {
+
+struct Plane {
+  int64_t planes, h, w;
+};
+
+// Values from a few levels (many ties), with -inf and NaN sprinkled in when asked.
+std::vector<float> pool_input(int64_t n, uint32_t seed, bool specials) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> level(-3, 3), pick(0, 40);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) {
+    v = 0.5f * static_cast<float>(level(rng));
+    if (specials) {
+      const int s = pick(rng);
+      if (s == 0) v = -std::numeric_limits<float>::infinity();
+      if (s == 1) v = std::numeric_limits<float>::quiet_NaN();
+    }
+  }
+  return x;
+}
+
+class ThreadsGuard {
+ public:
+  explicit ThreadsGuard(int n) : old_(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~ThreadsGuard() { omp_set_num_threads(old_); }
+
+ private:
+  int old_;
+};
+
+TEST(FastPath, MaxPool3x3s2p1MatchesReference) {
+  const std::vector<Plane> shapes = {{3, 1, 1},  {2, 1, 5},    {2, 5, 1},  {2, 2, 2},
+                                     {3, 5, 7},  {4, 8, 8},    {5, 9, 10}, {1, 3, 2},
+                                     {2, 4, 33}, {64, 48, 48}, {3, 97, 95}};
+  for (int threads : {1, 2}) {
+    ThreadsGuard tg(threads);
+    for (const Plane& s : shapes)
+      for (bool specials : {false, true}) {
+        const std::string what = std::to_string(s.planes) + "x" + std::to_string(s.h) + "x" +
+                                 std::to_string(s.w) + (specials ? " with -inf/NaN" : "") +
+                                 ", threads " + std::to_string(threads);
+        const std::vector<float> x =
+            pool_input(s.planes * s.h * s.w, static_cast<uint32_t>(s.h * 131 + s.w), specials);
+        const int64_t ho = maxpool2d_out_size(s.h, 3, 2, 1), wo = maxpool2d_out_size(s.w, 3, 2, 1);
+        const size_t n = static_cast<size_t>(s.planes * ho * wo);
+        std::vector<float> y_ref(n), a_ref(n), y(n, 7.f), a(n, 7.f);
+        cpu::maxpool2d_forward_ref(y_ref.data(), a_ref.data(), x.data(), s.planes, s.h, s.w, 3, 2,
+                                   1);
+        cpu::maxpool2d_forward_3x3s2p1(y.data(), a.data(), x.data(), s.planes, s.h, s.w);
+        // Bitwise: the same value (NaN payloads included) and the same argmax index.
+        ASSERT_EQ(std::memcmp(y.data(), y_ref.data(), n * sizeof(float)), 0) << what;
+        ASSERT_EQ(std::memcmp(a.data(), a_ref.data(), n * sizeof(float)), 0) << what;
+      }
+  }
+}
+
+}  // namespace
+}  // namespace gbad
