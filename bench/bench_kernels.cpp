@@ -1,8 +1,9 @@
 // Memory-bound kernels: activations and elementwise arithmetic, fused losses (forward and
-// backward in one call), optimiser updates, nearest upsampling, batch norm. Counter: bytes/s,
-// the bytes one call must read plus write (each input and output once; the rate is what the
-// kernel achieves against the memory system, not a count of its actual traffic).
-// Sizes: n = 2^16 elements (cache resident, CI) and 2^22 (16 MiB per tensor).
+// backward in one call), optimiser updates, nearest upsampling (and the FPN's fused upsample +
+// add), max pooling (the stem's 3x3 stride 2), global average pooling, batch norm. Counter:
+// bytes/s, the bytes one call must read plus write (each input and output once; the rate is what
+// the kernel achieves against the memory system, not a count of its actual traffic). Sizes: n =
+// 2^16 elements (cache resident, CI) and 2^22 (16 MiB per tensor).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -198,6 +199,83 @@ std::vector<std::pair<std::string, Maker>> makers() {
                    upsample_nearest_backward(ctx, t[0], t[1]);
                  };
                  c.bytes = 5 * f * double(shape_numel(s));
+                 return c;
+               }});
+  // The FPN's top-down merge, lat + up2x(x) with x of n/4 elements: read lat (n) and x (n/4),
+  // write n; backward: read dy (n) and the addend (n/4), write n/4.
+  m.push_back({"upsample_nearest_add_forward", [f](Device d, int64_t n) {
+                 KernelCase c;
+                 Shape s = image_shape(n), small = s;
+                 small[2] /= 2;
+                 small[3] /= 2;
+                 c.t = {Tensor(s, d), rnd(s, 1, d), rnd(small, 2, d)};
+                 c.run = [](Context& ctx, std::vector<Tensor>& t) {
+                   upsample_nearest_add_forward(ctx, t[0], t[1], t[2]);
+                 };
+                 c.bytes = 2.25 * f * double(shape_numel(s));
+                 return c;
+               }});
+  m.push_back({"upsample_nearest_add_backward", [f](Device d, int64_t n) {
+                 KernelCase c;
+                 Shape s = image_shape(n), small = s;
+                 small[2] /= 2;
+                 small[3] /= 2;
+                 c.t = {Tensor(small, d), rnd(s, 1, d), rnd(small, 2, d)};
+                 c.run = [](Context& ctx, std::vector<Tensor>& t) {
+                   upsample_nearest_add_backward(ctx, t[0], t[1], t[2]);
+                 };
+                 c.bytes = 1.5 * f * double(shape_numel(s));
+                 return c;
+               }});
+  // Max pooling 3x3 stride 2 pad 1 (the ResNet stem) of n elements: read n, write y and argmax
+  // (n/4 each); backward: read dy and argmax (n/4 each), write n.
+  m.push_back({"maxpool3x3s2_forward", [f](Device d, int64_t n) {
+                 KernelCase c;
+                 Shape s = image_shape(n), small = s;
+                 small[2] /= 2;
+                 small[3] /= 2;
+                 c.t = {Tensor(small, d), Tensor(small, d), rnd(s, 1, d)};
+                 c.run = [](Context& ctx, std::vector<Tensor>& t) {
+                   maxpool2d_forward(ctx, t[0], t[1], t[2], 3, 2, 1);
+                 };
+                 c.bytes = 1.5 * f * double(shape_numel(s));
+                 return c;
+               }});
+  m.push_back(
+      {"maxpool3x3s2_backward", [f](Device d, int64_t n) {
+         KernelCase c;
+         Shape s = image_shape(n), small = s;
+         small[2] /= 2;
+         small[3] /= 2;
+         c.t = {Tensor(s, d), rnd(small, 1, d), Tensor(small, d), rnd(s, 2, d), Tensor(small, d)};
+         Context ctx(d);
+         maxpool2d_forward(ctx, c.t[4], c.t[2], c.t[3], 3, 2, 1);  // a real argmax
+         c.run = [](Context& ctx, std::vector<Tensor>& t) {
+           maxpool2d_backward(ctx, t[0], t[1], t[2], 3, 2, 1);
+         };
+         c.bytes = 1.5 * f * double(shape_numel(s));
+         return c;
+       }});
+  // Global average pooling of n elements in (N, 64, 16, 16): read n, write N*64 (backward:
+  // the reverse).
+  m.push_back({"global_avgpool_forward", [f](Device d, int64_t n) {
+                 KernelCase c;
+                 const Shape s = image_shape(n);
+                 c.t = {Tensor({s[0], s[1]}, d), rnd(s, 1, d)};
+                 c.run = [](Context& ctx, std::vector<Tensor>& t) {
+                   global_avgpool_forward(ctx, t[0], t[1]);
+                 };
+                 c.bytes = f * double(shape_numel(s));
+                 return c;
+               }});
+  m.push_back({"global_avgpool_backward", [f](Device d, int64_t n) {
+                 KernelCase c;
+                 const Shape s = image_shape(n);
+                 c.t = {Tensor(s, d), rnd({s[0], s[1]}, 1, d)};
+                 c.run = [](Context& ctx, std::vector<Tensor>& t) {
+                   global_avgpool_backward(ctx, t[0], t[1]);
+                 };
+                 c.bytes = f * double(shape_numel(s));
                  return c;
                }});
   // Batch norm (training statistics) over (N, 64, 16, 16): forward reads x, writes y;

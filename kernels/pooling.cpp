@@ -110,4 +110,19 @@ void upsample_nearest_backward(Context& ctx, Tensor& dx, const Tensor& dy) {
   GBAD_DISPATCH(ctx, upsample_nearest_backward, ctx, dx, dy);
 }
 
+void upsample_nearest_add_forward(Context& ctx, Tensor& y, const Tensor& lat, const Tensor& x) {
+  check_devices(ctx, "upsample_nearest_add_forward", {&y, &lat, &x});
+  check_nc_match("upsample_nearest_add_forward", y, x);
+  check_same_shape("upsample_nearest_add_forward", y, "y", lat, "lat");
+  GBAD_DISPATCH(ctx, upsample_nearest_add_forward, ctx, y, lat, x);
+}
+
+void upsample_nearest_add_backward(Context& ctx, Tensor& dx, const Tensor& dy,
+                                   const Tensor& addend) {
+  check_devices(ctx, "upsample_nearest_add_backward", {&dx, &dy, &addend});
+  check_nc_match("upsample_nearest_add_backward", dx, dy);
+  check_same_shape("upsample_nearest_add_backward", dx, "dx", addend, "addend");
+  GBAD_DISPATCH(ctx, upsample_nearest_add_backward, ctx, dx, dy, addend);
+}
+
 }  // namespace gbad

@@ -48,6 +48,12 @@ void global_avgpool_backward(Context& ctx, Tensor& dx, const Tensor& dy);
 void upsample_nearest_forward(Context& ctx, Tensor& y, const Tensor& x);
 // dy (N,C,Ho,Wo) -> dx (N,C,H,W): each input element gets the sum of its copies' gradients.
 void upsample_nearest_backward(Context& ctx, Tensor& dx, const Tensor& dy);
+// The FPN's top-down merge in one pass: y = lat + upsample_nearest(x) (lat has y's shape), and
+// its backward: dx = addend + upsample_nearest_backward(dy) (addend has dx's shape). The same
+// as the two ops in sequence, without the intermediate tensor.
+void upsample_nearest_add_forward(Context& ctx, Tensor& y, const Tensor& lat, const Tensor& x);
+void upsample_nearest_add_backward(Context& ctx, Tensor& dx, const Tensor& dy,
+                                   const Tensor& addend);
 
 namespace cpu {
 // Raw-pointer average pooling reference templated on the scalar type; planes = N*C.
@@ -75,6 +81,20 @@ void global_avgpool_forward(Context& ctx, Tensor& y, const Tensor& x);
 void global_avgpool_backward(Context& ctx, Tensor& dx, const Tensor& dy);
 void upsample_nearest_forward(Context& ctx, Tensor& y, const Tensor& x);
 void upsample_nearest_backward(Context& ctx, Tensor& dx, const Tensor& dy);
+void upsample_nearest_add_forward(Context& ctx, Tensor& y, const Tensor& lat, const Tensor& x);
+void upsample_nearest_add_backward(Context& ctx, Tensor& dx, const Tensor& dy,
+                                   const Tensor& addend);
+// Nearest upsampling on raw float pointers (planes = N*C), add optional (null: none): the
+// readable reference, the specification, and the fast path for an exact 2x factor (ho = 2h,
+// wo = 2w), which gives bitwise the same results. The Tensor overloads pick the fast path.
+void upsample_nearest_forward_ref(float* y, const float* x, const float* add, int64_t planes,
+                                  int64_t h, int64_t w, int64_t ho, int64_t wo);
+void upsample_nearest_backward_ref(float* dx, const float* dy, const float* add, int64_t planes,
+                                   int64_t h, int64_t w, int64_t ho, int64_t wo);
+void upsample_nearest2x_forward(float* y, const float* x, const float* add, int64_t planes,
+                                int64_t h, int64_t w);
+void upsample_nearest2x_backward(float* dx, const float* dy, const float* add, int64_t planes,
+                                 int64_t h, int64_t w);
 }  // namespace cpu
 
 #ifdef GBAD_WITH_CUDA
@@ -89,6 +109,9 @@ void global_avgpool_forward(Context& ctx, Tensor& y, const Tensor& x);
 void global_avgpool_backward(Context& ctx, Tensor& dx, const Tensor& dy);
 void upsample_nearest_forward(Context& ctx, Tensor& y, const Tensor& x);
 void upsample_nearest_backward(Context& ctx, Tensor& dx, const Tensor& dy);
+void upsample_nearest_add_forward(Context& ctx, Tensor& y, const Tensor& lat, const Tensor& x);
+void upsample_nearest_add_backward(Context& ctx, Tensor& dx, const Tensor& dy,
+                                   const Tensor& addend);
 }  // namespace cuda
 #endif
 

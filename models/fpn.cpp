@@ -1,7 +1,5 @@
 #include "models/fpn.h"
 
-#include "kernels/elementwise.h"
-
 namespace gbad {
 
 Fpn::Fpn(ParamStore& ps, const std::string& prefix, const std::array<int64_t, 4>& in_channels,
@@ -23,9 +21,7 @@ std::array<Tensor, 4> Fpn::forward(Context& ctx, const std::array<Tensor, 4>& c)
   merged_[3] = top;
   for (int i = 2; i >= 0; --i) {
     const Tensor& lat = inner_[i].forward(ctx, c[i]);
-    const Tensor& up = up_[i].forward(ctx, merged_[i + 1], lat.h(), lat.w());
-    merged_[i].resize(lat.shape(), lat.device());  // merged_[3] aliases a conv output
-    add(ctx, merged_[i], lat, up);
+    merged_[i] = up_[i].forward_add(ctx, merged_[i + 1], lat);  // lat + up(merged_[i + 1])
   }
   for (int i = 0; i < 4; ++i) p[i] = layer_[i].forward(ctx, merged_[i]);
   return p;
@@ -40,10 +36,7 @@ std::array<Tensor, 4> Fpn::backward(Context& ctx, const std::array<Tensor, 4>& d
     if (i == 0) {
       dm = dout;
     } else {
-      const Tensor& dup = up_[i - 1].backward(ctx, dm);
-      dmerged_[i].resize(dout.shape(), dout.device());
-      add(ctx, dmerged_[i], dout, dup);
-      dm = dmerged_[i];
+      dm = up_[i - 1].backward_add(ctx, dm, dout);  // dout + up_backward(dm)
     }
     dc[i] = inner_[i].backward(ctx, dm);
   }

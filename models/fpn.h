@@ -29,8 +29,9 @@ class Fpn {
   std::string prefix_;
   int64_t channels_ = 0;
   std::array<Conv2d, 4> inner_, layer_;
-  std::array<Upsample, 3> up_;  // up_[i] brings level i+1 to level i's size
-  std::array<Tensor, 4> merged_, dmerged_;
+  // up_[i] brings level i+1 to level i's size and adds the lateral (one fused pass).
+  std::array<Upsample, 3> up_;
+  std::array<Tensor, 4> merged_;
 };
 
 }  // namespace gbad

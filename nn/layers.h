@@ -225,6 +225,10 @@ class Upsample : public Layer {
  public:
   const Tensor& forward(Context& ctx, const Tensor& x, int64_t h_out, int64_t w_out);
   const Tensor& backward(Context& ctx, const Tensor& dy);
+  // Fused with the addition that follows it (the FPN's top-down merge): lat + up(x) at lat's
+  // size, and its backward addend + up_backward(dy) (always computed: the sum needs it).
+  const Tensor& forward_add(Context& ctx, const Tensor& x, const Tensor& lat);
+  const Tensor& backward_add(Context& ctx, const Tensor& dy, const Tensor& addend);
 
  private:
   Tensor y_, dx_;

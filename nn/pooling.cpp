@@ -94,4 +94,21 @@ const Tensor& Upsample::backward(Context& ctx, const Tensor& dy) {
   return dx_;
 }
 
+const Tensor& Upsample::forward_add(Context& ctx, const Tensor& x, const Tensor& lat) {
+  check_nchw("Upsample", x);
+  check_nchw("Upsample", lat);
+  x_shape_ = x.shape();
+  y_.resize(lat.shape(), x.device());
+  upsample_nearest_add_forward(ctx, y_, lat, x);
+  amp_store(ctx, y_);
+  return y_;
+}
+
+const Tensor& Upsample::backward_add(Context& ctx, const Tensor& dy, const Tensor& addend) {
+  dx_.resize(x_shape_, dy.device());
+  upsample_nearest_add_backward(ctx, dx_, dy, addend);
+  amp_store(ctx, dx_);
+  return dx_;
+}
+
 }  // namespace gbad

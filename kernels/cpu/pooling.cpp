@@ -105,93 +105,84 @@ void maxpool2d_forward_ref(float* yp, float* ap, const float* xp, int64_t planes
   }
 }
 
-namespace {
-// One output row of the 3x3 stride-2 pad-1 fast path from its R valid input rows (R = 3
-// inside, 2 at a clipped top or bottom, 1 for a one-row input), given in scan order with their
-// flat offsets. Interior columns take the nine (or six, three) candidates in scan order with a
-// branch-free select, which the compiler vectorises over ow; the clipped first and last
-// columns repeat the reference's scan with the padding skipped.
-template <int R>
-void maxpool_row_3x3s2(float* y, int32_t* idx, const float* const* rows, const int64_t* offs,
-                       int64_t w, int64_t wo) {
-  auto edge = [&](int64_t ow) {
-    float best = 0.f;
-    int32_t bi = -1;
-    for (int r = 0; r < R; ++r)
-      for (int64_t iw = 2 * ow - 1; iw <= 2 * ow + 1; ++iw) {
-        if (iw < 0 || iw >= w) continue;
-        if (bi < 0 || rows[r][iw] > best) {
-          best = rows[r][iw];
-          bi = static_cast<int32_t>(offs[r] + iw);
-        }
-      }
-    y[ow] = best;
-    idx[ow] = bi;
-  };
-  edge(0);
-  // Interior: 2*ow - 1 >= 0 and 2*ow + 1 < w.
-  const int64_t hi = std::min<int64_t>(wo, w / 2);
-  const float* r0 = rows[0];
-  const float* r1 = R > 1 ? rows[1] : rows[0];
-  const float* r2 = R > 2 ? rows[2] : rows[0];
-  const int32_t o0 = static_cast<int32_t>(offs[0]);
-  const int32_t o1 = static_cast<int32_t>(R > 1 ? offs[1] : offs[0]);
-  const int32_t o2 = static_cast<int32_t>(R > 2 ? offs[2] : offs[0]);
-#pragma omp simd
-  for (int64_t ow = 1; ow < hi; ++ow) {
-    const int32_t c = static_cast<int32_t>(2 * ow);
-    float best = r0[c - 1];
-    int32_t bi = o0 + c - 1;
-    auto take = [&](float v, int32_t i) {
-      const bool m = v > best;
-      best = m ? v : best;
-      bi = m ? i : bi;
-    };
-    take(r0[c], o0 + c);
-    take(r0[c + 1], o0 + c + 1);
-    if (R > 1) {
-      take(r1[c - 1], o1 + c - 1);
-      take(r1[c], o1 + c);
-      take(r1[c + 1], o1 + c + 1);
-    }
-    if (R > 2) {
-      take(r2[c - 1], o2 + c - 1);
-      take(r2[c], o2 + c);
-      take(r2[c + 1], o2 + c + 1);
-    }
-    y[ow] = best;
-    idx[ow] = bi;
-  }
-  for (int64_t ow = std::max<int64_t>(hi, 1); ow < wo; ++ow) edge(ow);
-}
-}  // namespace
-
-// Fast path for the ResNet stem's 3x3 stride-2 pad-1 pooling; same results as the reference
-// (values and argmax, ties and NaNs included: tests FastPath.MaxPool*).
+// Fast path for the ResNet stem's 3x3 stride-2 pad-1 pooling, in two passes per output row,
+// each a contiguous, branch-free loop that vectorises: (1) the column maxima over the window's
+// valid input rows, (2) the maximum of three neighbouring column maxima. The window's scan
+// order is row-major, so "the first maximum in scan order" is the maximum with the smallest
+// flat index: pass 2 breaks ties by index. NaN: in the reference a NaN wins only as the
+// window's first element (nothing compares greater), and is skipped elsewhere; here pass 1
+// replaces a NaN column maximum by anything, pass 2 never takes a NaN, and a NaN first element
+// overrides the result. Identical values and argmax (tests FastPath.MaxPool*).
 void maxpool2d_forward_3x3s2p1(float* yp, float* ap, const float* xp, int64_t planes, int64_t h,
                                int64_t w) {
   const int64_t ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1;
-#pragma omp parallel for if (planes * h * w > (1 << 15))
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    std::vector<int32_t> idx(static_cast<size_t>(wo));
-    for (int64_t oh = 0; oh < ho; ++oh) {
-      const float* rows[3];
-      int64_t offs[3];
-      int nr = 0;
-      for (int64_t ih = 2 * oh - 1; ih <= 2 * oh + 1; ++ih) {
-        if (ih < 0 || ih >= h) continue;
-        offs[nr] = (pl * h + ih) * w;
-        rows[nr] = xp + offs[nr];
-        ++nr;
+  // Interior outputs (columns 2ow-1, 2ow, 2ow+1 all inside): 1 <= ow < hi.
+  const int64_t hi = std::min<int64_t>(wo, w / 2);
+#pragma omp parallel if (planes * h * w > (1 << 15))
+  {
+    std::vector<float> cm(static_cast<size_t>(w));
+    std::vector<int32_t> ci(static_cast<size_t>(w)), oi(static_cast<size_t>(wo));
+    float* m = cm.data();
+    int32_t* mi = ci.data();
+    int32_t* o = oi.data();
+#pragma omp for schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      for (int64_t oh = 0; oh < ho; ++oh) {
+        // Pass 1: column maxima over the valid rows, in row order (strict >).
+        const int64_t ih0 = std::max<int64_t>(2 * oh - 1, 0);
+        const int64_t ih1 = std::min<int64_t>(2 * oh + 1, h - 1);
+        const float* r = xp + (pl * h + ih0) * w;
+        const int32_t off0 = static_cast<int32_t>((pl * h + ih0) * w);
+        for (int64_t iw = 0; iw < w; ++iw) {
+          m[iw] = r[iw];
+          mi[iw] = off0 + static_cast<int32_t>(iw);
+        }
+        for (int64_t ih = ih0 + 1; ih <= ih1; ++ih) {
+          const float* rr = xp + (pl * h + ih) * w;
+          const int32_t off = static_cast<int32_t>((pl * h + ih) * w);
+          for (int64_t iw = 0; iw < w; ++iw) {
+            const float v = rr[iw];
+            const bool t = v > m[iw] || m[iw] != m[iw];  // a NaN so far is skipped
+            m[iw] = t ? v : m[iw];
+            mi[iw] = t ? off + static_cast<int32_t>(iw) : mi[iw];
+          }
+        }
+        // Pass 2: three neighbouring columns; ties to the smaller index (earlier in scan).
+        float* y = yp + (pl * ho + oh) * wo;
+        auto take = [](float v, int32_t i, float& best, int32_t& bi) {
+          const bool t = v > best || (v == best && i < bi);
+          best = t ? v : best;
+          bi = t ? i : bi;
+        };
+        // The window's first element, if NaN, is the reference's result.
+        auto first_nan = [](float f, int32_t i, float& best, int32_t& bi) {
+          const bool t = f != f;
+          best = t ? f : best;
+          bi = t ? i : bi;
+        };
+        for (int64_t ow = 1; ow < hi; ++ow) {
+          const int64_t c = 2 * ow;
+          float best = m[c - 1];
+          int32_t bi = mi[c - 1];
+          take(m[c], mi[c], best, bi);
+          take(m[c + 1], mi[c + 1], best, bi);
+          first_nan(r[c - 1], off0 + static_cast<int32_t>(c - 1), best, bi);
+          y[ow] = best;
+          o[ow] = bi;
+        }
+        // Clipped columns: ow = 0 (columns 0, 1) and, for odd w... the last (2ow-1, 2ow).
+        for (int64_t ow = 0; ow < wo; ow = (ow == 0 ? std::max<int64_t>(hi, 1) : ow + 1)) {
+          const int64_t c0 = std::max<int64_t>(2 * ow - 1, 0),
+                        c1 = std::min<int64_t>(2 * ow + 1, w - 1);
+          float best = m[c0];
+          int32_t bi = mi[c0];
+          for (int64_t c = c0 + 1; c <= c1; ++c) take(m[c], mi[c], best, bi);
+          first_nan(r[c0], off0 + static_cast<int32_t>(c0), best, bi);
+          y[ow] = best;
+          o[ow] = bi;
+        }
+        std::memcpy(ap + (pl * ho + oh) * wo, o, static_cast<size_t>(wo) * sizeof(float));
       }
-      float* y = yp + (pl * ho + oh) * wo;
-      if (nr == 3)
-        maxpool_row_3x3s2<3>(y, idx.data(), rows, offs, w, wo);
-      else if (nr == 2)
-        maxpool_row_3x3s2<2>(y, idx.data(), rows, offs, w, wo);
-      else
-        maxpool_row_3x3s2<1>(y, idx.data(), rows, offs, w, wo);
-      std::memcpy(ap + (pl * ho + oh) * wo, idx.data(), static_cast<size_t>(wo) * sizeof(float));
     }
   }
 }
@@ -244,10 +235,10 @@ void global_avgpool_backward(Context&, Tensor& dx, const Tensor& dy) {
     for (int64_t j = 0; j < hw; ++j) d[pl * hw + j] = g[pl] * inv;
 }
 
-void upsample_nearest_forward(Context&, Tensor& y, const Tensor& x) {
-  const int64_t planes = x.n() * x.c(), h = x.h(), w = x.w(), ho = y.h(), wo = y.w();
-  const float* xp = x.f32();
-  float* yp = y.f32();
+// The readable reference of nearest upsampling (the specification): y = add + x[src] with
+// src = floor(dst * in / out) on each axis, add optional (null: y = x[src]).
+void upsample_nearest_forward_ref(float* yp, const float* xp, const float* add, int64_t planes,
+                                  int64_t h, int64_t w, int64_t ho, int64_t wo) {
   // Source columns once per call: a 64-bit division per element cost 10x the copy.
   std::vector<int64_t> src_col(static_cast<size_t>(wo));
   for (int64_t ow = 0; ow < wo; ++ow) src_col[size_t(ow)] = ow * w / wo;
@@ -258,16 +249,25 @@ void upsample_nearest_forward(Context&, Tensor& y, const Tensor& x) {
       const int64_t ih = oh * h / ho;  // floor(dst * in / out)
       const float* xr = xp + (pl * h + ih) * w;
       float* yr = yp + (pl * ho + oh) * wo;
-      for (int64_t ow = 0; ow < wo; ++ow) yr[ow] = xr[iw[ow]];
+      if (add) {
+        const float* ar = add + (pl * ho + oh) * wo;
+        for (int64_t ow = 0; ow < wo; ++ow) yr[ow] = ar[ow] + xr[iw[ow]];
+      } else {
+        for (int64_t ow = 0; ow < wo; ++ow) yr[ow] = xr[iw[ow]];
+      }
     }
 }
 
-void upsample_nearest_backward(Context&, Tensor& dx, const Tensor& dy) {
-  const int64_t planes = dx.n() * dx.c(), h = dx.h(), w = dx.w(), ho = dy.h(), wo = dy.w();
-  const float* g = dy.f32();
-  float* d = dx.f32();
-  if (dx.numel() == 0) return;  // an empty batch (memset of a null pointer is undefined)
-  std::memset(d, 0, static_cast<size_t>(dx.numel()) * sizeof(float));
+// dx = add + (the sum of dy over each input element's copies), scattered in row-major order
+// of dy; add optional (null: starts from zero).
+void upsample_nearest_backward_ref(float* d, const float* g, const float* add, int64_t planes,
+                                   int64_t h, int64_t w, int64_t ho, int64_t wo) {
+  if (planes * h * w == 0) return;  // an empty batch (memset of a null pointer is undefined)
+  const size_t bytes = static_cast<size_t>(planes * h * w) * sizeof(float);
+  if (add)
+    std::memcpy(d, add, bytes);
+  else
+    std::memset(d, 0, bytes);
   std::vector<int64_t> src_col(static_cast<size_t>(wo));
   for (int64_t ow = 0; ow < wo; ++ow) src_col[size_t(ow)] = ow * w / wo;
   const int64_t* iw = src_col.data();
@@ -279,6 +279,90 @@ void upsample_nearest_backward(Context&, Tensor& dx, const Tensor& dy) {
       const float* gr = g + (pl * ho + oh) * wo;
       for (int64_t ow = 0; ow < wo; ++ow) dr[iw[ow]] += gr[ow];
     }
+}
+
+// Fast paths for the exact 2x factor (every FPN level of the ResNets at even sizes): each input
+// row makes two output rows, each element two neighbours, with no index table, so the loops
+// vectorise; the backward adds a 2x2 block in the reference's scatter order (bitwise the same
+// sums). Tests FastPath.Upsample2x*.
+void upsample_nearest2x_forward(float* yp, const float* xp, const float* add, int64_t planes,
+                                int64_t h, int64_t w) {
+  const int64_t wo = 2 * w;
+#pragma omp parallel for if (planes * h * w > (1 << 13))
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t ih = 0; ih < h; ++ih) {
+      const float* xr = xp + (pl * h + ih) * w;
+      const int64_t o = (pl * 2 * h + 2 * ih) * wo;
+      float* y0 = yp + o;
+      float* y1 = y0 + wo;
+      if (add) {
+        const float* a0 = add + o;
+        const float* a1 = a0 + wo;
+        for (int64_t j = 0; j < w; ++j) {
+          const float v = xr[j];
+          y0[2 * j] = a0[2 * j] + v;
+          y0[2 * j + 1] = a0[2 * j + 1] + v;
+          y1[2 * j] = a1[2 * j] + v;
+          y1[2 * j + 1] = a1[2 * j + 1] + v;
+        }
+      } else {
+        for (int64_t j = 0; j < w; ++j) {
+          y0[2 * j] = xr[j];
+          y0[2 * j + 1] = xr[j];
+        }
+        std::memcpy(y1, y0, static_cast<size_t>(wo) * sizeof(float));
+      }
+    }
+}
+
+void upsample_nearest2x_backward(float* d, const float* g, const float* add, int64_t planes,
+                                 int64_t h, int64_t w) {
+  const int64_t wo = 2 * w;
+#pragma omp parallel for if (planes * h * w > (1 << 13))
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t ih = 0; ih < h; ++ih) {
+      const float* g0 = g + (pl * 2 * h + 2 * ih) * wo;
+      const float* g1 = g0 + wo;
+      float* dr = d + (pl * h + ih) * w;
+      const float* ar = add ? add + (pl * h + ih) * w : nullptr;
+      if (ar) {
+        for (int64_t j = 0; j < w; ++j)
+          dr[j] = ((ar[j] + g0[2 * j]) + g0[2 * j + 1] + g1[2 * j]) + g1[2 * j + 1];
+      } else {
+        for (int64_t j = 0; j < w; ++j)
+          dr[j] = ((0.f + g0[2 * j]) + g0[2 * j + 1] + g1[2 * j]) + g1[2 * j + 1];
+      }
+    }
+}
+
+namespace {
+void upsample_fwd(Tensor& y, const Tensor& x, const float* add) {
+  const int64_t planes = x.n() * x.c(), h = x.h(), w = x.w(), ho = y.h(), wo = y.w();
+  if (ho == 2 * h && wo == 2 * w)
+    upsample_nearest2x_forward(y.f32(), x.f32(), add, planes, h, w);
+  else
+    upsample_nearest_forward_ref(y.f32(), x.f32(), add, planes, h, w, ho, wo);
+}
+void upsample_bwd(Tensor& dx, const Tensor& dy, const float* add) {
+  const int64_t planes = dx.n() * dx.c(), h = dx.h(), w = dx.w(), ho = dy.h(), wo = dy.w();
+  if (ho == 2 * h && wo == 2 * w)
+    upsample_nearest2x_backward(dx.f32(), dy.f32(), add, planes, h, w);
+  else
+    upsample_nearest_backward_ref(dx.f32(), dy.f32(), add, planes, h, w, ho, wo);
+}
+}  // namespace
+
+void upsample_nearest_forward(Context&, Tensor& y, const Tensor& x) {
+  upsample_fwd(y, x, nullptr);
+}
+void upsample_nearest_backward(Context&, Tensor& dx, const Tensor& dy) {
+  upsample_bwd(dx, dy, nullptr);
+}
+void upsample_nearest_add_forward(Context&, Tensor& y, const Tensor& lat, const Tensor& x) {
+  upsample_fwd(y, x, lat.f32());
+}
+void upsample_nearest_add_backward(Context&, Tensor& dx, const Tensor& dy, const Tensor& addend) {
+  upsample_bwd(dx, dy, addend.f32());
 }
 
 }  // namespace gbad::cpu

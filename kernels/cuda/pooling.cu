@@ -78,6 +78,22 @@ struct UpBwd {
     dx[i] = upsample_nearest_bwd_body(dy, i, h, w, ho, wo);
   }
 };
+struct UpAddFwd {
+  float* y;
+  const float *lat, *x;
+  int64_t h, w, ho, wo;
+  __device__ void operator()(int64_t o) const {
+    y[o] = lat[o] + upsample_nearest_fwd_body(x, o, h, w, ho, wo);
+  }
+};
+struct UpAddBwd {
+  float* dx;
+  const float *dy, *addend;
+  int64_t h, w, ho, wo;
+  __device__ void operator()(int64_t i) const {
+    dx[i] = addend[i] + upsample_nearest_bwd_body(dy, i, h, w, ho, wo);
+  }
+};
 
 }  // namespace
 
@@ -114,6 +130,16 @@ void upsample_nearest_forward(Context& ctx, Tensor& y, const Tensor& x) {
 
 void upsample_nearest_backward(Context& ctx, Tensor& dx, const Tensor& dy) {
   for_each(ctx, dx.numel(), UpBwd{dx.f32(), dy.f32(), dx.h(), dx.w(), dy.h(), dy.w()});
+}
+
+void upsample_nearest_add_forward(Context& ctx, Tensor& y, const Tensor& lat, const Tensor& x) {
+  for_each(ctx, y.numel(), UpAddFwd{y.f32(), lat.f32(), x.f32(), x.h(), x.w(), y.h(), y.w()});
+}
+
+void upsample_nearest_add_backward(Context& ctx, Tensor& dx, const Tensor& dy,
+                                   const Tensor& addend) {
+  for_each(ctx, dx.numel(),
+           UpAddBwd{dx.f32(), dy.f32(), addend.f32(), dx.h(), dx.w(), dy.h(), dy.w()});
 }
 
 }  // namespace gbad::cuda

@@ -103,6 +103,27 @@ TEST(Pooling, UpsampleNearestNonIntegerRatio) {
   EXPECT_NEAR(s1, s2, 1e-4);
 }
 
+// The fused FPN merge is the two ops in sequence (the 2x fast path and the general rule).
+TEST(Pooling, UpsampleNearestAddIsUpsamplePlusAdd) {
+  Context ctx;
+  for (const Shape& ys : {Shape{2, 3, 10, 14}, Shape{2, 3, 13, 9}}) {
+    Tensor x = random_tensor({2, 3, 5, 7}, 6), lat = random_tensor(ys, 7), y(ys), up(ys);
+    upsample_nearest_add_forward(ctx, y, lat, x);
+    upsample_nearest_forward(ctx, up, x);
+    const std::vector<float> yv = y.to_vector(), uv = up.to_vector(), lv = lat.to_vector();
+    for (size_t i = 0; i < yv.size(); ++i) ASSERT_EQ(yv[i], lv[i] + uv[i]) << i;
+    Tensor dy = random_tensor(ys, 8), addend = random_tensor({2, 3, 5, 7}, 9), dx({2, 3, 5, 7}),
+           dup({2, 3, 5, 7});
+    upsample_nearest_add_backward(ctx, dx, dy, addend);
+    upsample_nearest_backward(ctx, dup, dy);
+    const std::vector<float> dv = dx.to_vector(), pv = dup.to_vector(), av = addend.to_vector();
+    for (size_t i = 0; i < dv.size(); ++i) ASSERT_NEAR(dv[i], av[i] + pv[i], 1e-5f) << i;
+  }
+  Tensor x({2, 3, 5, 7}), y({2, 3, 10, 14}), bad({2, 3, 10, 13});
+  EXPECT_THROW(upsample_nearest_add_forward(ctx, y, bad, x), Error);
+  EXPECT_THROW(upsample_nearest_add_backward(ctx, x, y, bad), Error);
+}
+
 // ---- gradient checks -----------------------------------------------------------------------
 
 void maxpool_gradcheck(const Shape& xs, int k, int s, int p, int64_t min_points) {
@@ -165,6 +186,24 @@ TEST(GradCheck, UpsampleNearestDown9x6To4x5) {
   upsample_gradcheck({1, 2, 9, 6}, 4, 5);
 }
 
+// d(lat + up(x))/dx through the fused backward with a zero addend, 2x and non-integer ratio.
+TEST(GradCheck, UpsampleNearestAdd) {
+  for (const Shape& ys : {Shape{2, 2, 10, 14}, Shape{2, 2, 13, 9}}) {
+    Context ctx;
+    Tensor x = random_tensor({2, 2, 5, 7}, 23), lat = random_tensor(ys, 24), y(ys),
+           dx({2, 2, 5, 7}), zero = Tensor::zeros({2, 2, 5, 7});
+    auto fwd = [&](const Tensor& in) -> const Tensor& {
+      upsample_nearest_add_forward(ctx, y, lat, in);
+      return y;
+    };
+    auto bwd = [&](const Tensor& dy) {
+      upsample_nearest_add_backward(ctx, dx, dy, zero);
+      return dx;
+    };
+    EXPECT_EQ(grad_check_op(x, fwd, bwd), std::min<int64_t>(x.numel(), 300));
+  }
+}
+
 // ---- CUDA vs CPU ---------------------------------------------------------------------------
 
 TEST(CudaVsCpu, MaxPool2dForwardBackward) {
@@ -204,6 +243,17 @@ TEST(CudaVsCpu, UpsampleNearestForwardBackward) {
                 upsample_nearest_forward(c, t[4], t[0]);
                 upsample_nearest_backward(c, t[6], t[5]);
               });
+}
+
+TEST(CudaVsCpu, UpsampleNearestAddForwardBackward) {
+  GBAD_REQUIRE_CUDA();
+  for (const Shape& ys : {Shape{2, 5, 10, 14}, Shape{2, 5, 13, 9}})
+    cuda_vs_cpu({random_tensor({2, 5, 5, 7}, 1), random_tensor(ys, 2), Tensor(ys),
+                 random_tensor(ys, 3), random_tensor({2, 5, 5, 7}, 4), Tensor({2, 5, 5, 7})},
+                [](Context& c, Ts& t) {
+                  upsample_nearest_add_forward(c, t[2], t[1], t[0]);
+                  upsample_nearest_add_backward(c, t[5], t[3], t[4]);
+                });
 }
 
 }  // namespace
