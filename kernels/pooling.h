@@ -79,6 +79,10 @@ void maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Tensor
                         int s, int p);
 void global_avgpool_forward(Context& ctx, Tensor& y, const Tensor& x);
 void global_avgpool_backward(Context& ctx, Tensor& dx, const Tensor& dy);
+// Plane means (planes = N*C): the readable reference (serial double sum) and the fast path the
+// Tensor overload uses (8 double accumulators).
+void global_avgpool_forward_ref(float* y, const float* x, int64_t planes, int64_t hw);
+void global_avgpool_forward_fast(float* y, const float* x, int64_t planes, int64_t hw);
 void upsample_nearest_forward(Context& ctx, Tensor& y, const Tensor& x);
 void upsample_nearest_backward(Context& ctx, Tensor& dx, const Tensor& dy);
 void upsample_nearest_add_forward(Context& ctx, Tensor& y, const Tensor& lat, const Tensor& x);

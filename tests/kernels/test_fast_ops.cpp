@@ -114,5 +114,22 @@ TEST(FastPath, Upsample2xMatchesReference) {
   }
 }
 
+// Same double sums in another order: equal to the reference within a float rounding.
+TEST(FastPath, GlobalAvgPoolMatchesReference) {
+  for (int threads : {1, 2})
+    for (int64_t hw : {1, 7, 8, 9, 36, 576, 3137}) {
+      ThreadsGuard tg(threads);
+      const int64_t planes = 300;
+      std::vector<float> x = uniform(planes * hw, static_cast<uint32_t>(hw));
+      for (auto& v : x) v += 1000.f;  // a large mean: cancellation would show
+      std::vector<float> y_ref(static_cast<size_t>(planes)), y(static_cast<size_t>(planes), 7.f);
+      cpu::global_avgpool_forward_ref(y_ref.data(), x.data(), planes, hw);
+      cpu::global_avgpool_forward_fast(y.data(), x.data(), planes, hw);
+      for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_NEAR(y[i], y_ref[i], 1e-7 * std::fabs(y_ref[i]))
+            << "plane " << i << ", hw " << hw << ", threads " << threads;
+    }
+}
+
 }  // namespace
 }  // namespace gbad
