@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/loss.h"
 #include "kernels/pooling.h"
 
 namespace gbad {
@@ -129,6 +130,45 @@ TEST(FastPath, GlobalAvgPoolMatchesReference) {
         ASSERT_NEAR(y[i], y_ref[i], 1e-7 * std::fabs(y_ref[i]))
             << "plane " << i << ", hw " << hw << ", threads " << threads;
     }
+}
+
+// The L1/L2 sums (8 interleaved double accumulators) against a serial double sum, and the L1
+// gradient (sign / n, zero for a zero or NaN difference) against its definition.
+TEST(FastPath, LossSumsMatchSerialDouble) {
+  Context ctx;
+  for (int64_t n : {1, 7, 8, 9, 1000, 65537}) {
+    std::vector<float> av = uniform(n, 11), bv = uniform(n, 12);
+    bv[0] = av[0];  // a zero difference
+    if (n > 2) av[2] = std::numeric_limits<float>::quiet_NaN();
+    Tensor a = Tensor::from_vector(av, {n}), b = Tensor::from_vector(bv, {n}), loss({1}), da({n}),
+           none;
+    l1_loss(ctx, loss, da, a, b);
+    std::vector<float> d = da.to_vector();
+    const float inv = static_cast<float>(1.0 / double(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const float diff = av[size_t(i)] - bv[size_t(i)];
+      const float want = diff > 0.f ? inv : (diff < 0.f ? -inv : 0.f);
+      ASSERT_EQ(d[size_t(i)], want) << "n " << n << " element " << i;
+    }
+    if (n > 2) av[2] = 0.5f;  // finite sums below
+    a = Tensor::from_vector(av, {n});
+    double s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double t = double(av[size_t(i)]) - double(bv[size_t(i)]);
+      s1 += std::fabs(t);
+      s2 += t * t;
+    }
+    l1_loss(ctx, loss, none, a, b);
+    EXPECT_NEAR(loss.to_vector()[0], s1 / double(n), 1e-7 * s1 / double(n)) << n;
+    l2_loss(ctx, loss, none, a, b);
+    EXPECT_NEAR(loss.to_vector()[0], s2 / double(n), 1e-7 * s2 / double(n)) << n;
+    Tensor rows_in_a = Tensor::from_vector(av, {1, n}), rows_in_b = Tensor::from_vector(bv, {1, n}),
+           per({1});
+    l1_per_sample(ctx, per, rows_in_a, rows_in_b);
+    EXPECT_NEAR(per.to_vector()[0], s1, 1e-7 * s1) << n;
+    l2_per_sample(ctx, per, rows_in_a, rows_in_b);
+    EXPECT_NEAR(per.to_vector()[0], std::sqrt(s2), 1e-7 * std::sqrt(s2)) << n;
+  }
 }
 
 }  // namespace
