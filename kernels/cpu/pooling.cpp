@@ -279,33 +279,33 @@ void upsample_nearest_forward_ref(float* yp, const float* xp, const float* add, 
     }
 }
 
-// dx = add + (the sum of dy over each input element's copies), scattered in row-major order
-// of dy; add optional (null: starts from zero).
+// dx = add + (the sum of dy over each input element's copies, scattered in row-major order of
+// dy from zero); add optional (null: just the sum). The sum is complete before add joins it,
+// as when the two ops run in sequence (and in the CUDA twin).
 void upsample_nearest_backward_ref(float* d, const float* g, const float* add, int64_t planes,
                                    int64_t h, int64_t w, int64_t ho, int64_t wo) {
   if (planes * h * w == 0) return;  // an empty batch (memset of a null pointer is undefined)
-  const size_t bytes = static_cast<size_t>(planes * h * w) * sizeof(float);
-  if (add)
-    std::memcpy(d, add, bytes);
-  else
-    std::memset(d, 0, bytes);
+  std::memset(d, 0, static_cast<size_t>(planes * h * w) * sizeof(float));
   std::vector<int64_t> src_col(static_cast<size_t>(wo));
   for (int64_t ow = 0; ow < wo; ++ow) src_col[size_t(ow)] = ow * w / wo;
   const int64_t* iw = src_col.data();
 #pragma omp parallel for if (planes * ho * wo > (1 << 15))
-  for (int64_t pl = 0; pl < planes; ++pl)
+  for (int64_t pl = 0; pl < planes; ++pl) {
     for (int64_t oh = 0; oh < ho; ++oh) {
       const int64_t ih = oh * h / ho;
       float* dr = d + (pl * h + ih) * w;
       const float* gr = g + (pl * ho + oh) * wo;
       for (int64_t ow = 0; ow < wo; ++ow) dr[iw[ow]] += gr[ow];
     }
+    if (add)
+      for (int64_t i = pl * h * w; i < (pl + 1) * h * w; ++i) d[i] = add[i] + d[i];
+  }
 }
 
 // Fast paths for the exact 2x factor (every FPN level of the ResNets at even sizes): each input
 // row makes two output rows, each element two neighbours, with no index table, so the loops
-// vectorise; the backward adds a 2x2 block in the reference's scatter order (bitwise the same
-// sums). Tests FastPath.Upsample2x*.
+// vectorise; the backward adds a 2x2 block in the reference's scatter order, then the addend
+// (bitwise the same sums). Tests FastPath.Upsample2x*.
 void upsample_nearest2x_forward(float* yp, const float* xp, const float* add, int64_t planes,
                                 int64_t h, int64_t w) {
   const int64_t wo = 2 * w;
@@ -348,7 +348,7 @@ void upsample_nearest2x_backward(float* d, const float* g, const float* add, int
       const float* ar = add ? add + (pl * h + ih) * w : nullptr;
       if (ar) {
         for (int64_t j = 0; j < w; ++j)
-          dr[j] = ((ar[j] + g0[2 * j]) + g0[2 * j + 1] + g1[2 * j]) + g1[2 * j + 1];
+          dr[j] = ar[j] + (((0.f + g0[2 * j]) + g0[2 * j + 1] + g1[2 * j]) + g1[2 * j + 1]);
       } else {
         for (int64_t j = 0; j < w; ++j)
           dr[j] = ((0.f + g0[2 * j]) + g0[2 * j + 1] + g1[2 * j]) + g1[2 * j + 1];
