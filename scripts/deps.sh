@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages gbad needs, only those that are missing. Safe to re-run.
-# Usage: scripts/deps.sh [--fuzz]   (--fuzz adds clang and its libFuzzer / OpenMP runtimes for
-# scripts/fuzz.sh; .ci/run uses it)
+# Usage: scripts/deps.sh [--fuzz] [--profile]   (--fuzz adds clang and its libFuzzer / OpenMP
+# runtimes for scripts/fuzz.sh; .ci/run uses it. --profile adds gperftools' sampling profiler
+# and google-pprof for tools/profile_step.py)
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build git pkg-config libopenblas-dev libsvm-dev libstb-dev
       libgtest-dev libbenchmark-dev nlohmann-json3-dev ccache
       libopenmpi-dev openmpi-bin)
-if [ "${1:-}" = "--fuzz" ]; then
-  pkgs+=(clang libclang-rt-dev libomp-dev)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --fuzz) pkgs+=(clang libclang-rt-dev libomp-dev) ;;
+    --profile) pkgs+=(google-perftools) ;;
+    *) echo "error: scripts/deps.sh: unknown option $arg (expected --fuzz or --profile)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,7 +4,7 @@
 Runs gbad-bench under gperftools' sampling profiler with one OpenMP and one OpenBLAS thread
 (every sample attributed, CPU time robust to the machine's load), groups the self samples of
 `google-pprof --text` by what the symbols do, and scales them to milliseconds per step with the
-benchmark's CPU time per iteration. Needs Debian's google-perftools.
+benchmark's CPU time per iteration. Needs Debian's google-perftools (scripts/deps.sh --profile).
 
     python3 tools/profile_step.py build-cpu/bin/gbad-bench 'model/train/cpu/demo.*n:32/'
 
