@@ -51,6 +51,25 @@ Conv2dShape conv2d_shape(const Shape& x, const Shape& w, const Conv2dParams& p) 
   return s;
 }
 
+const char* conv_layout_name(ConvLayout l) {
+  return l == ConvLayout::NhwcHalf ? "nhwc-half" : "nchw-f32";
+}
+
+ConvLayout conv_layout_for(Device d, Precision p) {
+  return d == Device::CUDA && stores_half(p) ? ConvLayout::NhwcHalf : ConvLayout::NchwF32;
+}
+
+std::string conv_plan_key(ConvAlgo a, Precision p, ConvLayout l, const Conv2dShape& s) {
+  return std::string("cudnn.conv2d ") + conv_algo_name(a) + " " + precision_name(p) + " " +
+         conv_layout_name(l) + " " + s.str();
+}
+
+HalfPathStats& half_path_stats(Context& ctx) {
+  std::shared_ptr<void>& slot = ctx.cache().entries["half_path.stats"];
+  if (!slot) slot = std::make_shared<HalfPathStats>();
+  return *static_cast<HalfPathStats*>(slot.get());
+}
+
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p) {
   Conv2dShape s = conv2d_shape(x, w, p);
   return {s.n, s.k, s.p, s.q};
@@ -123,6 +142,11 @@ void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tens
              residual->str(), " vs y ", y.str());
   GBAD_CHECK(residual != &y && &x != &y, "conv2d_bn_eval_forward: y must not alias x or residual");
 #ifdef GBAD_WITH_CUDA
+  if (ctx.is_cuda() && conv_layout_for(ctx.device(), ctx.precision()) == ConvLayout::NhwcHalf) {
+    cuda::conv2d_bn_eval_forward_half(ctx, y, x, w, gamma, beta, running_mean, running_var, eps,
+                                      residual, relu, p);
+    return;
+  }
   if (ctx.is_cuda()) {
     // Composed from the existing CUDA ops: the convolution into a scratch tensor kept in the
     // context's cache (cuDNN's BatchNorm is not asked to work in place), then element-wise
