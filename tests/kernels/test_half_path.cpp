@@ -1,0 +1,312 @@
+// The half-precision GPU path (docs/mixed-precision.md). On every machine: the layout bodies the
+// conversion kernels run (NCHW <-> NHWC half, KCRS -> KRSC with a folded BatchNorm scale, the
+// epilogue), BatchNorm folding against conv + BatchNorm, the plan key. On a GPU: the real half
+// convolution, Linear and fused eval convolution against the CPU emulation of the same
+// precision (inputs rounded to half, fp32 arithmetic, result rounded to half).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/test_util.h"
+#include "core/half.h"
+#include "kernels/amp.h"
+#include "kernels/batchnorm.h"
+#include "kernels/conv2d.h"
+#include "kernels/gemm.h"
+#include "kernels/layout_body.h"
+
+namespace gbad {
+namespace {
+
+float round_half(float v, bool fp16) {
+  return fp16 ? round_to_f16(v) : round_to_bf16(v);
+}
+
+std::vector<float> rounded(const std::vector<float>& v, bool fp16) {
+  std::vector<float> r(v.size());
+  for (size_t i = 0; i < v.size(); ++i) r[i] = round_half(v[i], fp16);
+  return r;
+}
+
+// ||a - b|| / ||b||.
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double d = 0, n = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    d += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    n += double(b[i]) * b[i];
+  }
+  EXPECT_GT(n, 0.0) << "the reference is all zeros";
+  return std::sqrt(d / n);
+}
+
+// ---- CPU: the bodies ---------------------------------------------------------------------------
+
+TEST(Precision, NhwcHalfPermutationMatchesLoops) {
+  const int64_t N = 3, C = 5, HW = 7;
+  const std::vector<float> src = test::random_vector(N * C * HW, 1, -3.f, 3.f);
+  const std::vector<float> scale = test::random_vector(N, 2, 0.5f, 2.f);
+  for (bool fp16 : {true, false}) {
+    for (bool scaled : {false, true}) {
+      std::vector<uint16_t> dst(src.size(), 0xFFFFu);
+      for (int64_t i = 0; i < N * C * HW; ++i)
+        nchw_to_nhwc_half_body(i, dst.data(), src.data(), C, HW, scaled ? scale.data() : nullptr,
+                               fp16);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t hw = 0; hw < HW; ++hw) {
+            float v = src[(n * C + c) * HW + hw];
+            if (scaled) v *= scale[n];
+            const uint16_t want = fp16 ? float_to_f16_bits(v) : float_to_bf16_bits(v);
+            ASSERT_EQ(dst[(n * HW + hw) * C + c], want) << n << " " << c << " " << hw;
+          }
+      // And back: NCHW again, each value the half rounding of the (scaled) source.
+      std::vector<float> back(src.size(), -1.f);
+      for (int64_t i = 0; i < N * C * HW; ++i)
+        nhwc_half_to_nchw_body(i, back.data(), dst.data(), C, HW, FromNhwcEpilogue{}, fp16);
+      for (int64_t i = 0; i < N * C * HW; ++i) {
+        const float v = scaled ? src[i] * scale[i / (C * HW)] : src[i];
+        ASSERT_EQ(f32_bits(back[i]), f32_bits(round_half(v, fp16))) << i;
+      }
+    }
+  }
+}
+
+TEST(Precision, NhwcHalfEpilogue) {
+  const int64_t N = 2, C = 3, HW = 4, count = N * C * HW;
+  const std::vector<float> v = test::random_vector(count, 3, -2.f, 2.f);
+  const std::vector<float> shift = test::random_vector(C, 4), res = test::random_vector(count, 5);
+  const std::vector<float> old = test::random_vector(count, 6);
+  std::vector<uint16_t> h(count);
+  for (int64_t i = 0; i < count; ++i)
+    nchw_to_nhwc_half_body(i, h.data(), v.data(), C, HW, nullptr, true);
+  for (int mode = 0; mode < 3; ++mode) {
+    FromNhwcEpilogue e;
+    e.shift = shift.data();
+    e.residual = mode >= 1 ? res.data() : nullptr;
+    e.relu = mode == 1;
+    e.accumulate = mode == 2;
+    std::vector<float> out = old;
+    for (int64_t i = 0; i < count; ++i)
+      nhwc_half_to_nchw_body(i, out.data(), h.data(), C, HW, e, true);
+    for (int64_t i = 0; i < count; ++i) {
+      float want = round_to_f16(v[i]) + shift[(i / HW) % C];
+      if (mode >= 1) want += res[i];
+      if (mode == 1) want = want > 0.f ? want : 0.f;
+      if (mode == 2) want = old[i] + want;
+      ASSERT_EQ(f32_bits(out[i]), f32_bits(want)) << "mode " << mode << " at " << i;
+    }
+  }
+}
+
+TEST(Precision, FoldedBatchNormMatchesConvThenBatchNorm) {
+  // conv(x, w * scale) + shift == BN_eval(conv(x, w)) in fp32: the fold the GPU eval op uses.
+  Context ctx;
+  const int64_t n = 2, c = 3, k = 4;
+  Tensor x = test::random_tensor({n, c, 6, 5}, 7), w = test::random_tensor({k, c, 3, 3}, 8);
+  Tensor gamma = test::random_tensor({k}, 9, 0.5f, 1.5f), beta = test::random_tensor({k}, 10);
+  Tensor mean = test::random_tensor({k}, 11), var = test::random_tensor({k}, 12, 0.2f, 2.f);
+  const Conv2dParams p{1, 1, 1, 1};
+  const float eps = 1e-5f;
+  Tensor ref(conv2d_output_shape(x.shape(), w.shape(), p)), tmp(ref.shape());
+  conv2d_forward(ctx, tmp, x, w, nullptr, p);
+  batchnorm2d_forward_eval(ctx, ref, tmp, gamma, beta, mean, var, eps);
+  std::vector<float> scale(k), shift(k);
+  for (int64_t i = 0; i < k; ++i)
+    fold_bn_body(i, scale.data(), shift.data(), gamma.f32(), beta.f32(), mean.f32(), var.f32(),
+                 eps);
+  Tensor wf(w.shape()), bias = Tensor::from_vector(shift, {k});
+  const int64_t per_k = c * 9;
+  for (int64_t i = 0; i < w.numel(); ++i) wf.f32()[i] = w.f32()[i] * scale[i / per_k];
+  Tensor y(ref.shape());
+  conv2d_forward(ctx, y, x, wf, &bias, p);
+  test::expect_close(y, ref, 1e-5, 1e-5, "folded");
+}
+
+TEST(Precision, ConvPlanKeySeparatesModePrecisionLayout) {
+  Conv2dShape s = conv2d_shape({2, 3, 8, 8}, {4, 3, 3, 3}, Conv2dParams{1, 1, 1, 1});
+  std::set<std::string> keys;
+  for (ConvAlgo a : {ConvAlgo::Deterministic, ConvAlgo::Fastest})
+    for (Precision p : {Precision::Fp32, Precision::Tf32, Precision::Fp16, Precision::Bf16})
+      keys.insert(conv_plan_key(a, p, conv_layout_for(Device::CUDA, p), s));
+  EXPECT_EQ(keys.size(), 8u);
+  EXPECT_EQ(conv_plan_key(ConvAlgo::Fastest, Precision::Bf16, ConvLayout::NhwcHalf, s),
+            conv_plan_key(ConvAlgo::Fastest, Precision::Bf16, ConvLayout::NhwcHalf, s));
+  Conv2dShape t = conv2d_shape({2, 3, 8, 8}, {4, 3, 3, 3}, Conv2dParams{2, 2, 1, 1});
+  EXPECT_NE(conv_plan_key(ConvAlgo::Deterministic, Precision::Fp16, ConvLayout::NhwcHalf, s),
+            conv_plan_key(ConvAlgo::Deterministic, Precision::Fp16, ConvLayout::NhwcHalf, t));
+  // Half NHWC only on the GPU at fp16/bf16; the CPU and fp32/tf32 stay fp32 NCHW.
+  EXPECT_EQ(conv_layout_for(Device::CUDA, Precision::Fp16), ConvLayout::NhwcHalf);
+  EXPECT_EQ(conv_layout_for(Device::CUDA, Precision::Bf16), ConvLayout::NhwcHalf);
+  EXPECT_EQ(conv_layout_for(Device::CUDA, Precision::Tf32), ConvLayout::NchwF32);
+  EXPECT_EQ(conv_layout_for(Device::CUDA, Precision::Fp32), ConvLayout::NchwF32);
+  EXPECT_EQ(conv_layout_for(Device::CPU, Precision::Bf16), ConvLayout::NchwF32);
+}
+
+TEST(Precision, HalfPathIdleOnCpu) {
+  // The CPU emulation converts nothing: its convolutions stay fp32 NCHW at every precision.
+  Context ctx;
+  ctx.set_precision(Precision::Bf16);
+  Tensor x = test::random_tensor({1, 2, 5, 5}, 13), w = test::random_tensor({3, 2, 3, 3}, 14);
+  Tensor y(conv2d_output_shape(x.shape(), w.shape(), Conv2dParams{}));
+  conv2d_forward(ctx, y, x, w, nullptr, Conv2dParams{});
+  const HalfPathStats& st = half_path_stats(ctx);
+  EXPECT_EQ(st.to_nhwc + st.from_nhwc + st.bytes + st.fused_eval + st.unfused_eval, 0);
+}
+
+// ---- GPU: real half arithmetic against the CPU emulation ---------------------------------------
+
+// Tolerances of GPU half vs CPU emulation (relative L2 over the tensor). Both sides see the same
+// half inputs and round the result to half, so they differ by the fp32 accumulation order plus
+// the half roundings that order flips: a few units in the last place of the storage type.
+double half_tol(Precision p) {
+  return p == Precision::Fp16 ? 2e-3 : 1.5e-2;
+}
+
+struct HalfConvCase {
+  const char* name;
+  int64_t n, c, h, w, k, r, s;
+  Conv2dParams p;
+  bool bias;
+};
+
+const std::vector<HalfConvCase>& half_cases() {
+  static const std::vector<HalfConvCase> c = {
+      {"stem7x7s2", 2, 3, 33, 31, 16, 7, 7, {2, 2, 3, 3}, false},
+      {"3x3", 2, 16, 14, 14, 32, 3, 3, {1, 1, 1, 1}, true},
+      {"3x3s2", 2, 32, 15, 13, 64, 3, 3, {2, 2, 1, 1}, false},
+      {"down1x1s2", 2, 32, 14, 14, 64, 1, 1, {2, 2, 0, 0}, false},
+      {"odd_channels", 1, 5, 9, 7, 7, 3, 3, {1, 1, 1, 1}, true},
+  };
+  return c;
+}
+
+TEST(CudaVsCpu, HalfConv2dMatchesEmulation) {
+  GBAD_REQUIRE_CUDA();
+  for (Precision prec : {Precision::Fp16, Precision::Bf16}) {
+    const bool fp16 = prec == Precision::Fp16;
+    Context cpu_ctx, gpu_ctx(Device::CUDA);
+    gpu_ctx.set_precision(prec);
+    for (const HalfConvCase& cc : half_cases()) {
+      SCOPED_TRACE(std::string(precision_name(prec)) + " " + cc.name);
+      // Half-representable inputs, as the layers give them (activations and weight copies
+      // stored in half); the bias and the gradient's old value are fp32.
+      Tensor x = test::random_tensor({cc.n, cc.c, cc.h, cc.w}, 41);
+      Tensor w = test::random_tensor({cc.k, cc.c, cc.r, cc.s}, 42, -0.2f, 0.2f);
+      amp_round(cpu_ctx, x, prec);
+      amp_round(cpu_ctx, w, prec);
+      Tensor b = test::random_tensor({cc.k}, 43);
+      const Shape ys = conv2d_output_shape(x.shape(), w.shape(), cc.p);
+      Tensor dy = test::random_tensor(ys, 44);
+      amp_round(cpu_ctx, dy, prec);
+      Tensor y(ys), dx(x.shape()), dw = test::random_tensor(w.shape(), 45), db(Shape{cc.k});
+      db.zero();
+      Tensor gx = x.to(Device::CUDA), gw = w.to(Device::CUDA), gb = b.to(Device::CUDA),
+             gdy = dy.to(Device::CUDA), gy(ys, Device::CUDA), gdx(x.shape(), Device::CUDA),
+             gdw = dw.to(Device::CUDA), gdb = db.to(Device::CUDA);
+      const Tensor* bias = cc.bias ? &b : nullptr;
+      const Tensor* gbias = cc.bias ? &gb : nullptr;
+      conv2d_forward(cpu_ctx, y, x, w, bias, cc.p);
+      conv2d_backward(cpu_ctx, &dx, &dw, &db, dy, x, w, cc.p);
+      for (int rep = 0; rep < 2; ++rep)  // the second call reuses the cached plan
+        conv2d_forward(gpu_ctx, gy, gx, gw, gbias, cc.p);
+      conv2d_backward(gpu_ctx, &gdx, &gdw, &gdb, gdy, gx, gw, cc.p);
+      amp_round(gpu_ctx, gy, prec);  // what the layer stores
+      const std::vector<float> y_ref = rounded(y.to_vector(), fp16);
+      EXPECT_LE(rel_l2(gy.to(Device::CPU).to_vector(), y_ref), half_tol(prec)) << "y";
+      EXPECT_LE(rel_l2(gdx.to(Device::CPU).to_vector(), rounded(dx.to_vector(), fp16)),
+                half_tol(prec))
+          << "dx (stored in half by the layer)";
+      EXPECT_LE(rel_l2(gdw.to(Device::CPU).to_vector(), dw.to_vector()), half_tol(prec)) << "dw";
+      EXPECT_LE(rel_l2(gdb.to(Device::CPU).to_vector(), db.to_vector()), 1e-5) << "db (fp32)";
+    }
+    const HalfPathStats& st = half_path_stats(gpu_ctx);
+    EXPECT_GT(st.to_nhwc, 0) << "the half path did not run";
+    EXPECT_GT(st.from_nhwc, 0);
+  }
+  Context fp32_ctx(Device::CUDA);  // fp32 stays NCHW: nothing converted
+  Tensor x = test::random_tensor({1, 2, 5, 5}, 46, -1.f, 1.f, Device::CUDA);
+  Tensor w = test::random_tensor({3, 2, 3, 3}, 47, -1.f, 1.f, Device::CUDA);
+  Tensor y(conv2d_output_shape(x.shape(), w.shape(), Conv2dParams{}), Device::CUDA);
+  conv2d_forward(fp32_ctx, y, x, w, nullptr, Conv2dParams{});
+  EXPECT_EQ(half_path_stats(fp32_ctx).to_nhwc, 0);
+}
+
+TEST(CudaVsCpu, HalfLinearMatchesEmulation) {
+  GBAD_REQUIRE_CUDA();
+  for (Precision prec : {Precision::Fp16, Precision::Bf16}) {
+    SCOPED_TRACE(precision_name(prec));
+    Context cpu_ctx, gpu_ctx(Device::CUDA);
+    gpu_ctx.set_precision(prec);
+    const int64_t n = 16, in = 72, out = 40;
+    Tensor x = test::random_tensor({n, in}, 51), w = test::random_tensor({out, in}, 52);
+    Tensor dy = test::random_tensor({n, out}, 53);
+    for (Tensor* t : {&x, &w, &dy}) amp_round(cpu_ctx, *t, prec);
+    Tensor b = test::random_tensor({out}, 54);
+    Tensor y({n, out}), dx({n, in}), dw = test::random_tensor({out, in}, 55), db({out});
+    db.zero();
+    Tensor gx = x.to(Device::CUDA), gw = w.to(Device::CUDA), gb = b.to(Device::CUDA),
+           gdy = dy.to(Device::CUDA), gy({n, out}, Device::CUDA), gdx({n, in}, Device::CUDA),
+           gdw = dw.to(Device::CUDA), gdb = db.to(Device::CUDA);
+    linear_forward(cpu_ctx, y, x, w, &b);
+    linear_backward(cpu_ctx, &dx, &dw, &db, dy, x, w);
+    linear_forward(gpu_ctx, gy, gx, gw, &gb);
+    linear_backward(gpu_ctx, &gdx, &gdw, &gdb, gdy, gx, gw);
+    // Half A and B exactly as the CPU's, fp32 accumulation on both: only the summation order
+    // differs (fp32 C, no rounding of the result).
+    EXPECT_LE(rel_l2(gy.to(Device::CPU).to_vector(), y.to_vector()), 1e-5) << "y";
+    EXPECT_LE(rel_l2(gdx.to(Device::CPU).to_vector(), dx.to_vector()), 1e-5) << "dx";
+    EXPECT_LE(rel_l2(gdw.to(Device::CPU).to_vector(), dw.to_vector()), 1e-5) << "dw";
+    EXPECT_LE(rel_l2(gdb.to(Device::CPU).to_vector(), db.to_vector()), 1e-5) << "db";
+  }
+}
+
+TEST(CudaVsCpu, HalfConvBnEvalMatchesEmulation) {
+  GBAD_REQUIRE_CUDA();
+  for (Precision prec : {Precision::Fp16, Precision::Bf16}) {
+    const bool fp16 = prec == Precision::Fp16;
+    Context cpu_ctx, gpu_ctx(Device::CUDA);
+    gpu_ctx.set_precision(prec);
+    const int64_t n = 2, c = 16, k = 32;
+    const Conv2dParams p{1, 1, 1, 1};
+    Tensor x = test::random_tensor({n, c, 12, 10}, 61);
+    Tensor w = test::random_tensor({k, c, 3, 3}, 62, -0.2f, 0.2f);
+    amp_round(cpu_ctx, x, prec);
+    amp_round(cpu_ctx, w, prec);
+    Tensor gamma = test::random_tensor({k}, 63, 0.5f, 1.5f), beta = test::random_tensor({k}, 64);
+    Tensor mean = test::random_tensor({k}, 65), var = test::random_tensor({k}, 66, 0.2f, 2.f);
+    const Shape ys = conv2d_output_shape(x.shape(), w.shape(), p);
+    Tensor res = test::random_tensor(ys, 67);
+    amp_round(cpu_ctx, res, prec);
+    for (int mode = 0; mode < 4; ++mode) {
+      const bool relu = mode & 1, with_res = mode & 2;
+      SCOPED_TRACE(std::string(precision_name(prec)) + (relu ? " relu" : "") +
+                   (with_res ? " residual" : ""));
+      Tensor y(ys), gy(ys, Device::CUDA);
+      conv2d_bn_eval_forward(cpu_ctx, y, x, w, gamma, beta, mean, var, 1e-5f,
+                             with_res ? &res : nullptr, relu, p);
+      Tensor gres = res.to(Device::CUDA);
+      conv2d_bn_eval_forward(gpu_ctx, gy, x.to(Device::CUDA), w.to(Device::CUDA),
+                             gamma.to(Device::CUDA), beta.to(Device::CUDA), mean.to(Device::CUDA),
+                             var.to(Device::CUDA), 1e-5f, with_res ? &gres : nullptr, relu, p);
+      amp_round(gpu_ctx, gy, prec);
+      // The GPU also rounds the folded weights (w * scale) and, fused, the shift to half.
+      EXPECT_LE(rel_l2(gy.to(Device::CPU).to_vector(), rounded(y.to_vector(), fp16)),
+                2 * half_tol(prec));
+    }
+    const HalfPathStats& st = half_path_stats(gpu_ctx);
+    EXPECT_EQ(st.fused_eval + st.unfused_eval, 4);
+    std::printf(
+        "[ info ] %s eval conv: %lld fused (cudnnConvolutionBiasActivationForward), %lld "
+        "conv + epilogue\n",
+        precision_name(prec), static_cast<long long>(st.fused_eval),
+        static_cast<long long>(st.unfused_eval));
+  }
+}
+
+}  // namespace
+}  // namespace gbad
