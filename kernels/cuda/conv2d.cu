@@ -413,7 +413,9 @@ void conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const
       ++half_path_stats(ctx).fused_eval;
       return;
     }
-    GBAD_CHECK(st == CUDNN_STATUS_NOT_SUPPORTED || st == CUDNN_STATUS_BAD_PARAM,
+    // cuDNN 9 reports sub-codes (e.g. NOT_SUPPORTED_LAYOUT): compare categories.
+    const int category = CUDNN_STATUS_CATEGORY(st);
+    GBAD_CHECK(category == CUDNN_STATUS_NOT_SUPPORTED || category == CUDNN_STATUS_BAD_PARAM,
                "cudnnConvolutionBiasActivationForward failed for conv2d ", s.str(), ": ",
                cudnnGetErrorString(st));
     plan.fused_ok = 0;  // the configuration is refused: fall back from now on

@@ -5,6 +5,7 @@
 // precision (inputs rounded to half, fp32 arithmetic, result rounded to half).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -42,6 +43,18 @@ double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
   }
   EXPECT_GT(n, 0.0) << "the reference is all zeros";
   return std::sqrt(d / n);
+}
+
+// max |a - b| / max |b|.
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
+    scale = std::max(scale, std::fabs(double(b[i])));
+  }
+  EXPECT_GT(scale, 0.0) << "the reference is all zeros";
+  return worst / scale;
 }
 
 // ---- CPU: the bodies ---------------------------------------------------------------------------
@@ -125,6 +138,97 @@ TEST(Precision, FoldedBatchNormMatchesConvThenBatchNorm) {
   Tensor y(ref.shape());
   conv2d_forward(ctx, y, x, wf, &bias, p);
   test::expect_close(y, ref, 1e-5, 1e-5, "folded");
+}
+
+// The whole boundary pipeline of the GPU's half convolution with the cuDNN call replaced by
+// loops over the documented NHWC / KRSC layouts: x and w through the conversion bodies, the
+// convolution and the filter gradient computed in NHWC from the half values in fp32, the
+// results back through the epilogue body. Must equal the CPU emulation (fp32 NCHW convolution
+// of the half-rounded operands) up to fp32 summation order: proves that the conversions give
+// cuDNN what its NHWC descriptors describe and read back what it writes.
+TEST(Precision, NhwcBoundaryPipelineMatchesEmulation) {
+  Context ctx;
+  const int64_t N = 2, C = 3, H = 7, W = 6, K = 4, R = 3, S = 2;
+  const Conv2dParams prm{2, 1, 1, 1};
+  const Conv2dShape sh = conv2d_shape({N, C, H, W}, {K, C, R, S}, prm);
+  const int64_t P = sh.p, Q = sh.q;
+  for (bool fp16 : {true, false}) {
+    const Precision prec = fp16 ? Precision::Fp16 : Precision::Bf16;
+    Tensor x = test::random_tensor({N, C, H, W}, 15), w = test::random_tensor({K, C, R, S}, 16);
+    Tensor b = test::random_tensor({K}, 17), dy = test::random_tensor({N, K, P, Q}, 18);
+    // Reference: the emulation (rounded operands, fp32 NCHW convolution).
+    Tensor xr = x.clone(), wr = w.clone(), dyr = dy.clone();
+    amp_round(ctx, xr, prec);
+    amp_round(ctx, wr, prec);
+    amp_round(ctx, dyr, prec);
+    Tensor y_ref({N, K, P, Q}), dw_ref = test::random_tensor({K, C, R, S}, 19);
+    Tensor dw_old = dw_ref.clone();
+    conv2d_forward(ctx, y_ref, xr, wr, &b, prm);
+    conv2d_backward(ctx, nullptr, &dw_ref, nullptr, dyr, xr, wr, prm);
+    // Into half NHWC / KRSC through the bodies.
+    std::vector<uint16_t> xh(x.numel()), wh(w.numel()), dyh(dy.numel());
+    for (int64_t i = 0; i < x.numel(); ++i)
+      nchw_to_nhwc_half_body(i, xh.data(), x.f32(), C, H * W, nullptr, fp16);
+    for (int64_t i = 0; i < w.numel(); ++i)
+      nchw_to_nhwc_half_body(i, wh.data(), w.f32(), C, R * S, nullptr, fp16);
+    for (int64_t i = 0; i < dy.numel(); ++i)
+      nchw_to_nhwc_half_body(i, dyh.data(), dy.f32(), K, P * Q, nullptr, fp16);
+    auto X = [&](int64_t n, int64_t h, int64_t ww, int64_t c) {
+      return half_bits_to_float(xh[((n * H + h) * W + ww) * C + c], fp16);
+    };
+    auto Wt = [&](int64_t k, int64_t r, int64_t s, int64_t c) {
+      return half_bits_to_float(wh[((k * R + r) * S + s) * C + c], fp16);
+    };
+    auto DY = [&](int64_t n, int64_t p, int64_t q, int64_t k) {
+      return half_bits_to_float(dyh[((n * P + p) * Q + q) * K + k], fp16);
+    };
+    // "cuDNN": y (N,P,Q,K) and dw (K,R,S,C), fp32 sums of half values, results stored in half.
+    std::vector<uint16_t> yh(N * P * Q * K), dwh(K * R * S * C);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q)
+          for (int64_t k = 0; k < K; ++k) {
+            float acc = 0.f;
+            for (int64_t r = 0; r < R; ++r)
+              for (int64_t s = 0; s < S; ++s)
+                for (int64_t c = 0; c < C; ++c) {
+                  const int64_t h = p * prm.stride_h - prm.pad_h + r;
+                  const int64_t ww = q * prm.stride_w - prm.pad_w + s;
+                  if (h >= 0 && h < H && ww >= 0 && ww < W) acc += X(n, h, ww, c) * Wt(k, r, s, c);
+                }
+            yh[((n * P + p) * Q + q) * K + k] = float_to_half_bits(acc, fp16);
+          }
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t s = 0; s < S; ++s)
+          for (int64_t c = 0; c < C; ++c) {
+            float acc = 0.f;
+            for (int64_t n = 0; n < N; ++n)
+              for (int64_t p = 0; p < P; ++p)
+                for (int64_t q = 0; q < Q; ++q) {
+                  const int64_t h = p * prm.stride_h - prm.pad_h + r;
+                  const int64_t ww = q * prm.stride_w - prm.pad_w + s;
+                  if (h >= 0 && h < H && ww >= 0 && ww < W) acc += X(n, h, ww, c) * DY(n, p, q, k);
+                }
+            dwh[((k * R + r) * S + s) * C + c] = float_to_half_bits(acc, fp16);
+          }
+    // Back through the epilogue body: y with the bias, dw accumulated onto its old value.
+    std::vector<float> y(y_ref.numel()), dw = dw_old.to_vector();
+    FromNhwcEpilogue ey;
+    ey.shift = b.f32();
+    for (int64_t i = 0; i < y_ref.numel(); ++i)
+      nhwc_half_to_nchw_body(i, y.data(), yh.data(), K, P * Q, ey, fp16);
+    FromNhwcEpilogue ew;
+    ew.accumulate = true;
+    for (int64_t i = 0; i < dw_ref.numel(); ++i)
+      nhwc_half_to_nchw_body(i, dw.data(), dwh.data(), C, R * S, ew, fp16);
+    // The half rounding of the results (before the bias is added, before dw is accumulated) is
+    // the only difference: within one unit of the storage type's last place of the largest
+    // value (2^-10 for fp16's 10 mantissa bits rounded, 2^-7 for bf16's 7).
+    const double ulp = fp16 ? 1.0 / 1024 : 1.0 / 128;
+    EXPECT_LE(max_rel_diff(y, y_ref.to_vector()), ulp) << "y";
+    EXPECT_LE(max_rel_diff(dw, dw_ref.to_vector()), ulp) << "dw";
+  }
 }
 
 TEST(Precision, ConvPlanKeySeparatesModePrecisionLayout) {
