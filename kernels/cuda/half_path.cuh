@@ -1,6 +1,6 @@
 // Helpers of the half-precision GPU path (docs/mixed-precision.md) shared by conv2d.cu and
-// gemm.cu: 16-bit scratch tensors kept in the context's cache, and the conversion kernels over
-// the bodies in kernels/layout_body.h, each counted in half_path_stats (kernels/conv2d.h).
+// gemm.cu: 16-bit scratch tensors kept in the context's cache and the same-layout cast to half.
+// The layout conversions (NCHW <-> NHWC) are conv2d.cu's.
 #pragma once
 
 #include <memory>
@@ -30,50 +30,12 @@ inline Tensor& scratch(Context& ctx, const char* name, int64_t numel, DType dt) 
   return t;
 }
 
-struct ToNhwcHalf {
-  uint16_t* d;
-  const float* s;
-  int64_t c, hw;
-  const float* scale;
-  bool fp16;
-  __device__ void operator()(int64_t i) const {
-    nchw_to_nhwc_half_body(i, d, s, c, hw, scale, fp16);
-  }
-};
-struct FromNhwcHalf {
-  float* d;
-  const uint16_t* s;
-  int64_t c, hw;
-  FromNhwcEpilogue e;
-  bool fp16;
-  __device__ void operator()(int64_t i) const { nhwc_half_to_nchw_body(i, d, s, c, hw, e, fp16); }
-};
 struct ToHalf {
   uint16_t* d;
   const float* s;
   bool fp16;
   __device__ void operator()(int64_t i) const { to_half_body(i, d, s, fp16); }
 };
-
-// dst (n, hw, c) half = src (n, c, hw) fp32 [* scale[n]].
-inline void to_nhwc_half(Context& ctx, uint16_t* dst, const float* src, int64_t n, int64_t c,
-                         int64_t hw, bool fp16, const float* scale = nullptr) {
-  const int64_t count = n * c * hw;
-  for_each(ctx, count, ToNhwcHalf{dst, src, c, hw, scale, fp16});
-  HalfPathStats& st = half_path_stats(ctx);
-  ++st.to_nhwc;
-  st.bytes += count * 2;
-}
-
-// dst (n, c, hw) fp32 (=, or += with e.accumulate) from src (n, hw, c) half, with e's epilogue.
-inline void from_nhwc_half(Context& ctx, float* dst, const uint16_t* src, int64_t n, int64_t c,
-                           int64_t hw, bool fp16, const FromNhwcEpilogue& e = {}) {
-  const int64_t count = n * c * hw;
-  for_each(ctx, count, FromNhwcHalf{dst, src, c, hw, e, fp16});
-  HalfPathStats& st = half_path_stats(ctx);
-  ++st.from_nhwc;
-  st.bytes += count * 4;
-}
 
 // dst = half(src), same layout (GEMM operands; not a layout conversion, not counted there).
 inline void to_half(Context& ctx, uint16_t* dst, const float* src, int64_t count, bool fp16) {

@@ -371,7 +371,12 @@ TEST(CudaVsCpu, HalfTrainingStepsMatchEmulation) {
     Precision p;
     double loss_tol, param_tol;
   };
+  const int cc = Context(Device::CUDA).compute_capability();
   for (const Case& c : {Case{Precision::Bf16, 1.5e-2, 1e-2}, Case{Precision::Fp16, 6e-3, 7.5e-3}}) {
+    if (cc < (c.p == Precision::Bf16 ? 80 : 70)) {  // what --precision auto would choose
+      std::printf("%s left out: compute capability %d\n", precision_name(c.p), cc);
+      continue;
+    }
     const TrainRun emu = train_demo(c.p, steps);
     const TrainRun gpu = train_demo(c.p, steps, {}, 0.01f, Device::CUDA);
     double max_dl = 0;
