@@ -18,6 +18,7 @@
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/gemm.h"
+#include "kernels/layout.h"
 #include "kernels/layout_body.h"
 
 namespace gbad {
@@ -231,6 +232,49 @@ TEST(Precision, NhwcBoundaryPipelineMatchesEmulation) {
   }
 }
 
+TEST(Precision, LayoutOpsRunTheBodies) {
+  Context ctx;
+  const int64_t n = 2, c = 3, hw = 5, count = n * c * hw;
+  Tensor src = test::random_tensor({n, c, hw}, 20, -4.f, 4.f), scale = test::random_tensor({n}, 21);
+  Tensor shift = test::random_tensor({c}, 22), res = test::random_tensor({n, c, hw}, 23);
+  for (DType dt : {DType::F16, DType::BF16}) {
+    const bool fp16 = dt == DType::F16;
+    Tensor h({n, hw, c}, Device::CPU, dt);
+    nchw_to_nhwc_half(ctx, h, src, n, c, hw, &scale);
+    std::vector<uint16_t> want(count);
+    for (int64_t i = 0; i < count; ++i)
+      nchw_to_nhwc_half_body(i, want.data(), src.f32(), c, hw, scale.f32(), fp16);
+    for (int64_t i = 0; i < count; ++i) ASSERT_EQ(h.u16()[i], want[i]) << i;
+    Tensor out = test::random_tensor({n, c, hw}, 24);
+    std::vector<float> expect = out.to_vector();
+    nhwc_half_to_nchw(ctx, out, h, n, c, hw, &shift, &res, true, true);
+    FromNhwcEpilogue e;
+    e.shift = shift.f32();
+    e.residual = res.f32();
+    e.relu = e.accumulate = true;
+    for (int64_t i = 0; i < count; ++i)
+      nhwc_half_to_nchw_body(i, expect.data(), want.data(), c, hw, e, fp16);
+    for (int64_t i = 0; i < count; ++i) ASSERT_EQ(f32_bits(out.f32()[i]), f32_bits(expect[i])) << i;
+  }
+}
+
+TEST(Precision, LayoutOpsRejectBadArguments) {
+  Context ctx;
+  Tensor src = test::random_tensor({2, 3, 4}, 25), h({2, 4, 3}, Device::CPU, DType::F16);
+  Tensor f32_dst({2, 4, 3});
+  EXPECT_THROW(nchw_to_nhwc_half(ctx, h, src, 2, 3, 5), Error);        // sizes disagree
+  EXPECT_THROW(nchw_to_nhwc_half(ctx, f32_dst, src, 2, 3, 4), Error);  // f32 -> f32
+  Tensor bad_scale = test::random_tensor({3}, 26);
+  EXPECT_THROW(nchw_to_nhwc_half(ctx, h, src, 2, 3, 4, &bad_scale), Error);  // scale needs n
+  Tensor back({2, 3, 4}), bad_shift = test::random_tensor({2}, 27);
+  EXPECT_THROW(nhwc_half_to_nchw(ctx, back, h, 2, 3, 4, &bad_shift), Error);  // shift needs c
+  EXPECT_THROW(nhwc_half_to_nchw(ctx, back, src, 2, 3, 4), Error);            // src not half
+  nchw_to_nhwc_half(ctx, h, src, 2, 3, 4);
+  nhwc_half_to_nchw(ctx, back, h, 2, 3, 4);  // and the right call passes
+  for (int64_t i = 0; i < src.numel(); ++i)
+    EXPECT_EQ(back.f32()[i], round_to_f16(src.f32()[i])) << i;
+}
+
 TEST(Precision, ConvPlanKeySeparatesModePrecisionLayout) {
   Conv2dShape s = conv2d_shape({2, 3, 8, 8}, {4, 3, 3, 3}, Conv2dParams{1, 1, 1, 1});
   std::set<std::string> keys;
@@ -297,6 +341,53 @@ const std::vector<HalfConvCase>& half_cases() {
       {"odd_channels", 1, 5, 9, 7, 7, 3, 3, {1, 1, 1, 1}, true},
   };
   return c;
+}
+
+// The tiled CUDA conversions bit for bit against the CPU bodies: shapes that fill the 32x32
+// tiles, leave ragged edges in C and HW, a 1x1 filter (HW = 1) and a 3x3 one (HW = 9).
+TEST(CudaVsCpu, HalfLayoutConversionsBitExact) {
+  GBAD_REQUIRE_CUDA();
+  Context cpu_ctx, gpu_ctx(Device::CUDA);
+  struct Dims {
+    int64_t n, c, hw;
+  };
+  for (const Dims& d :
+       {Dims{2, 64, 1024}, Dims{3, 37, 49}, Dims{64, 32, 1}, Dims{5, 3, 9}, Dims{1, 130, 33}}) {
+    for (DType dt : {DType::F16, DType::BF16}) {
+      SCOPED_TRACE(std::to_string(d.n) + "x" + std::to_string(d.c) + "x" + std::to_string(d.hw) +
+                   " " + dtype_name(dt));
+      const int64_t count = d.n * d.c * d.hw;
+      Tensor src = test::random_tensor({count}, 71, -70000.f, 70000.f);  // fp16 overflows too
+      Tensor scale = test::random_tensor({d.n}, 72, -2.f, 2.f);
+      Tensor shift = test::random_tensor({d.c}, 73), res = test::random_tensor({count}, 74);
+      Tensor old = test::random_tensor({count}, 75);
+      for (bool scaled : {false, true}) {
+        Tensor h({count}, Device::CPU, dt), gh({count}, Device::CUDA, dt);
+        nchw_to_nhwc_half(cpu_ctx, h, src, d.n, d.c, d.hw, scaled ? &scale : nullptr);
+        Tensor gscale = scale.to(Device::CUDA);
+        nchw_to_nhwc_half(gpu_ctx, gh, src.to(Device::CUDA), d.n, d.c, d.hw,
+                          scaled ? &gscale : nullptr);
+        const Tensor back_h = gh.to(Device::CPU);
+        for (int64_t i = 0; i < count; ++i)
+          ASSERT_EQ(back_h.u16()[i], h.u16()[i]) << "to NHWC, scaled " << scaled << " at " << i;
+        for (int mode = 0; mode < 2; ++mode) {
+          Tensor y = old.clone(), gy = old.to(Device::CUDA);
+          Tensor gshift = shift.to(Device::CUDA), gres = res.to(Device::CUDA);
+          if (mode == 0) {
+            nhwc_half_to_nchw(cpu_ctx, y, h, d.n, d.c, d.hw);
+            nhwc_half_to_nchw(gpu_ctx, gy, gh, d.n, d.c, d.hw);
+          } else {
+            nhwc_half_to_nchw(cpu_ctx, y, h, d.n, d.c, d.hw, &shift, &res, true, true);
+            nhwc_half_to_nchw(gpu_ctx, gy, gh, d.n, d.c, d.hw, &gshift, &gres, true, true);
+          }
+          const std::vector<float> a = gy.to(Device::CPU).to_vector(), b = y.to_vector();
+          for (int64_t i = 0; i < count; ++i)
+            ASSERT_EQ(f32_bits(a[i]), f32_bits(b[i])) << "from NHWC, mode " << mode << " at " << i;
+        }
+      }
+    }
+  }
+  EXPECT_GT(half_path_stats(gpu_ctx).to_nhwc, 0);
 }
 
 TEST(CudaVsCpu, HalfConv2dMatchesEmulation) {
