@@ -406,11 +406,15 @@ void conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const
   if (relu && plan.fused_ok != 0) {
     uint16_t* bh = scratch(ctx, "bn_shift", s.k, dt).u16();
     cuda_detail::to_half(ctx, bh, shift, s.k, fp16);
-    const uint16_t* zh = yh;  // read with alpha2 = 0 when there is no residual
+    // Without a residual z is y itself, blended with alpha2 = 0; zeroed first, since cuDNN may
+    // still read it and 0 * NaN (uninitialised scratch) is NaN.
+    const uint16_t* zh = yh;
     if (residual) {
       uint16_t* rh = scratch(ctx, "residual", residual->numel(), dt).u16();
       to_nhwc_half(ctx, rh, residual->f32(), s.n, s.k, s.p * s.q, fp16);
       zh = rh;
+    } else {
+      CUDA_CHECK(cudaMemsetAsync(yh, 0, size_t(y.numel()) * 2, cuda_detail::stream_of(ctx)));
     }
     const float alpha2 = residual ? 1.f : 0.f;
     const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
