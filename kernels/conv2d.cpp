@@ -102,15 +102,21 @@ Conv2dShape check_backward(const Tensor* dx, const Tensor* dw, const Tensor* db,
 }  // namespace
 
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
-                    const Conv2dParams& p) {
+                    const Conv2dParams& p, ConvHalfInput* keep) {
   check_named_devices(ctx, "conv2d_forward", {{"y", &y}, {"x", &x}, {"w", &w}, {"bias", bias}});
   check_forward(y, x, w, bias, p);
   if (y.numel() == 0) return;  // an empty batch: nothing to compute on either backend
-  GBAD_DISPATCH(ctx, conv2d_forward, ctx, y, x, w, bias, p);
+#ifdef GBAD_WITH_CUDA
+  if (ctx.is_cuda()) return cuda::conv2d_forward(ctx, y, x, w, bias, p, keep);
+#endif
+  GBAD_CHECK(!ctx.is_cuda(), "conv2d_forward: CUDA tensors, but gbad was built without CUDA");
+  if (keep) keep->x = Tensor();  // the CPU keeps no half copy
+  cpu::conv2d_forward(ctx, y, x, w, bias, p);
 }
 
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
-                     const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p,
+                     const ConvHalfInput* kept) {
   check_named_devices(ctx, "conv2d_backward",
                       {{"dx", dx}, {"dw", dw}, {"db", db}, {"dy", &dy}, {"x", &x}, {"w", &w}});
   check_backward(dx, dw, db, dy, x, w, p);
@@ -118,7 +124,12 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Ten
     if (dx) dx->zero();
     return;
   }
-  GBAD_DISPATCH(ctx, conv2d_backward, ctx, dx, dw, db, dy, x, w, p);
+#ifdef GBAD_WITH_CUDA
+  if (ctx.is_cuda()) return cuda::conv2d_backward(ctx, dx, dw, db, dy, x, w, p, kept);
+#endif
+  (void)kept;  // the CPU converts nothing
+  GBAD_CHECK(!ctx.is_cuda(), "conv2d_backward: CUDA tensors, but gbad was built without CUDA");
+  cpu::conv2d_backward(ctx, dx, dw, db, dy, x, w, p);
 }
 
 void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,

@@ -35,12 +35,22 @@ int64_t conv2d_out_size(int64_t in, int64_t k, int stride, int pad);
 Conv2dShape conv2d_shape(const Shape& x, const Shape& w, const Conv2dParams& p);
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p);
 
-// y overwritten; bias may be null.
+// The half NHWC copy of a convolution's input that the CUDA half path makes in forward, kept by
+// the layer so that its backward does not convert x again (docs/mixed-precision.md). Stays
+// empty on the CPU and at fp32/tf32; backward converts x itself when the copy does not match
+// (another size or precision).
+struct ConvHalfInput {
+  Tensor x;  // (N, H, W, C) f16/bf16, on the GPU
+};
+
+// y overwritten; bias may be null. `keep`, if given, receives the half copy of x (above).
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
-                    const Conv2dParams& p);
-// dx overwritten; dw, db accumulate (+=). Any of them may be null.
+                    const Conv2dParams& p, ConvHalfInput* keep = nullptr);
+// dx overwritten; dw, db accumulate (+=). Any of them may be null. `kept`: forward's `keep`
+// for this same x, or null.
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
-                     const Tensor& x, const Tensor& w, const Conv2dParams& p);
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p,
+                     const ConvHalfInput* kept = nullptr);
 
 // Eval-mode convolution + BatchNorm with running statistics [+ residual] [+ ReLU]:
 //   y = act(BN_eval(conv(x, w)) [+ residual]),  residual (N,K,P,Q) or null.
@@ -117,9 +127,10 @@ void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tens
 #ifdef GBAD_WITH_CUDA
 namespace cuda {
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
-                    const Conv2dParams& p);
+                    const Conv2dParams& p, ConvHalfInput* keep = nullptr);
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
-                     const Tensor& x, const Tensor& w, const Conv2dParams& p);
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p,
+                     const ConvHalfInput* kept = nullptr);
 // The eval op at fp16/bf16: BatchNorm folded into half KRSC weights and an fp32 shift, then
 // cudnnConvolutionBiasActivationForward (ReLU) or a convolution and one epilogue kernel.
 void conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,

@@ -259,11 +259,27 @@ void from_nhwc_half(Context& ctx, float* dst, const uint16_t* src, int64_t n, in
 }
 
 // The half path of conv2d_forward: x, w into half NHWC/KRSC, cuDNN, y back with the bias.
+// The layer's kept half copy of x when it matches this call, else null.
+const uint16_t* kept_x(const ConvHalfInput* kept, const Conv2dShape& s, DType dt) {
+  if (!kept || !kept->x.defined() || kept->x.dtype() != dt ||
+      kept->x.shape() != Shape({s.n, s.h, s.w, s.c}))
+    return nullptr;
+  return kept->x.u16();
+}
+
 void forward_half(Context& ctx, ConvPlan& plan, const Conv2dShape& s, Tensor& y, const Tensor& x,
-                  const Tensor& w, const Tensor* bias) {
+                  const Tensor& w, const Tensor* bias, ConvHalfInput* keep) {
   const DType dt = cuda_detail::half_dtype(ctx.precision());
   const bool fp16 = plan.fp16;
-  uint16_t* xh = scratch(ctx, "x", x.numel(), dt).u16();
+  uint16_t* xh = nullptr;
+  if (keep) {  // into the layer's copy (allocated once per shape), for its backward
+    const Shape want{s.n, s.h, s.w, s.c};
+    if (!keep->x.defined() || keep->x.dtype() != dt || keep->x.shape() != want)
+      keep->x = Tensor(want, Device::CUDA, dt);
+    xh = keep->x.u16();
+  } else {
+    xh = scratch(ctx, "x", x.numel(), dt).u16();
+  }
   uint16_t* wh = scratch(ctx, "w", w.numel(), dt).u16();
   uint16_t* yh = scratch(ctx, "y", y.numel(), dt).u16();
   to_nhwc_half(ctx, xh, x.f32(), s.n, s.c, s.h * s.w, fp16);
@@ -279,16 +295,21 @@ void forward_half(Context& ctx, ConvPlan& plan, const Conv2dShape& s, Tensor& y,
 }
 
 void backward_half(Context& ctx, ConvPlan& plan, const Conv2dShape& s, Tensor* dx, Tensor* dw,
-                   Tensor* db, const Tensor& dy, const Tensor& x, const Tensor& w) {
+                   Tensor* db, const Tensor& dy, const Tensor& x, const Tensor& w,
+                   const ConvHalfInput* kept) {
   const DType dt = cuda_detail::half_dtype(ctx.precision());
   const bool fp16 = plan.fp16;
   const float one = 1.f, zero = 0.f;
   uint16_t* dyh = scratch(ctx, "dy", dy.numel(), dt).u16();
   to_nhwc_half(ctx, dyh, dy.f32(), s.n, s.k, s.p * s.q, fp16);
   if (dw) {  // half dw (beta = 0), then accumulated into the fp32 gradient while converting
-    uint16_t* xh = scratch(ctx, "x", x.numel(), dt).u16();
+    const uint16_t* xh = kept_x(kept, s, dt);
+    if (!xh) {
+      uint16_t* conv = scratch(ctx, "x", x.numel(), dt).u16();
+      to_nhwc_half(ctx, conv, x.f32(), s.n, s.c, s.h * s.w, fp16);
+      xh = conv;
+    }
     uint16_t* dwh = scratch(ctx, "dw", dw->numel(), dt).u16();
-    to_nhwc_half(ctx, xh, x.f32(), s.n, s.c, s.h * s.w, fp16);
     void* ws = plan.bwd_filter_ws ? ctx.workspace(plan.bwd_filter_ws) : nullptr;
     use_math(plan, plan.bwd_filter_math);
     CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn(), &one, plan.x, xh, plan.y, dyh,
@@ -328,11 +349,12 @@ struct FoldBn {
 // Shapes were checked by the dispatcher (kernels/conv2d.cpp), which also returns early for
 // empty tensors (cuDNN refuses descriptors with a zero size).
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
-                    const Conv2dParams& p) {
+                    const Conv2dParams& p, ConvHalfInput* keep) {
   Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);
   if (y.numel() == 0) return;
   ConvPlan& plan = plan_for(ctx, s);
-  if (plan.half) return forward_half(ctx, plan, s, y, x, w, bias);
+  if (plan.half) return forward_half(ctx, plan, s, y, x, w, bias, keep);
+  if (keep) keep->x = Tensor();  // fp32/tf32 keep no half copy
   void* ws = plan.fwd_ws ? ctx.workspace(plan.fwd_ws) : nullptr;
   const float one = 1.f, zero = 0.f;
   use_math(plan, plan.fwd_math);
@@ -344,14 +366,15 @@ void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, c
 }
 
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
-                     const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p,
+                     const ConvHalfInput* kept) {
   Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);
   if (dy.numel() == 0) {
     if (dx) dx->zero();
     return;
   }
   ConvPlan& plan = plan_for(ctx, s);
-  if (plan.half) return backward_half(ctx, plan, s, dx, dw, db, dy, x, w);
+  if (plan.half) return backward_half(ctx, plan, s, dx, dw, db, dy, x, w, kept);
   const float one = 1.f, zero = 0.f;
   if (dw) {  // accumulate: beta = 1
     void* ws = plan.bwd_filter_ws ? ctx.workspace(plan.bwd_filter_ws) : nullptr;

@@ -301,7 +301,10 @@ TEST(Precision, HalfPathIdleOnCpu) {
   ctx.set_precision(Precision::Bf16);
   Tensor x = test::random_tensor({1, 2, 5, 5}, 13), w = test::random_tensor({3, 2, 3, 3}, 14);
   Tensor y(conv2d_output_shape(x.shape(), w.shape(), Conv2dParams{}));
-  conv2d_forward(ctx, y, x, w, nullptr, Conv2dParams{});
+  ConvHalfInput keep;
+  keep.x = Tensor({1}, Device::CPU, DType::BF16);  // a stale copy must not survive
+  conv2d_forward(ctx, y, x, w, nullptr, Conv2dParams{}, &keep);
+  EXPECT_FALSE(keep.x.defined());
   const HalfPathStats& st = half_path_stats(ctx);
   EXPECT_EQ(st.to_nhwc + st.from_nhwc + st.bytes + st.fused_eval + st.unfused_eval, 0);
 }
@@ -421,6 +424,24 @@ TEST(CudaVsCpu, HalfConv2dMatchesEmulation) {
       for (int rep = 0; rep < 2; ++rep)  // the second call reuses the cached plan
         conv2d_forward(gpu_ctx, gy, gx, gw, gbias, cc.p);
       conv2d_backward(gpu_ctx, &gdx, &gdw, &gdb, gdy, gx, gw, cc.p);
+      // The layer's way: forward keeps the half copy of x, backward reuses it. Same values.
+      {
+        ConvHalfInput keep;
+        Tensor ky(ys, Device::CUDA), kdx(x.shape(), Device::CUDA), kdw = dw.to(Device::CUDA);
+        const int64_t before = half_path_stats(gpu_ctx).to_nhwc;
+        conv2d_forward(gpu_ctx, ky, gx, gw, gbias, cc.p, &keep);
+        ASSERT_TRUE(keep.x.defined());
+        EXPECT_EQ(keep.x.shape(), Shape({cc.n, cc.h, cc.w, cc.c}));
+        conv2d_backward(gpu_ctx, &kdx, &kdw, nullptr, gdy, gx, gw, cc.p, &keep);
+        // forward: x, w; backward: dy, w (x reused) instead of dy, x, w.
+        EXPECT_EQ(half_path_stats(gpu_ctx).to_nhwc - before, 4);
+        // Bit for bit with deterministic algorithms (the default); GBAD_CONV_ALGO=fastest may
+        // pick non-deterministic ones (atomics), which agree to rounding only.
+        const double tol = gpu_ctx.conv_algo() == ConvAlgo::Deterministic ? 0.0 : 1e-3;
+        EXPECT_LE(rel_l2(ky.to(Device::CPU).to_vector(), gy.to(Device::CPU).to_vector()), tol);
+        EXPECT_LE(rel_l2(kdx.to(Device::CPU).to_vector(), gdx.to(Device::CPU).to_vector()), tol);
+        EXPECT_LE(rel_l2(kdw.to(Device::CPU).to_vector(), gdw.to(Device::CPU).to_vector()), tol);
+      }
       amp_round(gpu_ctx, gy, prec);  // what the layer stores
       const std::vector<float> y_ref = rounded(y.to_vector(), fp16);
       EXPECT_LE(rel_l2(gy.to(Device::CPU).to_vector(), y_ref), half_tol(prec)) << "y";
