@@ -258,7 +258,6 @@ void from_nhwc_half(Context& ctx, float* dst, const uint16_t* src, int64_t n, in
   nhwc_half_to_nchw(ctx, dst, src, n, c, hw, e, fp16);
 }
 
-// The half path of conv2d_forward: x, w into half NHWC/KRSC, cuDNN, y back with the bias.
 // The layer's kept half copy of x when it matches this call, else null.
 const uint16_t* kept_x(const ConvHalfInput* kept, const Conv2dShape& s, DType dt) {
   if (!kept || !kept->x.defined() || kept->x.dtype() != dt ||
@@ -267,6 +266,7 @@ const uint16_t* kept_x(const ConvHalfInput* kept, const Conv2dShape& s, DType dt
   return kept->x.u16();
 }
 
+// The half path of conv2d_forward: x, w into half NHWC/KRSC, cuDNN, y back with the bias.
 void forward_half(Context& ctx, ConvPlan& plan, const Conv2dShape& s, Tensor& y, const Tensor& x,
                   const Tensor& w, const Tensor* bias, ConvHalfInput* keep) {
   const DType dt = cuda_detail::half_dtype(ctx.precision());
