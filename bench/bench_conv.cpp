@@ -5,6 +5,9 @@
 //   x col (C*R*S, N*P*Q), at n = 32 and n = 2. On the CPU OpenBLAS runs with all OpenMP
 //   threads for these (the convolutions themselves run single-threaded GEMMs, one image per
 //   thread, see kernels/cpu/conv2d.cpp).
+// The CUDA convolutions run at gbad-bench --precision (names gain "/fp16" etc. unless fp32): at
+// fp16/bf16 the timed call includes its layout conversions (docs/mixed-precision.md). The GEMM
+// cases and the CPU cases stay fp32.
 #include <cblas.h>
 #include <omp.h>
 
@@ -95,8 +98,25 @@ double max_rel_diff(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
+// How far a single-image CUDA result may be from the exact-fp32 CPU one (max |diff| over
+// max |cpu|): fp32 agrees to rounding; half rounds x and w (2^-11, 2^-8 relative) and the result.
+double validation_tol(Precision p) {
+  switch (p) {
+    case Precision::Fp16:
+      return 1e-2;
+    case Precision::Bf16:
+      return 5e-2;
+    case Precision::Tf32:
+      return 1e-2;
+    case Precision::Fp32:
+      break;
+  }
+  return 1e-3;
+}
+
 void run_conv(benchmark::State& state, const ConvLayer& l, ConvOp op, Device d, int64_t n) {
   Context ctx(d);
+  if (d == Device::CUDA) ctx.set_precision(bench_precision(ctx));
   // Validate once on a single image: finite output, and on CUDA agreement with the CPU.
   {
     ConvTensors small = make_conv(l, 1, d);
@@ -110,7 +130,7 @@ void run_conv(benchmark::State& state, const ConvLayer& l, ConvOp op, Device d, 
       ConvTensors ref = make_conv(l, 1, Device::CPU);
       run_op(cpu_ctx, ref, op);
       const double diff = max_rel_diff(op_output(small, op), op_output(ref, op));
-      if (diff > 1e-3) {
+      if (diff > validation_tol(ctx.precision())) {
         state.SkipWithError(("CUDA differs from the CPU by " + std::to_string(diff)).c_str());
         return;
       }
@@ -158,8 +178,11 @@ void register_conv_benchmarks(bool cuda) {
         const std::string suffix =
             std::string("/") + dev_tag(d) + "/resnet34." + l.name + "/n:" + std::to_string(n);
         add("gemm" + suffix, d, [&l, d, n](benchmark::State& s) { run_gemm(s, l, d, n); });
+        const std::string prec = d == Device::CUDA && precision_option() != "fp32"
+                                     ? "/" + precision_option()
+                                     : std::string();
         for (ConvOp op : {ConvOp::Forward, ConvOp::BackwardData, ConvOp::BackwardFilter})
-          add(std::string("conv2d_") + op_name(op) + suffix, d,
+          add(std::string("conv2d_") + op_name(op) + suffix + prec, d,
               [&l, op, d, n](benchmark::State& s) { run_conv(s, l, op, d, n); });
       }
     }

@@ -4,6 +4,8 @@
 // bytes/s, the bytes one call must read plus write (each input and output once; the rate is what
 // the kernel achieves against the memory system, not a count of its actual traffic). Sizes: n =
 // 2^16 elements (cache resident, CI) and 2^22 (16 MiB per tensor).
+// The half path's layout conversions (kernels/layout.h, docs/mixed-precision.md) run on (N, 64,
+// 16, 16) images: the overhead every half convolution pays at its boundary.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "bench/bench_common.h"
 #include "kernels/batchnorm.h"
 #include "kernels/elementwise.h"
+#include "kernels/layout.h"
 #include "kernels/loss.h"
 #include "kernels/optim.h"
 #include "kernels/pooling.h"
@@ -310,6 +313,30 @@ std::vector<std::pair<std::string, Maker>> makers() {
                                         1e-5f);
                  };
                  c.bytes = 3 * f * double(shape_numel(s));
+                 return c;
+               }});
+  // fp32 NCHW -> bf16 NHWC and back (4 + 2 bytes per element each way).
+  m.push_back({"nchw_to_nhwc_bf16", [](Device d, int64_t n) {
+                 KernelCase c;
+                 const Shape s = image_shape(n);
+                 c.t = {Tensor(s, d, DType::BF16), rnd(s, 1, d)};
+                 c.run = [s](Context& ctx, std::vector<Tensor>& t) {
+                   nchw_to_nhwc_half(ctx, t[0], t[1], s[0], s[1], s[2] * s[3]);
+                 };
+                 c.bytes = 6.0 * double(shape_numel(s));
+                 return c;
+               }});
+  m.push_back({"nhwc_bf16_to_nchw", [](Device d, int64_t n) {
+                 KernelCase c;
+                 const Shape s = image_shape(n);
+                 Tensor h(s, Device::CPU, DType::BF16);
+                 Context cpu;
+                 nchw_to_nhwc_half(cpu, h, rnd(s, 1, Device::CPU), s[0], s[1], s[2] * s[3]);
+                 c.t = {Tensor(s, d), h.to(d)};
+                 c.run = [s](Context& ctx, std::vector<Tensor>& t) {
+                   nhwc_half_to_nchw(ctx, t[0], t[1], s[0], s[1], s[2] * s[3]);
+                 };
+                 c.bytes = 6.0 * double(shape_numel(s));
                  return c;
                }});
   return m;

@@ -51,6 +51,25 @@ Conv2dShape conv2d_shape(const Shape& x, const Shape& w, const Conv2dParams& p) 
   return s;
 }
 
+const char* conv_layout_name(ConvLayout l) {
+  return l == ConvLayout::NhwcHalf ? "nhwc-half" : "nchw-f32";
+}
+
+ConvLayout conv_layout_for(Device d, Precision p) {
+  return d == Device::CUDA && stores_half(p) ? ConvLayout::NhwcHalf : ConvLayout::NchwF32;
+}
+
+std::string conv_plan_key(ConvAlgo a, Precision p, ConvLayout l, const Conv2dShape& s) {
+  return std::string("cudnn.conv2d ") + conv_algo_name(a) + " " + precision_name(p) + " " +
+         conv_layout_name(l) + " " + s.str();
+}
+
+HalfPathStats& half_path_stats(Context& ctx) {
+  std::shared_ptr<void>& slot = ctx.cache().entries["half_path.stats"];
+  if (!slot) slot = std::make_shared<HalfPathStats>();
+  return *static_cast<HalfPathStats*>(slot.get());
+}
+
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p) {
   Conv2dShape s = conv2d_shape(x, w, p);
   return {s.n, s.k, s.p, s.q};
@@ -83,15 +102,21 @@ Conv2dShape check_backward(const Tensor* dx, const Tensor* dw, const Tensor* db,
 }  // namespace
 
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
-                    const Conv2dParams& p) {
+                    const Conv2dParams& p, ConvHalfInput* keep) {
   check_named_devices(ctx, "conv2d_forward", {{"y", &y}, {"x", &x}, {"w", &w}, {"bias", bias}});
   check_forward(y, x, w, bias, p);
   if (y.numel() == 0) return;  // an empty batch: nothing to compute on either backend
-  GBAD_DISPATCH(ctx, conv2d_forward, ctx, y, x, w, bias, p);
+#ifdef GBAD_WITH_CUDA
+  if (ctx.is_cuda()) return cuda::conv2d_forward(ctx, y, x, w, bias, p, keep);
+#endif
+  GBAD_CHECK(!ctx.is_cuda(), "conv2d_forward: CUDA tensors, but gbad was built without CUDA");
+  if (keep) keep->x = Tensor();  // the CPU keeps no half copy
+  cpu::conv2d_forward(ctx, y, x, w, bias, p);
 }
 
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
-                     const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p,
+                     const ConvHalfInput* kept) {
   check_named_devices(ctx, "conv2d_backward",
                       {{"dx", dx}, {"dw", dw}, {"db", db}, {"dy", &dy}, {"x", &x}, {"w", &w}});
   check_backward(dx, dw, db, dy, x, w, p);
@@ -99,7 +124,12 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Ten
     if (dx) dx->zero();
     return;
   }
-  GBAD_DISPATCH(ctx, conv2d_backward, ctx, dx, dw, db, dy, x, w, p);
+#ifdef GBAD_WITH_CUDA
+  if (ctx.is_cuda()) return cuda::conv2d_backward(ctx, dx, dw, db, dy, x, w, p, kept);
+#endif
+  (void)kept;  // the CPU converts nothing
+  GBAD_CHECK(!ctx.is_cuda(), "conv2d_backward: CUDA tensors, but gbad was built without CUDA");
+  cpu::conv2d_backward(ctx, dx, dw, db, dy, x, w, p);
 }
 
 void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
@@ -123,6 +153,11 @@ void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tens
              residual->str(), " vs y ", y.str());
   GBAD_CHECK(residual != &y && &x != &y, "conv2d_bn_eval_forward: y must not alias x or residual");
 #ifdef GBAD_WITH_CUDA
+  if (ctx.is_cuda() && conv_layout_for(ctx.device(), ctx.precision()) == ConvLayout::NhwcHalf) {
+    cuda::conv2d_bn_eval_forward_half(ctx, y, x, w, gamma, beta, running_mean, running_var, eps,
+                                      residual, relu, p);
+    return;
+  }
   if (ctx.is_cuda()) {
     // Composed from the existing CUDA ops: the convolution into a scratch tensor kept in the
     // context's cache (cuDNN's BatchNorm is not asked to work in place), then element-wise

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/context.h"
+#include "core/precision.h"
 #include "core/tensor.h"
 
 namespace gbad {
@@ -34,12 +35,22 @@ int64_t conv2d_out_size(int64_t in, int64_t k, int stride, int pad);
 Conv2dShape conv2d_shape(const Shape& x, const Shape& w, const Conv2dParams& p);
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p);
 
-// y overwritten; bias may be null.
+// The half NHWC copy of a convolution's input that the CUDA half path makes in forward, kept by
+// the layer so that its backward does not convert x again (docs/mixed-precision.md). Stays
+// empty on the CPU and at fp32/tf32; backward converts x itself when the copy does not match
+// (another size or precision).
+struct ConvHalfInput {
+  Tensor x;  // (N, H, W, C) f16/bf16, on the GPU
+};
+
+// y overwritten; bias may be null. `keep`, if given, receives the half copy of x (above).
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
-                    const Conv2dParams& p);
-// dx overwritten; dw, db accumulate (+=). Any of them may be null.
+                    const Conv2dParams& p, ConvHalfInput* keep = nullptr);
+// dx overwritten; dw, db accumulate (+=). Any of them may be null. `kept`: forward's `keep`
+// for this same x, or null.
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
-                     const Tensor& x, const Tensor& w, const Conv2dParams& p);
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p,
+                     const ConvHalfInput* kept = nullptr);
 
 // Eval-mode convolution + BatchNorm with running statistics [+ residual] [+ ReLU]:
 //   y = act(BN_eval(conv(x, w)) [+ residual]),  residual (N,K,P,Q) or null.
@@ -50,6 +61,28 @@ void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tens
                             const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                             const Tensor& running_var, float eps, const Tensor* residual, bool relu,
                             const Conv2dParams& p);
+
+// ---- the half-precision GPU path (docs/mixed-precision.md) -----------------------------------
+// At fp16/bf16 the CUDA backend runs cuDNN on 16-bit NHWC data (KRSC filters) with fp32
+// accumulation and tensor-core math; fp32 NCHW stays the layout between layers, converted at
+// each convolution's boundary by one fused kernel each way (kernels/layout_body.h). Everywhere
+// else (CPU, fp32, tf32) convolutions run in fp32 NCHW.
+enum class ConvLayout { NchwF32, NhwcHalf };
+const char* conv_layout_name(ConvLayout l);  // "nchw-f32" | "nhwc-half"
+ConvLayout conv_layout_for(Device d, Precision p);
+// The key of a cached cuDNN plan: choice mode, precision, layout and shape (two plans differ
+// exactly when one of them does).
+std::string conv_plan_key(ConvAlgo a, Precision p, ConvLayout l, const Conv2dShape& s);
+
+// What the half path did on a context, for profiles and the GPU tests: layout conversions
+// (kernel launches and bytes written) and which eval path ran (cuDNN's fused conv + bias + ReLU
+// or the fallback of a convolution and one epilogue kernel). All zero on the CPU and at fp32.
+struct HalfPathStats {
+  int64_t to_nhwc = 0, from_nhwc = 0;  // conversion launches
+  int64_t bytes = 0;                   // bytes the conversions wrote
+  int64_t fused_eval = 0, unfused_eval = 0;
+};
+HalfPathStats& half_path_stats(Context& ctx);
 
 namespace cpu {
 // Raw-pointer reference, templated on the scalar type (float, double). `col` is scratch of
@@ -94,9 +127,16 @@ void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tens
 #ifdef GBAD_WITH_CUDA
 namespace cuda {
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
-                    const Conv2dParams& p);
+                    const Conv2dParams& p, ConvHalfInput* keep = nullptr);
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
-                     const Tensor& x, const Tensor& w, const Conv2dParams& p);
+                     const Tensor& x, const Tensor& w, const Conv2dParams& p,
+                     const ConvHalfInput* kept = nullptr);
+// The eval op at fp16/bf16: BatchNorm folded into half KRSC weights and an fp32 shift, then
+// cudnnConvolutionBiasActivationForward (ReLU) or a convolution and one epilogue kernel.
+void conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
+                                 const Tensor& gamma, const Tensor& beta,
+                                 const Tensor& running_mean, const Tensor& running_var, float eps,
+                                 const Tensor* residual, bool relu, const Conv2dParams& p);
 }  // namespace cuda
 #endif
 

@@ -1,4 +1,6 @@
-// Conv2d layer over kernels/conv2d.h.
+// Conv2d layer over kernels/conv2d.h. At fp16/bf16 the CUDA op computes in half on tensor cores
+// (docs/mixed-precision.md) and returns fp32 tensors holding half values (plus an fp32 bias);
+// amp_store then rounds exactly as the CPU emulation does, so both store the same kind of value.
 #include <cmath>
 
 #include "kernels/amp.h"
@@ -46,7 +48,7 @@ const Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
   x_ = x;
   y_.resize(output_shape(x.shape()), x.device());
   conv2d_forward(ctx, y_, x, ps_->compute_value(w_), b_ >= 0 ? &ps_->compute_value(b_) : nullptr,
-                 Conv2dParams{sh_, sw_, ph_, pw_});
+                 Conv2dParams{sh_, sw_, ph_, pw_}, &x_half_);
   amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
   return y_;
 }
@@ -70,7 +72,7 @@ const Tensor& Conv2d::backward(Context& ctx, const Tensor& dy) {
   if (input_grad_) dx_.resize(x_.shape(), x_.device());
   conv2d_backward(ctx, input_grad_ ? &dx_ : nullptr, &ps_->grad(w_),
                   b_ >= 0 ? &ps_->grad(b_) : nullptr, dy, x_, ps_->compute_value(w_),
-                  Conv2dParams{sh_, sw_, ph_, pw_});
+                  Conv2dParams{sh_, sw_, ph_, pw_}, &x_half_);
   ctx.grad_ready(*ps_, w_);
   if (b_ >= 0) ctx.grad_ready(*ps_, b_);
   if (input_grad_) amp_store(ctx, dx_);

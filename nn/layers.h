@@ -22,6 +22,7 @@
 #include "core/context.h"
 #include "core/param_store.h"
 #include "core/tensor.h"
+#include "kernels/conv2d.h"
 #include "kernels/pooling.h"
 
 namespace gbad {
@@ -72,6 +73,7 @@ class Conv2d : public Layer {
   int64_t cin_ = 0, cout_ = 0;
   int kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0;
   Tensor x_, y_, dx_;
+  ConvHalfInput x_half_;  // the GPU half path's NHWC copy of x_, reused by backward
 };
 
 // BatchNorm over channels of NCHW. weight (C) init 1, bias (C) init 0, buffers running_mean

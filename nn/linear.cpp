@@ -1,4 +1,5 @@
-// Linear layer over kernels/gemm.h.
+// Linear layer over kernels/gemm.h. At fp16/bf16 the CUDA GEMMs take half operands with fp32
+// accumulation (cublasGemmEx, docs/mixed-precision.md); the stored output is rounded as on the CPU.
 #include <cmath>
 
 #include "kernels/amp.h"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything worth knowing from a GPU in under 8 minutes, written into OUT_DIR (at most 8 files;
+# Everything worth knowing from a GPU in under 9 minutes, written into OUT_DIR (at most 8 files;
 # read SUMMARY.md first). Stops at once, with the reason and exit code 2, without a usable GPU.
 #
 #   scripts/gpu-check.sh OUT_DIR                      build from source for this GPU, then check
@@ -20,11 +20,13 @@
 #   5. bench.json   gbad-bench, the CUDA cases (console output in bench.txt)              (20)
 #      bench.txt    gbad-bench's CUDA model cases again at --precision auto (bf16 on sm_80+,
 #                   fp16 on sm_7x)                                                        (15)
+#      bench.txt    the half path: conv shapes (n:32) and resnet34/50/101-fpn steps at
+#                   --precision fp16, and bf16 on sm_80+                               (2 x 20)
 #   6. bench.txt    tools/bench_pytorch.py --device cuda, when PyTorch with CUDA is present:
 #                   PyTorch's fp32/tf32/autocast fp16/bf16 (channels_last, cudnn.benchmark)
 #                   against gbad-bench --precision auto, one round                          (35)
 #   7. demo.log     DEMO_FAST=1 DEMO_DEVICE=cuda scripts/demo.sh (source builds only)       (40)
-# The limits add up to 470 s (GBAD_GPU_CHECK_BUDGET), so the whole check stays under 8 minutes.
+# The limits add up to 510 s (GBAD_GPU_CHECK_BUDGET), so the whole check stays under 9 minutes.
 #   8. SUMMARY.md   one line per stage: ok / FAILED / skipped, and why
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -94,7 +96,7 @@ start=$(date +%s)
 note() { echo "| $1 | $2 | $3 | $4 |" >>"$summary"; }
 # stage NAME LIMIT FILE COMMAND...: runs COMMAND with a time limit, output into FILE. The
 # limits add up to the budget, and no stage may run past the overall deadline either.
-deadline=$((start + ${GBAD_GPU_CHECK_BUDGET:-470}))
+deadline=$((start + ${GBAD_GPU_CHECK_BUDGET:-510}))
 stage() {
   local name=$1 limit=$2 file=$3
   shift 3
@@ -236,6 +238,18 @@ if [ -x "$build/bin/gbad-bench" ]; then
   stage "gbad-bench (CUDA model cases, --precision auto)" 15 bench.txt "$build/bin/gbad-bench" \
     --precision auto --benchmark_filter='^model/.*/cuda/(demo|resnet34-fpn)' \
     --benchmark_min_time=0.2
+  # The half path per precision (docs/mixed-precision.md): the ResNet-34 convolution shapes at
+  # n:32 (each call with its layout conversions) and the resnet34/50/101-fpn training and
+  # inference steps at 224. fp16 on every tensor-core GPU, bf16 on compute capability 8.0+.
+  halfs=(fp16)
+  [ "${cap:-0}" -ge 80 ] 2>/dev/null && halfs+=(bf16)
+  for prec in "${halfs[@]}"; do
+    echo "== gbad-bench --precision $prec (conv shapes n:32, resnet34/50/101-fpn 224px n:32)" \
+      >>"$out/bench.txt"
+    stage "gbad-bench (--precision $prec: conv shapes, ResNet-FPN steps)" 20 bench.txt \
+      "$build/bin/gbad-bench" --precision "$prec" --benchmark_min_time=0.05 \
+      --benchmark_filter="^(conv2d_.*/cuda/.*/n:32/$prec|model/.*/cuda/resnet(34|50|101)-fpn/224px/n:32/$prec)\$"
+  done
 else
   note "gbad-bench" "skipped: not built (Google Benchmark missing)" 0 "-"
 fi

@@ -208,20 +208,22 @@ Tensor random_images(int64_t n, int64_t size, uint64_t seed) {
   return x;
 }
 
-TrainRun train_demo(Precision p, int steps, LossScalerConfig lcfg = {}, float lr = 0.01f) {
-  Context ctx(Device::CPU, 1);
+TrainRun train_demo(Precision p, int steps, LossScalerConfig lcfg = {}, float lr = 0.01f,
+                    Device device = Device::CPU) {
+  Context ctx(device, 1);
   ctx.set_precision(p);
-  Classifier model("resnet18-fpn", demo_options(), Device::CPU, 7);
+  Classifier model("resnet18-fpn", demo_options(), device, 7);
   ParamStore& ps = model.param_store();
   SgdConfig scfg;
   scfg.lr = lr;
   Sgd sgd(ps, scfg);
   MixedPrecision mp(ctx, ps, lcfg);
   const int64_t n = 8;
-  Tensor x0 = random_images(n, 48, 11);
+  Tensor x0 = random_images(n, 48, 11).to(device);
   Tensor y({n, kNumClasses});
   for (int64_t i = 0; i < y.numel(); ++i) y.f32()[i] = (i * 7 + 3) % 5 < 2 ? 1.f : 0.f;
-  Tensor loss({1}), dlogits, x;
+  y = y.to(device);
+  Tensor loss({1}, device), dlogits, x;
   TrainRun r;
   model.set_training(true);
   for (int s = 0; s < steps; ++s) {
@@ -237,7 +239,7 @@ TrainRun train_demo(Precision p, int steps, LossScalerConfig lcfg = {}, float lr
     sgd.step(ctx, mp.skip_state());
     mp.end_step(ctx);
   }
-  r.params = ps.params().to_vector();
+  r.params = ps.params().to(Device::CPU).to_vector();
   r.scaler = mp.scaler().snapshot();
   return r;
 }
@@ -355,6 +357,40 @@ TEST(Precision, EmulatedFp16AndBf16TrainingTracksFp32) {
     EXPECT_LT(dp, c.param_tol) << precision_name(c.p);
     EXPECT_GT(dp, 0.0) << precision_name(c.p) << ": the emulation must round something";
     EXPECT_EQ(run.scaler.skipped_steps, 0) << precision_name(c.p);
+  }
+}
+
+// The real half arithmetic of a GPU (cuDNN on NHWC half with tensor-op math, cublasGemmEx with
+// half operands; docs/mixed-precision.md) against the CPU emulation of the same precision: the
+// same demo training run must stay within the bounds the emulation keeps to fp32 above (the
+// GPU sums in another order and rounds a few values the other way, nothing more).
+TEST(CudaVsCpu, HalfTrainingStepsMatchEmulation) {
+  GBAD_REQUIRE_CUDA();
+  const int steps = 12;
+  struct Case {
+    Precision p;
+    double loss_tol, param_tol;
+  };
+  const int cc = Context(Device::CUDA).compute_capability();
+  for (const Case& c : {Case{Precision::Bf16, 1.5e-2, 1e-2}, Case{Precision::Fp16, 6e-3, 7.5e-3}}) {
+    if (cc < (c.p == Precision::Bf16 ? 80 : 70)) {  // what --precision auto would choose
+      std::printf("%s left out: compute capability %d\n", precision_name(c.p), cc);
+      continue;
+    }
+    const TrainRun emu = train_demo(c.p, steps);
+    const TrainRun gpu = train_demo(c.p, steps, {}, 0.01f, Device::CUDA);
+    double max_dl = 0;
+    for (int s = 0; s < steps; ++s)
+      max_dl = std::max(max_dl, std::fabs(double(gpu.losses[s]) - emu.losses[s]));
+    const double dp = rel_l2(gpu.params, emu.params);
+    std::printf(
+        "%s GPU vs CPU emulation: max |loss diff| %.3g, weights relative L2 %.3g, final "
+        "loss %.4f (emulated %.4f)\n",
+        precision_name(c.p), max_dl, dp, gpu.losses.back(), emu.losses.back());
+    EXPECT_LT(max_dl, c.loss_tol) << precision_name(c.p);
+    EXPECT_LT(dp, c.param_tol) << precision_name(c.p);
+    EXPECT_LT(gpu.losses.back(), gpu.losses.front() - 0.1f) << "the GPU run must learn";
+    EXPECT_EQ(gpu.scaler.skipped_steps, emu.scaler.skipped_steps) << precision_name(c.p);
   }
 }
 
