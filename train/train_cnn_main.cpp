@@ -12,6 +12,7 @@
 #include "nn/loss_scaler.h"
 #include "nn/optim.h"
 #include "train/data_parallel.h"
+#include "train/loss_log.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
 #include "train/schedule.h"
@@ -75,7 +76,11 @@ int run(Phase& p) {
               "instead of decoding the JPEGs")
       .option("max-steps-per-epoch", "0", "stop each epoch after this many steps (0 = all)")
       .option("checkpoint-every", "0", "also checkpoint every N steps (0 = at epoch ends)")
-      .option("log-every", "10", "metrics.jsonl line every N steps")
+      .option("log-every", "10",
+              "metrics.jsonl line every N steps; the losses stay on the device between these "
+              "reads (and the reads before each checkpoint and at each epoch's end), so a "
+              "non-finite loss is noticed at the next read, up to N steps after it: the run then "
+              "stops, and no checkpoint is ever written after it (the last good one is kept)")
       .option("stop-after", "0",
               "exit after this many steps of this invocation, as if interrupted (for testing "
               "--resume; 0 = never)")
@@ -83,6 +88,8 @@ int run(Phase& p) {
               "--precision fp16: initial dynamic loss scale (PyTorch GradScaler's 2^16)")
       .option("loss-scale-interval", "2000",
               "--precision fp16: double the loss scale after this many steps without overflow")
+      .option("debug-nan-step", "0",
+              "for testing: make the loss and its gradient of global step N NaN (0 = never)")
       .option("pretrained", "", "torchvision weights converted with tools/convert_torchvision.py")
       .flag("skip-missing", "skip CSV rows whose image is missing (default: stop with an error)")
       .flag("resume", "continue an interrupted run in --out from its checkpoint");
@@ -237,6 +244,59 @@ int run(Phase& p) {
   if (dp->root()) log = std::make_unique<MetricsLog>(out_file("metrics.jsonl"), resume);
   double allreduce_s = 0;  // since the last log line
   Tensor x_dev, y_dev, m_dev, loss({1}, device), dlogits, aux_loss({1}, device), daux;
+  const int64_t nan_step = cli.get_int("debug-nan-step");
+  // The steps' losses stay on the device until the next read (train/loss_log.h): every
+  // --log-every steps, before every checkpoint and at each epoch's end.
+  struct PendingStep {
+    int epoch;
+    int64_t step_in_epoch, global_step;
+    float lr;
+  };
+  std::vector<PendingStep> pending;
+  LossLog loss_log(log_every, device);
+  double loss_sum = 0;  // this epoch's, over the steps read so far
+  int64_t loss_n = 0;
+  float last_loss = NAN;  // the last loss read, for the progress line
+  // Reads the recorded losses: stops the run at a non-finite one (before anything is saved),
+  // adds them to the epoch's mean and writes the metrics lines of the steps that have one.
+  auto read_losses = [&](const Progress& progress) {
+    const std::vector<float> v = loss_log.read();
+    GBAD_CHECK(v.size() == pending.size(), "internal: ", v.size(), " losses for ", pending.size(),
+               " steps");
+    for (size_t i = 0; i < v.size(); ++i) {
+      const PendingStep& st = pending[i];
+      // The global batch's loss (the mean of the processes'), and which process failed if any.
+      const DataParallel::CheckedMean lm = dp->mean_if_finite(v[i]);
+      if (lm.failed_rank >= 0)
+        GBAD_FAIL("training loss is ", dp->rank() == lm.failed_rank ? v[i] : NAN,
+                  dp->size() > 1 ? " on rank " + std::to_string(lm.failed_rank) : std::string(),
+                  " at epoch ", st.epoch + 1, ", step ", st.step_in_epoch + 1, " (lr ", st.lr,
+                  "), noticed at the read after global step ", global_step,
+                  " (losses are read every --log-every steps and before each checkpoint); no "
+                  "checkpoint was written after it. The last good checkpoint is ",
+                  file_exists(ckpt) ? ckpt : std::string("(none yet)"),
+                  "; try a lower --lr, then --resume");
+      const float l = static_cast<float>(lm.mean);
+      loss_sum += l;
+      ++loss_n;
+      last_loss = l;
+      if (st.global_step % log_every == 0 && log) {
+        Json line = {{"epoch", st.epoch + 1},
+                     {"step", st.global_step},
+                     {"loss", l},
+                     {"lr", st.lr},
+                     {"images_per_s", progress.rate()}};
+        if (mp.scaler().enabled()) {  // one read of the device state every --log-every steps
+          const LossScalerSnapshot sc = mp.scaler().snapshot();
+          line["loss_scale"] = sc.scale;
+          line["skipped_steps"] = sc.skipped_steps;
+        }
+        if (dp->size() > 1) line["allreduce_s_per_step"] = allreduce_s / double(log_every);
+        log->write(line);
+      }
+    }
+    pending.clear();
+  };
   Loader loader(train, lcfg);
   model.set_training(true);
   for (int epoch = start_epoch; epoch < epochs; ++epoch) {
@@ -249,8 +309,8 @@ int run(Phase& p) {
     char label[64];
     std::snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, epochs);
     Progress progress(label, steps_per_epoch * global_batch, "img", dp->progress_stream());
-    double loss_sum = 0;
-    int64_t loss_n = 0;
+    loss_sum = 0;
+    loss_n = 0;
     Batch b;
     int64_t step_in_epoch = first;
     while (loader.next(b)) {
@@ -268,26 +328,21 @@ int run(Phase& p) {
         x = &x_dev, y = &y_dev, m = &m_dev;
       }
       model.forward(ctx, *x, true);
-      model.training_loss(ctx, loss, dlogits, *y, m);  // BCE; CHR: sum over its three heads
+      model.training_loss(ctx, loss, dlogits, *y, m);     // BCE; CHR: sum over its three heads
+      if (nan_step > 0 && global_step + 1 == nan_step) {  // --debug-nan-step
+        loss.fill(NAN);
+        if (dlogits.dtype() == DType::F32) dlogits.fill(NAN);
+      }
       mp.scale_loss_grad(ctx, dlogits);
-      float l = read_scalar(loss);
       const Tensor& aux = model.aux_logits();  // InceptionV3 in training: loss + w * aux loss
       if (!aux.empty()) {
         daux.resize(aux.shape(), device);
         bce_with_logits(ctx, aux_loss, daux, aux, *y, m);
         scale_inplace(ctx, daux, aux_weight);
         mp.scale_loss_grad(ctx, daux);
-        l += aux_weight * read_scalar(aux_loss);
       }
-      // The global batch's loss (the mean of the processes'), and which process failed if any.
-      const DataParallel::CheckedMean lm = dp->mean_if_finite(l);
-      if (lm.failed_rank >= 0)
-        GBAD_FAIL("training loss is ", dp->rank() == lm.failed_rank ? l : NAN,
-                  dp->size() > 1 ? " on rank " + std::to_string(lm.failed_rank) : std::string(),
-                  " at epoch ", epoch + 1, ", step ", step_in_epoch + 1, " (lr ", lr,
-                  "); stopped before the update. The last good checkpoint is ",
-                  file_exists(ckpt) ? ckpt : std::string("(none yet)"),
-                  "; try a lower --lr, then --resume");
+      loss_log.record(ctx, loss, aux.empty() ? nullptr : &aux_loss, aux_weight);
+      pending.push_back({epoch, step_in_epoch, global_step + 1, lr});
       ps.zero_grad();
       dp->begin_backward(ctx);  // buckets reduce during backward (--no-overlap: after it)
       model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
@@ -298,36 +353,25 @@ int run(Phase& p) {
       mp.unscale_grads(ctx);           // fp16: inf/NaN raises the device flag ...
       sgd.step(ctx, mp.skip_state());  // ... and the kernel skips the update
       mp.end_step(ctx);                // scale halved/grown; half weights refreshed
-      l = static_cast<float>(lm.mean);
       ++global_step;
       ++step_in_epoch;
-      loss_sum += l;
-      ++loss_n;
+      if (global_step % log_every == 0 || loss_log.full()) read_losses(progress);
       char extra[64];
-      std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e", l, lr);
+      std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e", last_loss, lr);
       progress.update(step_in_epoch * global_batch, extra);
-      if (global_step % log_every == 0 && log) {
-        Json line = {{"epoch", epoch + 1},
-                     {"step", global_step},
-                     {"loss", l},
-                     {"lr", lr},
-                     {"images_per_s", progress.rate()}};
-        if (mp.scaler().enabled()) {  // one read of the device state every --log-every steps
-          const LossScalerSnapshot sc = mp.scaler().snapshot();
-          line["loss_scale"] = sc.scale;
-          line["skipped_steps"] = sc.skipped_steps;
-        }
-        if (dp->size() > 1) line["allreduce_s_per_step"] = allreduce_s / double(log_every);
-        log->write(line);
-      }
       if (global_step % log_every == 0) allreduce_s = 0;
-      if (ckpt_every > 0 && global_step % ckpt_every == 0) save_checkpoint(epoch, step_in_epoch);
+      if (ckpt_every > 0 && global_step % ckpt_every == 0) {
+        read_losses(progress);  // never a checkpoint after a non-finite loss
+        save_checkpoint(epoch, step_in_epoch);
+      }
       if (stop_after > 0 && ++steps_this_run >= stop_after) {
+        read_losses(progress);
         std::printf("stopping after %lld steps (--stop-after); resume with --resume\n",
                     (long long)steps_this_run);
         return 3;
       }
     }
+    read_losses(progress);  // the epoch's last steps, before its checkpoint
     double mean_loss = loss_n ? loss_sum / static_cast<double>(loss_n) : 0.0;
     char extra[64];
     std::snprintf(extra, sizeof extra, "mean loss %.4f", mean_loss);
