@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/nvtx.h"
 #include "data/sampler.h"
+#include "data/stager.h"
 #include "io/checkpoint.h"
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
@@ -74,6 +76,11 @@ int run(Phase& p) {
       .option("pack", "",
               "read the training images from this gbad-pack file (--size = --resize) "
               "instead of decoding the JPEGs")
+      .option("input-copy", "async",
+              "how batches reach the GPU: async (page-locked buffers, two slots, a copy stream "
+              "of its own: the copy of the next batch overlaps the current step) or sync "
+              "(cudaMemcpy before each step); the same batches either way, and no copy at all "
+              "on the CPU")
       .option("max-steps-per-epoch", "0", "stop each epoch after this many steps (0 = all)")
       .option("checkpoint-every", "0", "also checkpoint every N steps (0 = at epoch ends)")
       .option("log-every", "10",
@@ -243,7 +250,7 @@ int run(Phase& p) {
   std::unique_ptr<MetricsLog> log;
   if (dp->root()) log = std::make_unique<MetricsLog>(out_file("metrics.jsonl"), resume);
   double allreduce_s = 0;  // since the last log line
-  Tensor x_dev, y_dev, m_dev, loss({1}, device), dlogits, aux_loss({1}, device), daux;
+  Tensor loss({1}, device), dlogits, aux_loss({1}, device), daux;
   const int64_t nan_step = cli.get_int("debug-nan-step");
   // The steps' losses stay on the device until the next read (train/loss_log.h): every
   // --log-every steps, before every checkpoint and at each epoch's end.
@@ -298,6 +305,8 @@ int run(Phase& p) {
     pending.clear();
   };
   Loader loader(train, lcfg);
+  // The batches on the device, double-buffered (data/stager.h; --input-copy).
+  BatchStager stager(ctx, parse_input_copy(cli.get("input-copy")));
   model.set_training(true);
   for (int epoch = start_epoch; epoch < epochs; ++epoch) {
     std::vector<int64_t> order = sample_epoch(train, scfg, epoch);
@@ -313,21 +322,31 @@ int run(Phase& p) {
     loss_n = 0;
     Batch b;
     int64_t step_in_epoch = first;
-    while (loader.next(b)) {
+    // Fills the stager's free slots from the loader: the copy of the next batch runs while
+    // the step before it computes (--input-copy async on a GPU).
+    auto stage_next = [&] {
+      while (stager.can_stage()) {
+        {
+          GBAD_NVTX_RANGE("data wait");
+          if (!loader.next(b)) return;
+        }
+        mp.store_input(ctx, b.images);  // the input batch in half (fp16/bf16), on the host
+        GBAD_NVTX_RANGE("h2d copy");
+        stager.stage(b);
+      }
+    };
+    stage_next();
+    while (!stager.empty()) {
+      GBAD_NVTX_RANGE("train step");
       const float lr = schedule.lr(global_step);
       sgd.set_lr(lr);
-      mp.store_input(ctx, b.images);
-      const Tensor *x = &b.images, *y = &b.labels, *m = &b.mask;
-      if (ctx.is_cuda()) {
-        x_dev.resize(b.images.shape(), device);
-        x_dev.copy_from(b.images);
-        y_dev.resize(b.labels.shape(), device);
-        y_dev.copy_from(b.labels);
-        m_dev.resize(b.mask.shape(), device);
-        m_dev.copy_from(b.mask);
-        x = &x_dev, y = &y_dev, m = &m_dev;
+      const DeviceBatch& db = stager.front();
+      const Tensor *x = &db.images, *y = &db.labels, *m = &db.mask;
+      {
+        GBAD_NVTX_RANGE("forward");
+        model.forward(ctx, *x, true);
       }
-      model.forward(ctx, *x, true);
+      NvtxRange loss_range("loss");
       model.training_loss(ctx, loss, dlogits, *y, m);     // BCE; CHR: sum over its three heads
       if (nan_step > 0 && global_step + 1 == nan_step) {  // --debug-nan-step
         loss.fill(NAN);
@@ -343,16 +362,24 @@ int run(Phase& p) {
       }
       loss_log.record(ctx, loss, aux.empty() ? nullptr : &aux_loss, aux_weight);
       pending.push_back({epoch, step_in_epoch, global_step + 1, lr});
+      loss_range.end();
       ps.zero_grad();
       dp->begin_backward(ctx);  // buckets reduce during backward (--no-overlap: after it)
-      model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
+      {
+        GBAD_NVTX_RANGE("backward");
+        model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
+      }
       // The gradients averaged over the processes first: an inf/NaN on any process then reaches
       // every process, so all of them skip the same fp16 step.
       dp->average_gradients(ctx);
       allreduce_s += dp->take_allreduce_seconds();
-      mp.unscale_grads(ctx);           // fp16: inf/NaN raises the device flag ...
+      mp.unscale_grads(ctx);  // fp16: inf/NaN raises the device flag ...
+      NvtxRange step_range("optimiser step");
       sgd.step(ctx, mp.skip_state());  // ... and the kernel skips the update
       mp.end_step(ctx);                // scale halved/grown; half weights refreshed
+      step_range.end();
+      stager.release();  // the step that reads the batch is enqueued ...
+      stage_next();      // ... and the next batch's copy runs while it computes
       ++global_step;
       ++step_in_epoch;
       if (global_step % log_every == 0 || loss_log.full()) read_losses(progress);
