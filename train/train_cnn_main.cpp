@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/cuda_graph.h"
 #include "core/nvtx.h"
 #include "data/sampler.h"
 #include "data/stager.h"
@@ -18,6 +19,7 @@
 #include "train/pipeline.h"
 #include "train/progress.h"
 #include "train/schedule.h"
+#include "train/step_graph.h"
 
 using namespace gbad;
 
@@ -81,6 +83,13 @@ int run(Phase& p) {
               "of its own: the copy of the next batch overlaps the current step) or sync "
               "(cudaMemcpy before each step); the same batches either way, and no copy at all "
               "on the CPU")
+      .option("cuda-graphs", "auto",
+              "capture the training step in a CUDA graph after 2 warm-up steps and replay it "
+              "for every full batch (the last partial batch runs eagerly): on, off or auto "
+              "(auto = on a GPU unless the run has what a replay cannot reproduce: --schedule "
+              "cosine, data parallelism, --debug-nan-step; on = the same, said as a warning). A "
+              "step that cannot be captured (it allocates, synchronises or reads to the host) is "
+              "logged once and the run goes on eagerly")
       .option("max-steps-per-epoch", "0", "stop each epoch after this many steps (0 = all)")
       .option("checkpoint-every", "0", "also checkpoint every N steps (0 = at epoch ends)")
       .option("log-every", "10",
@@ -118,6 +127,17 @@ int run(Phase& p) {
   const Device device = p.device();
   const uint64_t seed = p.seed();
   Context& ctx = p.ctx();
+  // --cuda-graphs: decided before anything makes the cuBLAS/cuDNN handles (use_own_stream).
+  StepGraphFacts gfacts;
+  gfacts.cuda = ctx.is_cuda();
+  gfacts.schedule = cli.get("schedule");
+  gfacts.world_size = dp->size();
+  gfacts.debug_nan = cli.get_int("debug-nan-step") > 0;
+  const GraphMode graph_mode = parse_cuda_graphs(cli.get("cuda-graphs"));
+  const GraphDecision graph_decision = decide_cuda_graphs(graph_mode, gfacts);
+  std::fprintf(graph_mode == GraphMode::On && !graph_decision.capture ? stderr : stdout, "%s\n",
+               graph_decision.line.c_str());
+  if (graph_decision.capture) ctx.use_own_stream();  // the legacy stream cannot be captured
   if (dp->root()) p.open_run_dir(out, "train-cnn");  // rank 0 alone writes the run directory
   auto out_file = [&](const char* name) { return out + "/" + name; };
 
@@ -307,6 +327,96 @@ int run(Phase& p) {
   Loader loader(train, lcfg);
   // The batches on the device, double-buffered (data/stager.h; --input-copy).
   BatchStager stager(ctx, parse_input_copy(cli.get("input-copy")));
+  // One training step on device tensors: forward, loss, backward, optimiser step, scaler
+  // update. Device work only (no host reads), so it can be captured in a CUDA graph.
+  auto run_step = [&](const Tensor& x, const Tensor& y, const Tensor* m) {
+    {
+      GBAD_NVTX_RANGE("forward");
+      model.forward(ctx, x, true);
+    }
+    NvtxRange loss_range("loss");
+    model.training_loss(ctx, loss, dlogits, y, m);      // BCE; CHR: sum over its three heads
+    if (nan_step > 0 && global_step + 1 == nan_step) {  // --debug-nan-step
+      loss.fill(NAN);
+      if (dlogits.dtype() == DType::F32) dlogits.fill(NAN);
+    }
+    mp.scale_loss_grad(ctx, dlogits);
+    const Tensor& aux = model.aux_logits();  // InceptionV3 in training: loss + w * aux loss
+    if (!aux.empty()) {
+      daux.resize(aux.shape(), device);
+      bce_with_logits(ctx, aux_loss, daux, aux, y, m);
+      scale_inplace(ctx, daux, aux_weight);
+      mp.scale_loss_grad(ctx, daux);
+    }
+    loss_range.end();
+    ps.zero_grad();
+    dp->begin_backward(ctx);  // buckets reduce during backward (--no-overlap: after it)
+    {
+      GBAD_NVTX_RANGE("backward");
+      model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
+    }
+    // The gradients averaged over the processes first: an inf/NaN on any process then reaches
+    // every process, so all of them skip the same fp16 step.
+    dp->average_gradients(ctx);
+    mp.unscale_grads(ctx);  // fp16: inf/NaN raises the device flag ...
+    GBAD_NVTX_RANGE("optimiser step");
+    sgd.step(ctx, mp.skip_state());  // ... and the kernel skips the update
+    mp.end_step(ctx);                // scale halved/grown; half weights refreshed
+  };
+  // --cuda-graphs: the step's graph, its inputs at fixed addresses, and when to use it.
+  StepGraphPolicy graph_policy(graph_decision.capture);
+  CudaGraph graph;
+  Tensor gx, gy, gm;  // the graph's input batch (copied in from the stager's slot)
+  // One step: eager, captured (then launched) or replayed, as graph_policy says.
+  auto step_on = [&](const DeviceBatch& db, float lr) {
+    const bool full = db.size() == lcfg.batch;
+    char key[48];
+    std::snprintf(key, sizeof key, "%a", static_cast<double>(lr));  // baked into the graph
+    const StepGraphPolicy::Action action = graph_policy.next(full, key);
+    if (action == StepGraphPolicy::Action::Eager) {
+      TensorStreamScope on(ctx.is_cuda() ? ctx.stream() : nullptr);
+      run_step(db.images, db.labels, &db.mask);
+      return;
+    }
+    TensorStreamScope on(ctx.stream());  // Tensor::zero/fill/copies on the step's stream
+    if (!gx.defined()) {
+      gx = Tensor(db.images.shape(), device);
+      gy = Tensor(db.labels.shape(), device);
+      gm = Tensor(db.mask.shape(), device);
+    }
+    gx.copy_from(db.images);  // device to device, on the step's stream
+    gy.copy_from(db.labels);
+    gm.copy_from(db.mask);
+    if (action == StepGraphPolicy::Action::Replay) {
+      GBAD_NVTX_RANGE("graph replay");
+      graph.launch(ctx.stream());
+      sgd.set_steps(sgd.steps() + 1);  // what the captured host code did once
+      return;
+    }
+    // Capture: the host state the step changes is put back if the capture fails, and the step
+    // then runs eagerly (none of the captured work has run).
+    const int64_t saved_steps = sgd.steps();
+    const uint64_t saved_seed = ctx.rng().seed(), saved_offset = ctx.rng().offset();
+    bool ok = false;
+    try {
+      GBAD_NVTX_RANGE("graph capture");
+      graph.begin_capture(ctx.stream());
+      run_step(gx, gy, &gm);
+      ok = graph.end_capture();
+    } catch (const std::exception& e) {
+      graph.abort(std::string("capture failed: ") + e.what());
+    }
+    graph_policy.captured(ok, graph.reason());
+    if (ok) {
+      graph.launch(ctx.stream());
+      return;
+    }
+    std::printf("CUDA graphs: off for the rest of the run (%s); running eagerly\n",
+                graph.reason().c_str());
+    sgd.set_steps(saved_steps);
+    ctx.rng().set_state(saved_seed, saved_offset);
+    run_step(db.images, db.labels, &db.mask);
+  };
   model.set_training(true);
   for (int epoch = start_epoch; epoch < epochs; ++epoch) {
     std::vector<int64_t> order = sample_epoch(train, scfg, epoch);
@@ -340,44 +450,10 @@ int run(Phase& p) {
       GBAD_NVTX_RANGE("train step");
       const float lr = schedule.lr(global_step);
       sgd.set_lr(lr);
-      const DeviceBatch& db = stager.front();
-      const Tensor *x = &db.images, *y = &db.labels, *m = &db.mask;
-      {
-        GBAD_NVTX_RANGE("forward");
-        model.forward(ctx, *x, true);
-      }
-      NvtxRange loss_range("loss");
-      model.training_loss(ctx, loss, dlogits, *y, m);     // BCE; CHR: sum over its three heads
-      if (nan_step > 0 && global_step + 1 == nan_step) {  // --debug-nan-step
-        loss.fill(NAN);
-        if (dlogits.dtype() == DType::F32) dlogits.fill(NAN);
-      }
-      mp.scale_loss_grad(ctx, dlogits);
-      const Tensor& aux = model.aux_logits();  // InceptionV3 in training: loss + w * aux loss
-      if (!aux.empty()) {
-        daux.resize(aux.shape(), device);
-        bce_with_logits(ctx, aux_loss, daux, aux, *y, m);
-        scale_inplace(ctx, daux, aux_weight);
-        mp.scale_loss_grad(ctx, daux);
-      }
-      loss_log.record(ctx, loss, aux.empty() ? nullptr : &aux_loss, aux_weight);
-      pending.push_back({epoch, step_in_epoch, global_step + 1, lr});
-      loss_range.end();
-      ps.zero_grad();
-      dp->begin_backward(ctx);  // buckets reduce during backward (--no-overlap: after it)
-      {
-        GBAD_NVTX_RANGE("backward");
-        model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
-      }
-      // The gradients averaged over the processes first: an inf/NaN on any process then reaches
-      // every process, so all of them skip the same fp16 step.
-      dp->average_gradients(ctx);
+      step_on(stager.front(), lr);
       allreduce_s += dp->take_allreduce_seconds();
-      mp.unscale_grads(ctx);  // fp16: inf/NaN raises the device flag ...
-      NvtxRange step_range("optimiser step");
-      sgd.step(ctx, mp.skip_state());  // ... and the kernel skips the update
-      mp.end_step(ctx);                // scale halved/grown; half weights refreshed
-      step_range.end();
+      loss_log.record(ctx, loss, model.aux_logits().empty() ? nullptr : &aux_loss, aux_weight);
+      pending.push_back({epoch, step_in_epoch, global_step + 1, lr});
       stager.release();  // the step that reads the batch is enqueued ...
       stage_next();      // ... and the next batch's copy runs while it computes
       ++global_step;
@@ -411,6 +487,11 @@ int run(Phase& p) {
                   {"images_per_s", progress.rate()},
                   {"seconds", progress.elapsed_s()}});
   }
+  if (graph_decision.capture)
+    std::printf("CUDA graphs: %lld captures, %lld replays, %lld eager steps%s%s\n",
+                (long long)graph_policy.captures(), (long long)graph_policy.replays(),
+                (long long)graph_policy.eager_steps(), graph_policy.failed() ? "; " : "",
+                graph_policy.failure().c_str());
   if (dp->root()) {
     model.save(out_file("model.safetensors"), {{"epochs", std::to_string(epochs)}});
     std::printf("wrote %s\n", out_file("model.safetensors").c_str());
