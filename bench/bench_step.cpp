@@ -1,13 +1,14 @@
 // The fast training path's machinery on a GPU (issue 12), fp32:
-//   step/cuda/<model>/eager|graph     one training step (forward, BCE, backward, SGD with
+//   fastpath/step/<model>/eager|graph    one training step (forward, BCE, backward, SGD with
 //                                      momentum) run eagerly, or replayed from a CUDA graph
 //                                      captured once (core/cuda_graph.h); CUDA-event time
-//   input/cuda/<model>/sync|async     8 batches through data/stager.h and the training step:
+//   fastpath/input/<model>/sync|async    4 batches through data/stager.h and the training step:
 //                                      cudaMemcpy before each step, or page-locked staging and a
-//                                      copy stream overlapping the step; wall time per batch
+//                                      copy stream overlapping the step; wall time of 4
 // Models: the demo model (resnet18-fpn width 16, 96 px, batch 32: small kernels, where launch
 // overhead counts) and resnet34-fpn at 224 px, batch 32. CUDA only (nothing to measure on the
-// CPU: graphs and copies do not exist there).
+// CPU: graphs and copies do not exist there). Not under "/cuda/", so scripts/gpu-check.sh runs
+// them in a stage of their own (7b) rather than in the 20 s of its stage 5.
 #include <memory>
 #include <string>
 
@@ -93,11 +94,11 @@ void bench_step(benchmark::State& state, const StepModel& m, bool graph) {
   set_items_rate(state, "img/s", double(m.batch));
 }
 
-// 8 host batches through the stager and the step per iteration; the device drained at the end.
+// 4 host batches through the stager and the step per iteration; the device drained at the end.
 void bench_input(benchmark::State& state, const StepModel& m, bool async) {
   StepRun run(m);
   TensorStreamScope on(run.ctx.stream());
-  constexpr int kBatches = 8;
+  constexpr int kBatches = 4;
   std::vector<Batch> host(2);
   for (size_t i = 0; i < host.size(); ++i) {
     host[i].images = random_tensor({m.batch, 3, m.size, m.size}, 10 + i, -2.f, 2.f);
@@ -132,10 +133,10 @@ void register_step_benchmarks(bool cuda) {
     const std::string tail =
         "/" + m.label + "/" + std::to_string(m.size) + "px/n:" + std::to_string(m.batch);
     for (bool graph : {false, true})
-      add("step/train/cuda" + tail + (graph ? "/graph" : "/eager"), Device::CUDA,
+      add("fastpath/step" + tail + (graph ? "/graph" : "/eager"), Device::CUDA,
           [m, graph](benchmark::State& s) { bench_step(s, m, graph); });
     for (bool async : {false, true})
-      benchmark::RegisterBenchmark(("input/cuda" + tail + (async ? "/async" : "/sync")).c_str(),
+      benchmark::RegisterBenchmark(("fastpath/input" + tail + (async ? "/async" : "/sync")).c_str(),
                                    [m, async](benchmark::State& s) { bench_input(s, m, async); })
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
