@@ -16,23 +16,28 @@ namespace gbad {
 
 class LossLog {
  public:
-  // Room for `capacity` steps between two reads (>= 1), on `device`.
-  LossLog(int64_t capacity, Device device);
+  // Room for `capacity` steps between two reads (>= 1), on `device`; `width` values a step
+  // (several losses: record_row).
+  LossLog(int64_t capacity, Device device, int64_t width = 1);
 
   // Records this step's loss: loss (+ aux_weight * aux when aux is given), {1} f32 tensors on
   // the log's device. Device work only (two small kernels at most), no synchronisation. Fails
   // when full(): read first.
   void record(Context& ctx, const Tensor& loss, const Tensor* aux = nullptr,
               float aux_weight = 0.f);
+  // Records this step's `width` values (a {width} f32 tensor on the log's device).
+  void record_row(Context& ctx, const Tensor& row);
   int64_t pending() const { return n_; }
-  int64_t capacity() const { return slots_.numel(); }
+  int64_t capacity() const { return slots_.numel() / width_; }
+  int64_t width() const { return width_; }
   bool full() const { return n_ >= capacity(); }
-  // The losses recorded since the last read, in order (one device->host copy, which waits for
-  // the device), and forgets them.
+  // The losses recorded since the last read, in order, `width` a step (one device->host copy,
+  // which waits for the device), and forgets them.
   std::vector<float> read();
 
  private:
   Tensor slots_;
+  int64_t width_ = 1;
   int64_t n_ = 0;
 };
 

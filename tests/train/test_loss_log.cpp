@@ -6,6 +6,7 @@
 
 #include "common/test_util.h"
 #include "core/context.h"
+#include "models/bigan.h"
 #include "train/loss_log.h"
 
 namespace gbad {
@@ -91,6 +92,60 @@ TEST(LossLog, RefusesToOverflowAndBadLosses) {
   EXPECT_EQ(log.read().size(), 2u);
   EXPECT_EQ(log.pending(), 0);
   EXPECT_THROW(LossLog(0, Device::CPU), Error);
+}
+
+// Rows of several losses a step (the Bi-GAN's D, G, E, recon) read back in order.
+TEST(LossLog, RowsOfSeveralLosses) {
+  Context ctx;
+  LossLog log(3, Device::CPU, 4);
+  EXPECT_EQ(log.capacity(), 3);
+  Tensor row({4}), one({1});
+  for (int s = 0; s < 3; ++s) {
+    row.set_from({float(s), float(s) + .25f, float(s) + .5f, float(s) + .75f});
+    log.record_row(ctx, row);
+  }
+  EXPECT_THROW(log.record_row(ctx, row), Error);  // full
+  const std::vector<float> v = log.read();
+  ASSERT_EQ(v.size(), 12u);
+  EXPECT_EQ(v[0], 0.f);
+  EXPECT_EQ(v[11], 2.75f);
+  EXPECT_THROW(log.record(ctx, one), Error);      // one loss in a log of four a step
+  EXPECT_THROW(log.record_row(ctx, one), Error);  // a row of the wrong width
+}
+
+// BiGan::train_step with its losses kept on the device: the same losses as read to the host
+// each step, and the same training.
+TEST(LossLog, BiGanLossesOnTheDeviceEqualTheHostReads) {
+  BiGanConfig c;
+  c.x_dim = 6;
+  c.latent = 4;
+  c.enc_hidden = 8;
+  c.gen_hidden = {8, 8};
+  c.dis_hidden = 8;
+  c.lr = 1e-3f;
+  c.recon_weight = 0.7f;
+  Context ca(Device::CPU, 5), cb(Device::CPU, 5);
+  BiGan a(c, Device::CPU), b(c, Device::CPU);
+  Tensor x = test::random_tensor({8, 6}, 3);
+  a.fit_standardization(x);
+  b.fit_standardization(x);
+  Tensor dev({4});
+  for (int i = 0; i < 3; ++i) {
+    const BiGanLosses la = a.train_step(ca, x);
+    const BiGanLosses lb = b.train_step(cb, x, &dev);
+    EXPECT_EQ(lb.loss_d, 0.f);  // nothing read to the host
+    const std::vector<float> v = dev.to_vector();
+    EXPECT_EQ(v[0], la.loss_d) << i;
+    EXPECT_FLOAT_EQ(v[1], la.loss_g) << i;
+    EXPECT_EQ(v[2], la.loss_e) << i;
+    EXPECT_EQ(v[3], la.loss_recon) << i;
+  }
+  Tensor ra, fa, rb, fb;
+  a.scores(ca, x, ra, fa);
+  b.scores(cb, x, rb, fb);
+  EXPECT_EQ(ra.to_vector(), rb.to_vector());
+  Tensor bad({3});
+  EXPECT_THROW(b.train_step(cb, x, &bad), Error);
 }
 
 TEST(LossLogCuda, SameValuesAsTheCpu) {
