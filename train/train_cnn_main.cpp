@@ -403,6 +403,11 @@ int run(Phase& p) {
       graph.begin_capture(ctx.stream());
       run_step(gx, gy, &gm);
       ok = graph.end_capture();
+      if (ok && ctx.rng().offset() != saved_offset) {  // e.g. dropout: a replay would repeat it
+        graph.reset();
+        graph.abort("the step draws random numbers, which a replay would repeat");
+        ok = false;
+      }
     } catch (const std::exception& e) {
       graph.abort(std::string("capture failed: ") + e.what());
     }
