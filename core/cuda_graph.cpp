@@ -10,7 +10,12 @@ namespace gbad {
 
 namespace {
 thread_local CUstream_st* t_tensor_stream = nullptr;
+thread_local int t_capturing = 0;
 }  // namespace
+
+bool capturing_on_this_thread() {
+  return t_capturing > 0;
+}
 
 CUstream_st* tensor_stream() {
   return t_tensor_stream;
@@ -44,11 +49,13 @@ void CudaGraph::begin_capture(CUstream_st* stream) {
   CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   stream_ = stream;
   capturing_ = true;
+  ++t_capturing;
 }
 
 bool CudaGraph::end_capture() {
   GBAD_CHECK(capturing_, "CudaGraph: end_capture without begin_capture");
   capturing_ = false;
+  --t_capturing;
   cudaGraph_t g = nullptr;
   cudaError_t e = cudaStreamEndCapture(stream_, &g);
   if (e != cudaSuccess || g == nullptr) {
@@ -73,6 +80,7 @@ bool CudaGraph::end_capture() {
 void CudaGraph::abort(const std::string& why) {
   if (capturing_) {
     capturing_ = false;
+    --t_capturing;
     cudaGraph_t g = nullptr;
     cudaStreamEndCapture(stream_, &g);  // invalidated or not: discarded
     if (g) cudaGraphDestroy(g);

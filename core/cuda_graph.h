@@ -37,6 +37,11 @@ class TensorStreamScope {
   CUstream_st* saved_;
 };
 
+// True between begin_capture() and the end of that capture on this thread. GBAD_CUDA_SYNC=1's
+// synchronisation after each call (core/cuda_check.h) is skipped meanwhile: it would invalidate
+// the capture, and the captured work does not run there anyway.
+bool capturing_on_this_thread();
+
 class CudaGraph {
  public:
   CudaGraph() = default;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/cuda_check.h"
+#include "core/cuda_graph.h"
 
 namespace gbad {
 
@@ -24,6 +25,7 @@ bool cuda_sync_each_call() {
 }
 
 void cuda_sync_after(const char* expr, const char* file, int line) {
+  if (capturing_on_this_thread()) return;  // would invalidate a CUDA graph's capture
   cudaError_t err = cudaDeviceSynchronize();
   if (err == cudaSuccess) err = cudaGetLastError();
   if (err != cudaSuccess)

@@ -85,6 +85,7 @@ TEST(StepInfra, TensorStreamScopesNestPerThread) {
 
 TEST(StepInfra, CudaGraphRefusesWhatItCannotDo) {
   CudaGraph g;
+  EXPECT_FALSE(capturing_on_this_thread());
   EXPECT_FALSE(g.ready());
   EXPECT_FALSE(g.capturing());
   EXPECT_THROW(g.launch(nullptr), Error);
@@ -92,6 +93,7 @@ TEST(StepInfra, CudaGraphRefusesWhatItCannotDo) {
   g.abort("why");
   EXPECT_EQ(g.reason(), "why");
   EXPECT_FALSE(g.capturing());
+  EXPECT_FALSE(capturing_on_this_thread());
 }
 
 }  // namespace
