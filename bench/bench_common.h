@@ -20,6 +20,7 @@ void register_kernel_benchmarks(bool cuda);
 void register_conv_benchmarks(bool cuda);
 void register_model_benchmarks(bool cuda);
 void register_pipeline_benchmarks(bool cuda);
+void register_step_benchmarks(bool cuda);  // bench_step.cpp: graphs, async input
 
 // gbad-bench --precision fp32|tf32|fp16|bf16|auto (default fp32), taken off the command line
 // by main() before Google Benchmark parses it. The model cases run at it (core/precision.h:

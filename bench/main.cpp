@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
   gbad::bench::register_conv_benchmarks(cuda);
   gbad::bench::register_model_benchmarks(cuda);
   gbad::bench::register_pipeline_benchmarks(cuda);
+  gbad::bench::register_step_benchmarks(cuda);
 
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -197,8 +197,20 @@ Context& Context::operator=(Context&&) noexcept = default;
 #ifdef GBAD_WITH_CUDA
 CUstream_st* Context::stream() {
   GBAD_CHECK(is_cuda(), "stream() on a CPU context");
-  // The legacy default stream: host<->device cudaMemcpy calls then order with our kernels.
-  return nullptr;
+  // By default the legacy default stream: host<->device cudaMemcpy calls then order with our
+  // kernels. An own stream is blocking, which keeps that ordering.
+  return impl_->stream;
+}
+
+void Context::use_own_stream() {
+  if (!is_cuda() || impl_->stream) return;
+  GBAD_CHECK(!impl_->cublas && !impl_->cudnn,
+             "Context::use_own_stream after the cuBLAS or cuDNN handle was made");
+  CUDA_CHECK(cudaStreamCreate(&impl_->stream));
+}
+
+bool Context::has_own_stream() const {
+  return impl_->stream != nullptr;
 }
 
 cublasContext* Context::cublas() {
@@ -251,6 +263,10 @@ std::string Context::device_description() const {
 #else
 CUstream_st* Context::stream() {
   GBAD_FAIL("gbad was built without CUDA");
+}
+void Context::use_own_stream() {}
+bool Context::has_own_stream() const {
+  return false;
 }
 cublasContext* Context::cublas() {
   GBAD_FAIL("gbad was built without CUDA");

@@ -120,7 +120,15 @@ class Context {
   int compute_capability() const;
 
   // CUDA only (throw on a CPU context or a build without CUDA).
+  // The stream this context's kernels, cuBLAS and cuDNN run on: the legacy default stream
+  // (nullptr), unless use_own_stream() was called.
   CUstream_st* stream();
+  // Runs this context's work on a stream of its own instead of the legacy default stream, as
+  // capturing a CUDA graph needs (core/cuda_graph.h): a blocking stream, so the cudaMemcpy and
+  // cudaMemset calls on the legacy default stream still order with it. Before the first
+  // cublas()/cudnn() (their handles are bound to the stream when made). No-op on the CPU.
+  void use_own_stream();
+  bool has_own_stream() const;
   cublasContext* cublas();
   cudnnContext* cudnn();
   // A scratch buffer on this context's device of at least `bytes`; grows, never shrinks.

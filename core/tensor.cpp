@@ -5,6 +5,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "core/cuda_graph.h"
 #include "core/half.h"
 
 #ifdef GBAD_WITH_CUDA
@@ -16,7 +17,7 @@
 namespace gbad {
 
 #ifdef GBAD_WITH_CUDA
-void cuda_fill_f32(float* p, int64_t n, float value);  // nn/tensor_cuda.cu
+void cuda_fill_f32(float* p, int64_t n, float value, CUstream_st* stream);  // tensor_cuda.cu
 #endif
 
 const char* device_name(Device d) {
@@ -111,7 +112,10 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
   cudaMemcpyKind kind = dst_dev == Device::CPU   ? cudaMemcpyDeviceToHost
                         : src_dev == Device::CPU ? cudaMemcpyHostToDevice
                                                  : cudaMemcpyDeviceToDevice;
-  CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
+  if (kind == cudaMemcpyDeviceToDevice)  // on this thread's tensor stream: capturable
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, tensor_stream()));
+  else
+    CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
 #else
   GBAD_FAIL("device copy requested in a build without CUDA");
 #endif
@@ -269,7 +273,7 @@ void Tensor::fill(float value) {
     for (int64_t i = 0; i < numel_; ++i) p[i] = value;
   } else {
 #ifdef GBAD_WITH_CUDA
-    cuda_fill_f32(f32(), numel_, value);
+    cuda_fill_f32(f32(), numel_, value, tensor_stream());
 #endif
   }
 }
@@ -280,7 +284,7 @@ void Tensor::zero() {
     std::memset(raw(), 0, nbytes());
   } else {
 #ifdef GBAD_WITH_CUDA
-    CUDA_CHECK(cudaMemset(raw(), 0, nbytes()));
+    CUDA_CHECK(cudaMemsetAsync(raw(), 0, nbytes(), tensor_stream()));
 #endif
   }
 }

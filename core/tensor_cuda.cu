@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/cuda_check.h"
+#include "core/cuda_graph.h"
 
 namespace gbad {
 
@@ -24,6 +25,7 @@ bool cuda_sync_each_call() {
 }
 
 void cuda_sync_after(const char* expr, const char* file, int line) {
+  if (capturing_on_this_thread()) return;  // would invalidate a CUDA graph's capture
   cudaError_t err = cudaDeviceSynchronize();
   if (err == cudaSuccess) err = cudaGetLastError();
   if (err != cudaSuccess)
@@ -41,12 +43,12 @@ std::string cuda_kernel_image_error() {
   return std::string(cudaGetErrorName(err)) + " (" + cudaGetErrorString(err) + ")";
 }
 
-void cuda_fill_f32(float* p, int64_t n, float value) {
+void cuda_fill_f32(float* p, int64_t n, float value, cudaStream_t stream) {
   if (n <= 0) return;  // a grid of zero blocks is an invalid launch
   int threads = 256;
   int blocks = static_cast<int>((n + threads - 1) / threads);
   if (blocks > 65535) blocks = 65535;
-  fill_kernel<<<blocks, threads>>>(p, n, value);
+  fill_kernel<<<blocks, threads, 0, stream>>>(p, n, value);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -188,8 +188,23 @@ void BiGan::sample_z(Context& ctx, Tensor& z, int64_t n) const {
   z.set_from(v);
 }
 
-BiGanLosses BiGan::train_step(Context& ctx, const Tensor& x) {
+BiGanLosses BiGan::train_step(Context& ctx, const Tensor& x, Tensor* device_losses) {
   const int64_t n = x.size(0);
+  if (device_losses)
+    GBAD_CHECK(device_losses->numel() == 4 && device_losses->device() == ctx.device() &&
+                   device_losses->dtype() == DType::F32,
+               "BiGan::train_step: device_losses must be 4 f32 on ", device_name(ctx.device()),
+               ", got ", device_losses->str());
+  // Loss k of the step: read to the host (out), or kept on the device as dst = w * loss_ + b *
+  // dst (device_losses[k]).
+  auto take = [&](int k, float& host, float w, bool add) {
+    if (!device_losses) {
+      host = add ? host + w * read_scalar(loss_) : w * read_scalar(loss_);
+      return;
+    }
+    Tensor slot = device_losses->view(k, {1});
+    axpby(ctx, slot, w, loss_, add ? 1.f : 0.f);
+  };
   standardize(xs_, x);
   dis_->set_training(true);
   ones_.resize({n, 1}, ctx.device());
@@ -208,12 +223,13 @@ BiGanLosses BiGan::train_step(Context& ctx, const Tensor& x) {
     const Tensor& e = enc_->forward(ctx, xs_);
     const Tensor& logit = dis_->forward(ctx, xs_, e);
     bce_with_logits(ctx, loss_, dlogit_, logit, ones_, nullptr, nullptr);
-    out.loss_d = read_scalar(loss_);
+    if (device_losses) device_losses->zero();  // axpby's 0 * y must not meet a stale NaN
+    take(0, out.loss_d, 1.f, false);
     dis_->backward(ctx, dlogit_);
     const Tensor& gz = gen_->forward(ctx, z_);
     const Tensor& logit_f = dis_->forward(ctx, gz, z_);
     bce_with_logits(ctx, loss_, dlogit_, logit_f, zeros_, nullptr, nullptr);
-    out.loss_d += read_scalar(loss_);
+    take(0, out.loss_d, 1.f, true);
     dis_->backward(ctx, dlogit_);
   }
   if (grad_hook_) grad_hook_(ctx, ps_d_);
@@ -226,7 +242,7 @@ BiGanLosses BiGan::train_step(Context& ctx, const Tensor& x) {
     const Tensor& gz = gen_->forward(ctx, z_);
     const Tensor& logit_f = dis_->forward(ctx, gz, z_);
     bce_with_logits(ctx, loss_, dlogit_, logit_f, ones_, nullptr, nullptr);
-    out.loss_g = read_scalar(loss_);
+    take(1, out.loss_g, 1.f, false);
     dis_->backward(ctx, dlogit_);
     gen_->backward(ctx, dis_->dx());
 
@@ -235,15 +251,21 @@ BiGanLosses BiGan::train_step(Context& ctx, const Tensor& x) {
     const Tensor& rec = gen_->forward(ctx, e);
     drec_.resize(rec.shape(), rec.device());
     l1_loss(ctx, loss_, drec_, rec, xs_);
-    out.loss_recon = read_scalar(loss_);
-    out.loss_g += cfg_.recon_weight * out.loss_recon;
+    take(3, out.loss_recon, 1.f, false);
+    // G's loss + recon_weight x recon (on the device: from loss_, the same float).
+    if (device_losses) {
+      Tensor g = device_losses->view(1, {1});
+      axpby(ctx, g, cfg_.recon_weight, loss_, 1.f);
+    } else {
+      out.loss_g += cfg_.recon_weight * out.loss_recon;
+    }
     scale_inplace(ctx, drec_, cfg_.recon_weight);
     gen_->backward(ctx, drec_);
 
     const Tensor& e2 = enc_->forward(ctx, xs_);
     const Tensor& logit_r = dis_->forward(ctx, xs_, e2);
     bce_with_logits(ctx, loss_, dlogit_, logit_r, zeros_, nullptr, nullptr);
-    out.loss_e = read_scalar(loss_);
+    take(2, out.loss_e, 1.f, false);
     dis_->backward(ctx, dlogit_);
     enc_->backward(ctx, dis_->dz());
   }

@@ -108,7 +108,11 @@ class BiGan {
   // One step on a batch of raw features x (N, x_dim): (1) D on real (x, E(x)) -> 1 and fake
   // (G(z), z) -> 0; (2) G: fake -> 1 plus recon_weight x L1(x, G(E(x))), E: real -> 0. Adam per
   // network; D's gradients from (2) are discarded. Updates the EMA weights when enabled.
-  BiGanLosses train_step(Context& ctx, const Tensor& x);
+  // With `device_losses` (4 f32 on the context's device) the losses D, G, E, recon are written
+  // there (added in the same order; a GPU may fuse G's sum differently in the last bit) and none
+  // is read to the host: the
+  // returned struct is then all zeros, and the caller reads them when it likes.
+  BiGanLosses train_step(Context& ctx, const Tensor& x, Tensor* device_losses = nullptr);
 
   // Anomaly scores of raw features x (N, x_dim), D in eval mode (no dropout), EMA weights when
   // enabled: r[i] = |x_i - G(E(x_i))|_1, fm[i] = |f_D(x_i, E(x_i)) - f_D(G(E(x_i)), E(x_i))|_2.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/nvtx.h"
 #include "io/checkpoint.h"
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
@@ -203,8 +204,19 @@ const Tensor& Classifier::forward(Context& ctx, const Tensor& x, bool training) 
   GBAD_CHECK(x.device() == ps_.device(), "Classifier on ", device_name(ps_.device()),
              " got input on ", device_name(x.device()));
   if (training != training_) set_training(training);
-  std::array<Tensor, 4> c = backbone_->forward(ctx, x);
-  levels_ = fpn_ ? fpn_->forward(ctx, c) : c;
+  // NVTX ranges (core/nvtx.h): the model's parts in a profile.
+  std::array<Tensor, 4> c;
+  {
+    GBAD_NVTX_RANGE("backbone forward");
+    c = backbone_->forward(ctx, x);
+  }
+  if (fpn_) {
+    GBAD_NVTX_RANGE("fpn forward");
+    levels_ = fpn_->forward(ctx, c);
+  } else {
+    levels_ = c;
+  }
+  GBAD_NVTX_RANGE("head forward");
   if (chr_) return logits_ = chr_->forward(ctx, c[1], c[2], c[3]);
   return logits_ = head_->forward(ctx, levels_);
 }
@@ -243,11 +255,23 @@ const Tensor& Classifier::backward(Context& ctx, const Tensor& dlogits, const Te
     inception_->set_aux_grad(*daux);
   }
   if (chr_) {
+    NvtxRange head("head backward");
     std::array<Tensor, 3> d = chr_->backward(ctx, dlogits);
+    head.end();
+    GBAD_NVTX_RANGE("backbone backward");
     return backbone_->backward(ctx, {Tensor(), d[0], d[1], d[2]});
   }
+  NvtxRange head("head backward");
   const std::array<Tensor, 4>& dp = head_->backward(ctx, dlogits);
-  if (fpn_) return backbone_->backward(ctx, fpn_->backward(ctx, dp));
+  head.end();
+  if (fpn_) {
+    NvtxRange fpn("fpn backward");
+    const std::array<Tensor, 4>& dc = fpn_->backward(ctx, dp);
+    fpn.end();
+    GBAD_NVTX_RANGE("backbone backward");
+    return backbone_->backward(ctx, dc);
+  }
+  GBAD_NVTX_RANGE("backbone backward");
   return backbone_->backward(ctx, dp);
 }
 

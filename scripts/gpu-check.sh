@@ -26,8 +26,10 @@
 #                   PyTorch's fp32/tf32/autocast fp16/bf16 (channels_last, cudnn.benchmark)
 #                   against gbad-bench --precision auto, one round                          (35)
 #   7. demo.log     DEMO_FAST=1 DEMO_DEVICE=cuda scripts/demo.sh (source builds only)       (40)
-# The limits add up to 510 s (GBAD_GPU_CHECK_BUDGET), so the whole check stays under 9 minutes.
+#  7b. bench.txt    gbad-bench fastpath/: CUDA graph vs eager step, async vs sync input
+#                   copies (issue 12), from what the stages above left of the budget        (25)
 #   8. SUMMARY.md   one line per stage: ok / FAILED / skipped, and why
+# The limits add up to 510 s (GBAD_GPU_CHECK_BUDGET), so the whole check stays under 9 minutes.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -272,6 +274,14 @@ if [ $source_build = 1 ]; then
     "$root/scripts/demo.sh" "/tmp/gbad-gpu-check-demo-$$"
 else
   note "demo" "skipped: scripts/demo.sh builds from source (deps.sh, build.sh); the CudaPipeline.* tests of stage 3 run every phase on the GPU" 0 "-"
+fi
+
+# ---- 7b. the fast training path: graph vs eager step, async vs sync input (issue 12) ---------
+# From what the stages above left of the budget (they rarely use their whole limits).
+if [ -x "$build/bin/gbad-bench" ]; then
+  echo "== gbad-bench fastpath/ (CUDA graphs, asynchronous input)" >>"$out/bench.txt"
+  stage "gbad-bench fastpath (graph vs eager, async vs sync input)" 25 bench.txt \
+    "$build/bin/gbad-bench" --benchmark_filter='^fastpath/' --benchmark_min_time=0.1
 fi
 
 echo >>"$summary"

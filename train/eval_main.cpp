@@ -43,9 +43,14 @@ plots/*.svg (PR and ROC, per class and binary), and prints the table. Options:
   --batch N          images per forward pass (default 32)
   --workers N        image decoding threads (default 4)
   --device D         cpu, cuda or auto (default auto)
+  --precision P      fp32, tf32, fp16, bf16 or auto (default fp32; auto = bf16 on GPUs of
+                     compute capability >= 8.0, fp16 on 7.x, else fp32): the classifier's
+                     forward in that precision (emulated by rounding on the CPU), recorded in
+                     DIR/config.json and DIR/versions.json; the Bi-GAN and the SVM stay fp32
   --skip-missing     skip CSV rows whose image is missing (default: stop with an error)
 
-File mode (--scores/--labels):
+File mode (--scores/--labels): metrics from the numbers in two files, no network runs, so
+there is no --precision (nor --device) here:
 
   --scores S.csv     scores, one row per image (format below)
   --labels L.csv     a SIXray split CSV, e.g. ImageSet/100/test.csv (format below)

@@ -12,6 +12,8 @@
 #include <exception>
 #include <sstream>
 
+#include "core/nvtx.h"
+#include "data/stager.h"
 #include "io/checkpoint.h"
 #include "io/io.h"
 #include "io/safetensors.h"
@@ -131,24 +133,36 @@ Tensor extract_features(Context& ctx, Classifier& model, const std::vector<Sampl
   loader.start_epoch(0, order);
   Progress progress(label, n, "img");
   Batch b;
-  Tensor x_dev;
-  int64_t done = 0;
-  while (loader.next(b)) {
-    amp_store(ctx, b.images);  // the input batch in half (fp16/bf16)
-    const Tensor* x = &b.images;
-    if (ctx.is_cuda()) {
-      x_dev.resize(b.images.shape(), Device::CUDA);
-      x_dev.copy_from(b.images);
-      x = &x_dev;
+  // Double-buffered device batches (data/stager.h): the next batch is copied while this one's
+  // forward runs.
+  BatchStager stager(ctx, BatchStager::Mode::Async);
+  auto stage_next = [&] {
+    while (stager.can_stage()) {
+      {
+        GBAD_NVTX_RANGE("data wait");
+        if (!loader.next(b)) return;
+      }
+      amp_store(ctx, b.images);  // the input batch in half (fp16/bf16)
+      GBAD_NVTX_RANGE("h2d copy");
+      stager.stage(b);
     }
-    const Tensor& f = model.features(ctx, *x);
+  };
+  int64_t done = 0;
+  stage_next();
+  while (!stager.empty()) {
+    const DeviceBatch& db = stager.front();
+    const Tensor& f = model.features(ctx, db.images);
+    const std::vector<int64_t> indices = db.indices;
+    stager.release();
+    stage_next();  // copied while the forward above runs
     // Rows of this batch go to their sample indices (the loader keeps order, but be exact).
     std::vector<float> host = f.to_vector();
-    for (int64_t i = 0; i < b.size(); ++i) {
-      int64_t row = b.indices[static_cast<size_t>(i)];
-      std::copy(host.begin() + i * d, host.begin() + (i + 1) * d, out.f32() + row * d);
+    for (size_t i = 0; i < indices.size(); ++i) {
+      const int64_t row = indices[i];
+      std::copy(host.begin() + static_cast<int64_t>(i) * d,
+                host.begin() + static_cast<int64_t>(i + 1) * d, out.f32() + row * d);
     }
-    done += b.size();
+    done += static_cast<int64_t>(indices.size());
     progress.update(done);
   }
   progress.finish();

@@ -8,6 +8,7 @@
 #include "data/sampler.h"
 #include "io/checkpoint.h"
 #include "train/data_parallel.h"
+#include "train/loss_log.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
 
@@ -191,12 +192,49 @@ int run(Phase& p) {
   Tensor xb;
   std::vector<float> host = feats.to_vector();
   int64_t done = 0;
+  // The losses stay on the device (train/loss_log.h) and are read every 100 steps and at each
+  // epoch's end, before its checkpoint: a non-finite loss stops the run there, naming its step,
+  // and no checkpoint is written after it.
+  LossLog loss_log(std::max<int64_t>(1, std::min<int64_t>(steps, 100)), device, 4);
+  Tensor step_losses({4}, device);
+  std::vector<int64_t> pending;  // the steps (in the epoch) whose losses are not read yet
+  BiGanLosses last;              // the last losses read (progress line)
   for (int epoch = start_epoch; epoch < epochs; ++epoch) {
     std::vector<int64_t> order(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
     philox_shuffle(order, seed, 1000 + static_cast<uint64_t>(epoch));
     order = dp->shard(order, batch);  // this process's share of every global batch
     BiGanLosses sum;
+    auto read_losses = [&] {
+      const std::vector<float> v = loss_log.read();
+      for (size_t j = 0; j < pending.size(); ++j) {
+        const int64_t s = pending[j];
+        BiGanLosses l{v[4 * j], v[4 * j + 1], v[4 * j + 2], v[4 * j + 3]};
+        if (dp->size() > 1) {  // the global batch's losses: the mean over the processes
+          float* parts[] = {&l.loss_d, &l.loss_g, &l.loss_e, &l.loss_recon};
+          for (float* p : parts) {
+            const DataParallel::CheckedMean m = dp->mean_if_finite(*p);
+            GBAD_CHECK(m.failed_rank < 0, "Bi-GAN loss is not finite on rank ", m.failed_rank,
+                       " at epoch ", epoch + 1, ", step ", s + 1,
+                       "; no checkpoint was written after it. The last good checkpoint is ",
+                       file_exists(ckpt) ? ckpt : std::string("(none yet)"));
+            *p = static_cast<float>(m.mean);
+          }
+        }
+        for (float x : {l.loss_d, l.loss_g, l.loss_e, l.loss_recon})
+          if (!std::isfinite(x))
+            GBAD_FAIL("Bi-GAN loss is not finite at epoch ", epoch + 1, ", step ", s + 1, " (D ",
+                      l.loss_d, ", G ", l.loss_g, ", E ", l.loss_e, ", recon ", l.loss_recon,
+                      "); no checkpoint was written after it. The last good checkpoint is ",
+                      file_exists(ckpt) ? ckpt : std::string("(none yet)"));
+        sum.loss_d += l.loss_d;
+        sum.loss_g += l.loss_g;
+        sum.loss_e += l.loss_e;
+        sum.loss_recon += l.loss_recon;
+        last = l;
+      }
+      pending.clear();
+    };
     Tensor hb({local, d}, Device::CPU);
     for (int64_t s = 0; s < steps; ++s) {
       for (int64_t i = 0; i < local; ++i) {
@@ -205,33 +243,17 @@ int run(Phase& p) {
       }
       xb.resize({local, d}, device);
       xb.copy_from(hb);
-      BiGanLosses l = bigan.train_step(ctx, xb);
-      if (dp->size() > 1) {  // the global batch's losses: the mean over the processes
-        float* parts[] = {&l.loss_d, &l.loss_g, &l.loss_e, &l.loss_recon};
-        for (float* v : parts) {
-          const DataParallel::CheckedMean m = dp->mean_if_finite(*v);
-          GBAD_CHECK(m.failed_rank < 0, "Bi-GAN loss is not finite on rank ", m.failed_rank,
-                     " at epoch ", epoch + 1, ", step ", s + 1, "; the last good checkpoint is ",
-                     file_exists(ckpt) ? ckpt : std::string("(none yet)"));
-          *v = static_cast<float>(m.mean);
-        }
-      }
-      for (float v : {l.loss_d, l.loss_g, l.loss_e, l.loss_recon})
-        if (!std::isfinite(v))
-          GBAD_FAIL("Bi-GAN loss is not finite at epoch ", epoch + 1, ", step ", s + 1, " (D ",
-                    l.loss_d, ", G ", l.loss_g, ", E ", l.loss_e, ", recon ", l.loss_recon,
-                    "); the last good checkpoint is ",
-                    file_exists(ckpt) ? ckpt : std::string("(none yet)"));
-      sum.loss_d += l.loss_d;
-      sum.loss_g += l.loss_g;
-      sum.loss_e += l.loss_e;
-      sum.loss_recon += l.loss_recon;
+      bigan.train_step(ctx, xb, &step_losses);
+      loss_log.record_row(ctx, step_losses);
+      pending.push_back(s);
+      if (loss_log.full()) read_losses();
       done += batch;
       char extra[96];
       std::snprintf(extra, sizeof extra, "epoch %d D %.3f G %.3f E %.3f R %.3f", epoch + 1,
-                    l.loss_d, l.loss_g, l.loss_e, l.loss_recon);
+                    last.loss_d, last.loss_g, last.loss_e, last.loss_recon);
       progress.update(done, extra);
     }
+    read_losses();  // the epoch's last steps, before its checkpoint
     double k = steps > 0 ? 1.0 / static_cast<double>(steps) : 0.0;
     if (log)
       log->write({{"epoch", epoch + 1},

@@ -4,7 +4,10 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/cuda_graph.h"
+#include "core/nvtx.h"
 #include "data/sampler.h"
+#include "data/stager.h"
 #include "io/checkpoint.h"
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
@@ -12,9 +15,11 @@
 #include "nn/loss_scaler.h"
 #include "nn/optim.h"
 #include "train/data_parallel.h"
+#include "train/loss_log.h"
 #include "train/pipeline.h"
 #include "train/progress.h"
 #include "train/schedule.h"
+#include "train/step_graph.h"
 
 using namespace gbad;
 
@@ -73,9 +78,25 @@ int run(Phase& p) {
       .option("pack", "",
               "read the training images from this gbad-pack file (--size = --resize) "
               "instead of decoding the JPEGs")
+      .option("input-copy", "async",
+              "how batches reach the GPU: async (page-locked buffers, two slots, a copy stream "
+              "of its own: the copy of the next batch overlaps the current step) or sync "
+              "(cudaMemcpy before each step); the same batches either way, and no copy at all "
+              "on the CPU")
+      .option("cuda-graphs", "auto",
+              "capture the training step in a CUDA graph after 2 warm-up steps and replay it "
+              "for every full batch (the last partial batch runs eagerly): on, off or auto "
+              "(auto = on a GPU unless the run has what a replay cannot reproduce: --schedule "
+              "cosine, data parallelism, --debug-nan-step; on = the same, said as a warning). A "
+              "step that cannot be captured (it allocates, synchronises or reads to the host) is "
+              "logged once and the run goes on eagerly")
       .option("max-steps-per-epoch", "0", "stop each epoch after this many steps (0 = all)")
       .option("checkpoint-every", "0", "also checkpoint every N steps (0 = at epoch ends)")
-      .option("log-every", "10", "metrics.jsonl line every N steps")
+      .option("log-every", "10",
+              "metrics.jsonl line every N steps; the losses stay on the device between these "
+              "reads (and the reads before each checkpoint and at each epoch's end), so a "
+              "non-finite loss is noticed at the next read, up to N steps after it: the run then "
+              "stops, and no checkpoint is ever written after it (the last good one is kept)")
       .option("stop-after", "0",
               "exit after this many steps of this invocation, as if interrupted (for testing "
               "--resume; 0 = never)")
@@ -83,6 +104,8 @@ int run(Phase& p) {
               "--precision fp16: initial dynamic loss scale (PyTorch GradScaler's 2^16)")
       .option("loss-scale-interval", "2000",
               "--precision fp16: double the loss scale after this many steps without overflow")
+      .option("debug-nan-step", "0",
+              "for testing: make the loss and its gradient of global step N NaN (0 = never)")
       .option("pretrained", "", "torchvision weights converted with tools/convert_torchvision.py")
       .flag("skip-missing", "skip CSV rows whose image is missing (default: stop with an error)")
       .flag("resume", "continue an interrupted run in --out from its checkpoint");
@@ -104,6 +127,17 @@ int run(Phase& p) {
   const Device device = p.device();
   const uint64_t seed = p.seed();
   Context& ctx = p.ctx();
+  // --cuda-graphs: decided before anything makes the cuBLAS/cuDNN handles (use_own_stream).
+  StepGraphFacts gfacts;
+  gfacts.cuda = ctx.is_cuda();
+  gfacts.schedule = cli.get("schedule");
+  gfacts.world_size = dp->size();
+  gfacts.debug_nan = cli.get_int("debug-nan-step") > 0;
+  const GraphMode graph_mode = parse_cuda_graphs(cli.get("cuda-graphs"));
+  const GraphDecision graph_decision = decide_cuda_graphs(graph_mode, gfacts);
+  std::fprintf(graph_mode == GraphMode::On && !graph_decision.capture ? stderr : stdout, "%s\n",
+               graph_decision.line.c_str());
+  if (graph_decision.capture) ctx.use_own_stream();  // the legacy stream cannot be captured
   if (dp->root()) p.open_run_dir(out, "train-cnn");  // rank 0 alone writes the run directory
   auto out_file = [&](const char* name) { return out + "/" + name; };
 
@@ -236,8 +270,158 @@ int run(Phase& p) {
   std::unique_ptr<MetricsLog> log;
   if (dp->root()) log = std::make_unique<MetricsLog>(out_file("metrics.jsonl"), resume);
   double allreduce_s = 0;  // since the last log line
-  Tensor x_dev, y_dev, m_dev, loss({1}, device), dlogits, aux_loss({1}, device), daux;
+  Tensor loss({1}, device), dlogits, aux_loss({1}, device), daux;
+  const int64_t nan_step = cli.get_int("debug-nan-step");
+  // The steps' losses stay on the device until the next read (train/loss_log.h): every
+  // --log-every steps, before every checkpoint and at each epoch's end.
+  struct PendingStep {
+    int epoch;
+    int64_t step_in_epoch, global_step;
+    float lr;
+  };
+  std::vector<PendingStep> pending;
+  LossLog loss_log(log_every, device);
+  double loss_sum = 0;  // this epoch's, over the steps read so far
+  int64_t loss_n = 0;
+  float last_loss = NAN;  // the last loss read, for the progress line
+  // Reads the recorded losses: stops the run at a non-finite one (before anything is saved),
+  // adds them to the epoch's mean and writes the metrics lines of the steps that have one.
+  auto read_losses = [&](const Progress& progress) {
+    const std::vector<float> v = loss_log.read();
+    GBAD_CHECK(v.size() == pending.size(), "internal: ", v.size(), " losses for ", pending.size(),
+               " steps");
+    for (size_t i = 0; i < v.size(); ++i) {
+      const PendingStep& st = pending[i];
+      // The global batch's loss (the mean of the processes'), and which process failed if any.
+      const DataParallel::CheckedMean lm = dp->mean_if_finite(v[i]);
+      if (lm.failed_rank >= 0)
+        GBAD_FAIL("training loss is ", dp->rank() == lm.failed_rank ? v[i] : NAN,
+                  dp->size() > 1 ? " on rank " + std::to_string(lm.failed_rank) : std::string(),
+                  " at epoch ", st.epoch + 1, ", step ", st.step_in_epoch + 1, " (lr ", st.lr,
+                  "), noticed at the read after global step ", global_step,
+                  " (losses are read every --log-every steps and before each checkpoint); no "
+                  "checkpoint was written after it. The last good checkpoint is ",
+                  file_exists(ckpt) ? ckpt : std::string("(none yet)"),
+                  "; try a lower --lr, then --resume");
+      const float l = static_cast<float>(lm.mean);
+      loss_sum += l;
+      ++loss_n;
+      last_loss = l;
+      if (st.global_step % log_every == 0 && log) {
+        Json line = {{"epoch", st.epoch + 1},
+                     {"step", st.global_step},
+                     {"loss", l},
+                     {"lr", st.lr},
+                     {"images_per_s", progress.rate()}};
+        if (mp.scaler().enabled()) {  // one read of the device state every --log-every steps
+          const LossScalerSnapshot sc = mp.scaler().snapshot();
+          line["loss_scale"] = sc.scale;
+          line["skipped_steps"] = sc.skipped_steps;
+        }
+        if (dp->size() > 1) line["allreduce_s_per_step"] = allreduce_s / double(log_every);
+        log->write(line);
+      }
+    }
+    pending.clear();
+  };
   Loader loader(train, lcfg);
+  // The batches on the device, double-buffered (data/stager.h; --input-copy).
+  BatchStager stager(ctx, parse_input_copy(cli.get("input-copy")));
+  // One training step on device tensors: forward, loss, backward, optimiser step, scaler
+  // update. Device work only (no host reads), so it can be captured in a CUDA graph.
+  auto run_step = [&](const Tensor& x, const Tensor& y, const Tensor* m) {
+    {
+      GBAD_NVTX_RANGE("forward");
+      model.forward(ctx, x, true);
+    }
+    NvtxRange loss_range("loss");
+    model.training_loss(ctx, loss, dlogits, y, m);      // BCE; CHR: sum over its three heads
+    if (nan_step > 0 && global_step + 1 == nan_step) {  // --debug-nan-step
+      loss.fill(NAN);
+      if (dlogits.dtype() == DType::F32) dlogits.fill(NAN);
+    }
+    mp.scale_loss_grad(ctx, dlogits);
+    const Tensor& aux = model.aux_logits();  // InceptionV3 in training: loss + w * aux loss
+    if (!aux.empty()) {
+      daux.resize(aux.shape(), device);
+      bce_with_logits(ctx, aux_loss, daux, aux, y, m);
+      scale_inplace(ctx, daux, aux_weight);
+      mp.scale_loss_grad(ctx, daux);
+    }
+    loss_range.end();
+    ps.zero_grad();
+    dp->begin_backward(ctx);  // buckets reduce during backward (--no-overlap: after it)
+    {
+      GBAD_NVTX_RANGE("backward");
+      model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
+    }
+    // The gradients averaged over the processes first: an inf/NaN on any process then reaches
+    // every process, so all of them skip the same fp16 step.
+    dp->average_gradients(ctx);
+    mp.unscale_grads(ctx);  // fp16: inf/NaN raises the device flag ...
+    GBAD_NVTX_RANGE("optimiser step");
+    sgd.step(ctx, mp.skip_state());  // ... and the kernel skips the update
+    mp.end_step(ctx);                // scale halved/grown; half weights refreshed
+  };
+  // --cuda-graphs: the step's graph, its inputs at fixed addresses, and when to use it.
+  StepGraphPolicy graph_policy(graph_decision.capture);
+  CudaGraph graph;
+  Tensor gx, gy, gm;  // the graph's input batch (copied in from the stager's slot)
+  // One step: eager, captured (then launched) or replayed, as graph_policy says.
+  auto step_on = [&](const DeviceBatch& db, float lr) {
+    const bool full = db.size() == lcfg.batch;
+    char key[48];
+    std::snprintf(key, sizeof key, "%a", static_cast<double>(lr));  // baked into the graph
+    const StepGraphPolicy::Action action = graph_policy.next(full, key);
+    if (action == StepGraphPolicy::Action::Eager) {
+      TensorStreamScope on(ctx.is_cuda() ? ctx.stream() : nullptr);
+      run_step(db.images, db.labels, &db.mask);
+      return;
+    }
+    TensorStreamScope on(ctx.stream());  // Tensor::zero/fill/copies on the step's stream
+    if (!gx.defined()) {
+      gx = Tensor(db.images.shape(), device);
+      gy = Tensor(db.labels.shape(), device);
+      gm = Tensor(db.mask.shape(), device);
+    }
+    gx.copy_from(db.images);  // device to device, on the step's stream
+    gy.copy_from(db.labels);
+    gm.copy_from(db.mask);
+    if (action == StepGraphPolicy::Action::Replay) {
+      GBAD_NVTX_RANGE("graph replay");
+      graph.launch(ctx.stream());
+      sgd.set_steps(sgd.steps() + 1);  // what the captured host code did once
+      return;
+    }
+    // Capture: the host state the step changes is put back if the capture fails, and the step
+    // then runs eagerly (none of the captured work has run).
+    const int64_t saved_steps = sgd.steps();
+    const uint64_t saved_seed = ctx.rng().seed(), saved_offset = ctx.rng().offset();
+    bool ok = false;
+    try {
+      GBAD_NVTX_RANGE("graph capture");
+      graph.begin_capture(ctx.stream());
+      run_step(gx, gy, &gm);
+      ok = graph.end_capture();
+      if (ok && ctx.rng().offset() != saved_offset) {  // e.g. dropout: a replay would repeat it
+        graph.reset();
+        graph.abort("the step draws random numbers, which a replay would repeat");
+        ok = false;
+      }
+    } catch (const std::exception& e) {
+      graph.abort(std::string("capture failed: ") + e.what());
+    }
+    graph_policy.captured(ok, graph.reason());
+    if (ok) {
+      graph.launch(ctx.stream());
+      return;
+    }
+    std::printf("CUDA graphs: off for the rest of the run (%s); running eagerly\n",
+                graph.reason().c_str());
+    sgd.set_steps(saved_steps);
+    ctx.rng().set_state(saved_seed, saved_offset);
+    run_step(db.images, db.labels, &db.mask);
+  };
   model.set_training(true);
   for (int epoch = start_epoch; epoch < epochs; ++epoch) {
     std::vector<int64_t> order = sample_epoch(train, scfg, epoch);
@@ -249,85 +433,53 @@ int run(Phase& p) {
     char label[64];
     std::snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, epochs);
     Progress progress(label, steps_per_epoch * global_batch, "img", dp->progress_stream());
-    double loss_sum = 0;
-    int64_t loss_n = 0;
+    loss_sum = 0;
+    loss_n = 0;
     Batch b;
     int64_t step_in_epoch = first;
-    while (loader.next(b)) {
+    // Fills the stager's free slots from the loader: the copy of the next batch runs while
+    // the step before it computes (--input-copy async on a GPU).
+    auto stage_next = [&] {
+      while (stager.can_stage()) {
+        {
+          GBAD_NVTX_RANGE("data wait");
+          if (!loader.next(b)) return;
+        }
+        mp.store_input(ctx, b.images);  // the input batch in half (fp16/bf16), on the host
+        GBAD_NVTX_RANGE("h2d copy");
+        stager.stage(b);
+      }
+    };
+    stage_next();
+    while (!stager.empty()) {
+      GBAD_NVTX_RANGE("train step");
       const float lr = schedule.lr(global_step);
       sgd.set_lr(lr);
-      mp.store_input(ctx, b.images);
-      const Tensor *x = &b.images, *y = &b.labels, *m = &b.mask;
-      if (ctx.is_cuda()) {
-        x_dev.resize(b.images.shape(), device);
-        x_dev.copy_from(b.images);
-        y_dev.resize(b.labels.shape(), device);
-        y_dev.copy_from(b.labels);
-        m_dev.resize(b.mask.shape(), device);
-        m_dev.copy_from(b.mask);
-        x = &x_dev, y = &y_dev, m = &m_dev;
-      }
-      model.forward(ctx, *x, true);
-      model.training_loss(ctx, loss, dlogits, *y, m);  // BCE; CHR: sum over its three heads
-      mp.scale_loss_grad(ctx, dlogits);
-      float l = read_scalar(loss);
-      const Tensor& aux = model.aux_logits();  // InceptionV3 in training: loss + w * aux loss
-      if (!aux.empty()) {
-        daux.resize(aux.shape(), device);
-        bce_with_logits(ctx, aux_loss, daux, aux, *y, m);
-        scale_inplace(ctx, daux, aux_weight);
-        mp.scale_loss_grad(ctx, daux);
-        l += aux_weight * read_scalar(aux_loss);
-      }
-      // The global batch's loss (the mean of the processes'), and which process failed if any.
-      const DataParallel::CheckedMean lm = dp->mean_if_finite(l);
-      if (lm.failed_rank >= 0)
-        GBAD_FAIL("training loss is ", dp->rank() == lm.failed_rank ? l : NAN,
-                  dp->size() > 1 ? " on rank " + std::to_string(lm.failed_rank) : std::string(),
-                  " at epoch ", epoch + 1, ", step ", step_in_epoch + 1, " (lr ", lr,
-                  "); stopped before the update. The last good checkpoint is ",
-                  file_exists(ckpt) ? ckpt : std::string("(none yet)"),
-                  "; try a lower --lr, then --resume");
-      ps.zero_grad();
-      dp->begin_backward(ctx);  // buckets reduce during backward (--no-overlap: after it)
-      model.backward(ctx, dlogits, aux.empty() ? nullptr : &daux);
-      // The gradients averaged over the processes first: an inf/NaN on any process then reaches
-      // every process, so all of them skip the same fp16 step.
-      dp->average_gradients(ctx);
+      step_on(stager.front(), lr);
       allreduce_s += dp->take_allreduce_seconds();
-      mp.unscale_grads(ctx);           // fp16: inf/NaN raises the device flag ...
-      sgd.step(ctx, mp.skip_state());  // ... and the kernel skips the update
-      mp.end_step(ctx);                // scale halved/grown; half weights refreshed
-      l = static_cast<float>(lm.mean);
+      loss_log.record(ctx, loss, model.aux_logits().empty() ? nullptr : &aux_loss, aux_weight);
+      pending.push_back({epoch, step_in_epoch, global_step + 1, lr});
+      stager.release();  // the step that reads the batch is enqueued ...
+      stage_next();      // ... and the next batch's copy runs while it computes
       ++global_step;
       ++step_in_epoch;
-      loss_sum += l;
-      ++loss_n;
+      if (global_step % log_every == 0 || loss_log.full()) read_losses(progress);
       char extra[64];
-      std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e", l, lr);
+      std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e", last_loss, lr);
       progress.update(step_in_epoch * global_batch, extra);
-      if (global_step % log_every == 0 && log) {
-        Json line = {{"epoch", epoch + 1},
-                     {"step", global_step},
-                     {"loss", l},
-                     {"lr", lr},
-                     {"images_per_s", progress.rate()}};
-        if (mp.scaler().enabled()) {  // one read of the device state every --log-every steps
-          const LossScalerSnapshot sc = mp.scaler().snapshot();
-          line["loss_scale"] = sc.scale;
-          line["skipped_steps"] = sc.skipped_steps;
-        }
-        if (dp->size() > 1) line["allreduce_s_per_step"] = allreduce_s / double(log_every);
-        log->write(line);
-      }
       if (global_step % log_every == 0) allreduce_s = 0;
-      if (ckpt_every > 0 && global_step % ckpt_every == 0) save_checkpoint(epoch, step_in_epoch);
+      if (ckpt_every > 0 && global_step % ckpt_every == 0) {
+        read_losses(progress);  // never a checkpoint after a non-finite loss
+        save_checkpoint(epoch, step_in_epoch);
+      }
       if (stop_after > 0 && ++steps_this_run >= stop_after) {
+        read_losses(progress);
         std::printf("stopping after %lld steps (--stop-after); resume with --resume\n",
                     (long long)steps_this_run);
         return 3;
       }
     }
+    read_losses(progress);  // the epoch's last steps, before its checkpoint
     double mean_loss = loss_n ? loss_sum / static_cast<double>(loss_n) : 0.0;
     char extra[64];
     std::snprintf(extra, sizeof extra, "mean loss %.4f", mean_loss);
@@ -340,6 +492,11 @@ int run(Phase& p) {
                   {"images_per_s", progress.rate()},
                   {"seconds", progress.elapsed_s()}});
   }
+  if (graph_decision.capture)
+    std::printf("CUDA graphs: %lld captures, %lld replays, %lld eager steps%s%s\n",
+                (long long)graph_policy.captures(), (long long)graph_policy.replays(),
+                (long long)graph_policy.eager_steps(), graph_policy.failed() ? "; " : "",
+                graph_policy.failure().c_str());
   if (dp->root()) {
     model.save(out_file("model.safetensors"), {{"epochs", std::to_string(epochs)}});
     std::printf("wrote %s\n", out_file("model.safetensors").c_str());

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <string>
@@ -297,6 +298,66 @@ TEST_F(Pipeline, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
   ASSERT_NO_THROW(load_params(d("nan/checkpoint.safetensors"), model.param_store(), {}));
   for (float v : model.param_store().params().to_vector()) ASSERT_TRUE(std::isfinite(v));
   (void)good;
+}
+
+// The losses stay on the device between reads (train/loss_log.h): how often they are read
+// (--log-every) changes neither the logged losses nor the epoch means.
+TEST_F(Pipeline, LossReadIntervalDoesNotChangeTheLoggedLosses) {
+  Result r = train_cnn("read1", "--epochs 2 --log-every 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = train_cnn("read4", "--epochs 2 --log-every 4");
+  ASSERT_EQ(r.code, 0) << r.out;
+  // step -> loss, and the epochs' means, from metrics.jsonl.
+  auto parse = [&](const std::string& dir, std::vector<double>& means) {
+    std::map<int64_t, double> loss;
+    const std::string text = read_file(d(dir + "/metrics.jsonl"));
+    size_t pos = 0;
+    while (pos < text.size()) {
+      const size_t end = text.find('\n', pos);
+      const Json j = parse_json(text.substr(pos, end - pos));
+      pos = end == std::string::npos ? text.size() : end + 1;
+      if (j.contains("epoch_mean_loss")) means.push_back(j["epoch_mean_loss"].get<double>());
+      if (j.contains("loss")) loss[j["step"].get<int64_t>()] = j["loss"].get<double>();
+    }
+    return loss;
+  };
+  std::vector<double> m1, m4;
+  const std::map<int64_t, double> l1 = parse("read1", m1), l4 = parse("read4", m4);
+  ASSERT_EQ(m1.size(), 2u);
+  EXPECT_EQ(m1, m4);  // bit for bit: the same floats, summed in the same order
+  ASSERT_GE(l4.size(), 2u);
+  for (const auto& [step, v] : l4) {
+    EXPECT_EQ(step % 4, 0);
+    ASSERT_TRUE(l1.count(step)) << step;
+    EXPECT_EQ(l1.at(step), v) << step;
+  }
+}
+
+// A NaN loss at step 3 (--debug-nan-step): with the losses read every 4 steps it is noticed at
+// step 4, after its update wrote NaN weights; the run stops naming step 3, and the checkpoint
+// of step 2 is the one on disk (none is written from the later steps).
+TEST_F(Pipeline, NanLossAtStepKIsCaughtAtTheNextReadAndNotCheckpointed) {
+  Result r = train_cnn("nank", "--epochs 2 --log-every 4 --checkpoint-every 2 --debug-nan-step 3");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("training loss is nan at epoch 1, step 3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("after global step 4"), std::string::npos) << r.out;
+  const std::string ckpt = d("nank/checkpoint.safetensors");
+  ASSERT_TRUE(file_exists(ckpt)) << r.out;
+  EXPECT_EQ(read_metadata(ckpt).at("global_step"), "2");
+  ClassifierOptions o;
+  o.width = 4;
+  o.fpn_channels = 8;
+  o.head_dim = 8;
+  Classifier model("resnet18-fpn", o);
+  ASSERT_NO_THROW(load_params(ckpt, model.param_store(), {}));
+  for (float v : model.param_store().params().to_vector()) ASSERT_TRUE(std::isfinite(v));
+
+  // Read only at the epoch's end (--log-every 100): still caught before its checkpoint.
+  r = train_cnn("nank2", "--epochs 2 --log-every 100 --debug-nan-step 2");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("training loss is nan at epoch 1, step 2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(none yet)"), std::string::npos) << r.out;
+  EXPECT_FALSE(file_exists(d("nank2/checkpoint.safetensors")));
 }
 
 // gbad-pack and gbad-train-cnn --pack on the miniature dataset: training as from the JPEGs, and
