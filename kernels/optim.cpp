@@ -23,7 +23,7 @@ void check_amp_state(Context& ctx, const char* op, const Tensor* s) {
 
 void sgd_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& momentum_buf, int64_t step,
               float lr, float momentum, float weight_decay, float dampening, bool nesterov,
-              const Tensor* amp_state) {
+              const Tensor* amp_state, const Tensor* lr_device) {
   const char* op = "sgd_step";
   check_devices(ctx, op, {&params, &grads});
   check_flat(op, params, "params", grads, "grads");
@@ -35,8 +35,13 @@ void sgd_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& momentu
     check_flat(op, params, "params", momentum_buf, "momentum_buf");
   }
   check_amp_state(ctx, op, amp_state);
+  if (lr_device) {
+    check_devices(ctx, op, {lr_device});
+    GBAD_CHECK(lr_device->numel() == 1 && lr_device->dtype() == DType::F32, op,
+               ": lr_device must be one f32 value, got ", lr_device->str());
+  }
   GBAD_DISPATCH(ctx, sgd_step, ctx, params, grads, momentum_buf, step, lr, momentum, weight_decay,
-                dampening, nesterov, amp_state);
+                dampening, nesterov, amp_state, lr_device);
 }
 
 void adam_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& m, Tensor& v,

@@ -15,9 +15,13 @@ namespace gbad {
 // torch.optim.SGD: g = grad + wd*p; with momentum: buf = g on the first step (step == 1),
 // else buf = momentum*buf + (1-dampening)*g; update = nesterov ? g + momentum*buf : buf;
 // p -= lr*update. Without momentum buf is untouched (may be undefined). step is 1-based.
+// `lr_device` (optional, a 1-element f32 tensor on the context's device): the kernel reads the
+// learning rate from it and `lr` is ignored, so a step captured in a CUDA graph replays with the
+// rate the host wrote there before the launch (a schedule that changes it every step).
 void sgd_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& momentum_buf, int64_t step,
               float lr, float momentum, float weight_decay, float dampening = 0.f,
-              bool nesterov = false, const Tensor* amp_state = nullptr);
+              bool nesterov = false, const Tensor* amp_state = nullptr,
+              const Tensor* lr_device = nullptr);
 
 // torch.optim.Adam / AdamW (decoupled): Adam adds wd*p to the gradient, AdamW multiplies p by
 // (1 - lr*wd) first. m = b1*m + (1-b1)*g, v = b2*v + (1-b2)*g^2,
@@ -32,7 +36,7 @@ void ema_update(Context& ctx, Tensor& ema, const Tensor& params, float decay);
 namespace cpu {
 void sgd_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& momentum_buf, int64_t step,
               float lr, float momentum, float weight_decay, float dampening, bool nesterov,
-              const Tensor* amp_state);
+              const Tensor* amp_state, const Tensor* lr_device);
 void adam_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& m, Tensor& v,
                int64_t step, float lr, float beta1, float beta2, float eps, float weight_decay,
                bool decoupled, const Tensor* amp_state);
@@ -43,7 +47,7 @@ void ema_update(Context& ctx, Tensor& ema, const Tensor& params, float decay);
 namespace cuda {
 void sgd_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& momentum_buf, int64_t step,
               float lr, float momentum, float weight_decay, float dampening, bool nesterov,
-              const Tensor* amp_state);
+              const Tensor* amp_state, const Tensor* lr_device);
 void adam_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& m, Tensor& v,
                int64_t step, float lr, float beta1, float beta2, float eps, float weight_decay,
                bool decoupled, const Tensor* amp_state);

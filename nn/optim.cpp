@@ -1,5 +1,6 @@
 #include "nn/optim.h"
 
+#include "core/cuda_graph.h"
 #include "kernels/optim.h"
 
 namespace gbad {
@@ -30,7 +31,20 @@ void Sgd::step(Context& ctx, const Tensor* amp_state) {
   Tensor none;
   Tensor& buf = cfg_.momentum != 0.f ? ps.state(1) : none;
   sgd_step(ctx, ps.params(), ps.grads(), buf, steps_, cfg_.lr, cfg_.momentum, cfg_.weight_decay,
-           cfg_.dampening, cfg_.nesterov, amp_state);
+           cfg_.dampening, cfg_.nesterov, amp_state, lr_dev_.defined() ? &lr_dev_ : nullptr);
+}
+
+void Sgd::use_device_lr(Context& ctx) {
+  lr_dev_ = Tensor({1}, ctx.device());
+  upload_lr(ctx);
+}
+
+void Sgd::upload_lr(Context& ctx) {
+  GBAD_CHECK(lr_dev_.defined(), "Sgd::upload_lr: call use_device_lr first");
+  GBAD_CHECK(!capturing_on_this_thread(),
+             "Sgd::upload_lr: inside a CUDA graph capture the rate would be baked into the graph");
+  TensorStreamScope on(ctx.is_cuda() ? ctx.stream() : nullptr);
+  lr_dev_.fill(cfg_.lr);
 }
 
 Adam::Adam(ParamStore& ps, const AdamConfig& cfg) : ps_(&ps), cfg_(cfg) {

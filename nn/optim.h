@@ -38,10 +38,20 @@ class Sgd {
   int64_t steps() const { return steps_; }
   void set_steps(int64_t s) { steps_ = s; }
 
+  // The learning rate on the device: from now on step() makes the kernel read it from a
+  // 1-element tensor on ctx's device, which upload_lr() writes (on ctx's stream) before each
+  // step, outside any capture. A step captured in a CUDA graph then replays with the current
+  // rate instead of the one it was captured with, so a schedule that changes the rate every
+  // step (cosine) can be replayed. Values are the same as with the rate passed by value.
+  void use_device_lr(Context& ctx);
+  bool device_lr() const { return lr_dev_.defined(); }
+  void upload_lr(Context& ctx);
+
  private:
   ParamStore* ps_;
   SgdConfig cfg_;
   int64_t steps_ = 0;
+  Tensor lr_dev_;
 };
 
 struct AdamConfig {

@@ -21,10 +21,6 @@ GraphDecision decide_cuda_graphs(GraphMode mode, const StepGraphFacts& f) {
     why = "data-parallel training all-reduces on the host";
   else if (f.debug_nan)
     why = "--debug-nan-step changes one step";
-  else if (f.schedule == "cosine")
-    why =
-        "--schedule cosine changes the learning rate every step (a replay keeps the captured "
-        "one)";
   if (!why.empty()) return {false, "CUDA graphs: off (--cuda-graphs " + opt + "): " + why};
   return {true, "CUDA graphs: on (--cuda-graphs " + opt +
                     "): full batches replay one graph of the step after the warm-up steps"};

@@ -2,10 +2,11 @@
 // (core/cuda_graph.h) and replays it, and the state machine that decides, step by step, between
 // running eagerly, capturing and replaying. Pure host logic, tested on the CPU.
 //
-// A graph bakes in the step's shapes and the host values its kernels take (the learning rate;
-// the optimiser's step count, which after the first step no longer changes what SGD computes):
+// A graph bakes in the step's shapes and the host values its kernels take (the optimiser's step
+// count, which after the first step no longer changes what SGD computes; not the learning rate,
+// which the SGD kernel then reads on the device, written before each launch: Sgd::use_device_lr):
 // it is replayed only for steps with the same key, the last partial batch of an epoch runs
-// eagerly, and a new key (a learning rate the step schedule changed) is captured anew. The first
+// eagerly, and a new key (a host value that changed) is captured anew. The first
 // `warmup` full steps run eagerly, so that everything a step allocates or chooses on first use
 // (layer outputs, workspaces, cuDNN algorithms, cuBLAS's workspace) exists before the capture.
 // A capture that fails (something in the step allocated, synchronised or read to the host) is
@@ -23,16 +24,14 @@ GraphMode parse_cuda_graphs(const std::string& s);  // "off" | "on" | "auto"
 // What the run looks like, for the decision.
 struct StepGraphFacts {
   bool cuda = false;
-  std::string schedule = "constant";  // --schedule
-  int world_size = 1;                 // data-parallel processes
-  bool debug_nan = false;             // --debug-nan-step
+  int world_size = 1;      // data-parallel processes
+  bool debug_nan = false;  // --debug-nan-step
 };
 struct GraphDecision {
   bool capture = false;
   std::string line;  // one line for the log: what was chosen and why
 };
-// off: never. on/auto: on a GPU, unless the run has something a replay cannot reproduce: a
-// learning rate that changes every step (cosine: each step would need its own capture), data
+// off: never. on/auto: on a GPU, unless the run has something a replay cannot reproduce: data
 // parallelism (the all-reduce runs on the host), --debug-nan-step (a one-step change).
 GraphDecision decide_cuda_graphs(GraphMode mode, const StepGraphFacts& f);
 

@@ -86,8 +86,9 @@ int run(Phase& p) {
       .option("cuda-graphs", "auto",
               "capture the training step in a CUDA graph after 2 warm-up steps and replay it "
               "for every full batch (the last partial batch runs eagerly): on, off or auto "
-              "(auto = on a GPU unless the run has what a replay cannot reproduce: --schedule "
-              "cosine, data parallelism, --debug-nan-step; on = the same, said as a warning). A "
+              "(auto = on a GPU unless the run has what a replay cannot reproduce: data "
+              "parallelism, --debug-nan-step; on = the same, said as a warning; the learning "
+              "rate is then read on the device, so every schedule replays one graph). A "
               "step that cannot be captured (it allocates, synchronises or reads to the host) is "
               "logged once and the run goes on eagerly")
       .option("max-steps-per-epoch", "0", "stop each epoch after this many steps (0 = all)")
@@ -130,7 +131,6 @@ int run(Phase& p) {
   // --cuda-graphs: decided before anything makes the cuBLAS/cuDNN handles (use_own_stream).
   StepGraphFacts gfacts;
   gfacts.cuda = ctx.is_cuda();
-  gfacts.schedule = cli.get("schedule");
   gfacts.world_size = dp->size();
   gfacts.debug_nan = cli.get_int("debug-nan-step") > 0;
   const GraphMode graph_mode = parse_cuda_graphs(cli.get("cuda-graphs"));
@@ -207,6 +207,8 @@ int run(Phase& p) {
   ocfg.momentum = static_cast<float>(cli.get_double("momentum"));
   ocfg.weight_decay = static_cast<float>(cli.get_double("weight-decay"));
   Sgd sgd(ps, ocfg);
+  // A replayed graph reads the learning rate the loop writes to the device before each step.
+  if (graph_decision.capture) sgd.use_device_lr(ctx);
   // --precision fp16/bf16: half weight copies, half activations and gradients, fp16 loss scaling
   // (README "Mixed precision"); fp32/tf32: every MixedPrecision call is a no-op.
   LossScalerConfig lscfg;
@@ -371,7 +373,11 @@ int run(Phase& p) {
   auto step_on = [&](const DeviceBatch& db, float lr) {
     const bool full = db.size() == lcfg.batch;
     char key[48];
-    std::snprintf(key, sizeof key, "%a", static_cast<double>(lr));  // baked into the graph
+    // The host values the graph bakes in: none with the rate on the device (--cuda-graphs).
+    if (sgd.device_lr())
+      std::snprintf(key, sizeof key, "device-lr");
+    else
+      std::snprintf(key, sizeof key, "%a", static_cast<double>(lr));
     const StepGraphPolicy::Action action = graph_policy.next(full, key);
     if (action == StepGraphPolicy::Action::Eager) {
       TensorStreamScope on(ctx.is_cuda() ? ctx.stream() : nullptr);
@@ -455,6 +461,7 @@ int run(Phase& p) {
       GBAD_NVTX_RANGE("train step");
       const float lr = schedule.lr(global_step);
       sgd.set_lr(lr);
+      if (sgd.device_lr()) sgd.upload_lr(ctx);  // outside the graph, on the step's stream
       step_on(stager.front(), lr);
       allreduce_s += dp->take_allreduce_seconds();
       loss_log.record(ctx, loss, model.aux_logits().empty() ? nullptr : &aux_loss, aux_weight);

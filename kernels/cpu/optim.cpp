@@ -13,8 +13,9 @@ constexpr int64_t kParallelMin = 1 << 15;
 
 void sgd_step(Context&, Tensor& params, const Tensor& grads, Tensor& momentum_buf, int64_t step,
               float lr, float momentum, float weight_decay, float dampening, bool nesterov,
-              const Tensor* amp_state) {
+              const Tensor* amp_state, const Tensor* lr_device) {
   if (amp_state && amp_state->f32()[kAmpFoundInf] != 0.f) return;  // fp16 overflow: skip
+  if (lr_device) lr = lr_device->f32()[0];
   float* p = params.f32();
   const float* g = grads.f32();
   float* buf = momentum != 0.f ? momentum_buf.f32() : nullptr;

@@ -16,10 +16,13 @@ struct Sgd {
   const float* g;
   float* buf;
   const float* skip;  // the loss scaler's found_inf, or null
+  const float* lr;    // the learning rate on the device, or null (then a.lr)
   SgdArgs a;
   __device__ void operator()(int64_t i) const {
     if (skip && *skip != 0.f) return;
-    sgd_body(p + i, g[i], buf ? buf + i : nullptr, a);
+    SgdArgs b = a;
+    if (lr) b.lr = *lr;
+    sgd_body(p + i, g[i], buf ? buf + i : nullptr, b);
   }
 };
 struct Adam {
@@ -45,11 +48,11 @@ const float* found_inf(const Tensor* amp_state) {
 
 void sgd_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& momentum_buf, int64_t step,
               float lr, float momentum, float weight_decay, float dampening, bool nesterov,
-              const Tensor* amp_state) {
+              const Tensor* amp_state, const Tensor* lr_device) {
   SgdArgs a{lr, momentum, weight_decay, dampening, nesterov, step == 1};
   for_each(ctx, params.numel(),
            Sgd{params.f32(), grads.f32(), momentum != 0.f ? momentum_buf.f32() : nullptr,
-               found_inf(amp_state), a});
+               found_inf(amp_state), lr_device ? lr_device->f32() : nullptr, a});
 }
 
 void adam_step(Context& ctx, Tensor& params, const Tensor& grads, Tensor& m, Tensor& v,

@@ -172,7 +172,7 @@ TEST(Bodies, Optimisers) {
   std::vector<float> p = p_ref.to_vector(), buf(static_cast<size_t>(n));
   for (int step = 1; step <= 3; ++step) {
     const bool nesterov = step == 3;
-    cpu::sgd_step(ctx, p_ref, g, buf_ref, step, 0.1f, 0.9f, 1e-2f, 0.f, nesterov, nullptr);
+    cpu::sgd_step(ctx, p_ref, g, buf_ref, step, 0.1f, 0.9f, 1e-2f, 0.f, nesterov, nullptr, nullptr);
     SgdArgs a{0.1f, 0.9f, 1e-2f, 0.f, nesterov, step == 1};
     for (int64_t i = 0; i < n; ++i) sgd_body(&p[size_t(i)], g.f32()[i], &buf[size_t(i)], a);
   }

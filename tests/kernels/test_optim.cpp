@@ -45,6 +45,23 @@ TEST(Optim, SgdNesterovDampeningAndPlain) {
   EXPECT_NEAR(p.to_vector()[0], 0.94, 1e-6);
 }
 
+// The learning rate read from a device tensor gives the step of the same rate passed as a value
+// (the host value is then ignored); a tensor that is not one f32 value is refused.
+TEST(Optim, SgdLearningRateFromATensor) {
+  Context ctx;
+  Tensor g = random_tensor({777}, 2);
+  Tensor p1 = random_tensor({777}, 1), p2 = p1.clone(), b1 = Tensor::zeros({777}), b2 = b1.clone();
+  Tensor lr = Tensor::from_vector({0.037f}, {1});
+  for (int64_t step = 1; step <= 3; ++step) {
+    sgd_step(ctx, p1, g, b1, step, 0.037f, 0.9f, 1e-3f);
+    sgd_step(ctx, p2, g, b2, step, 99.f, 0.9f, 1e-3f, 0.f, false, nullptr, &lr);
+  }
+  EXPECT_EQ(p1.to_vector(), p2.to_vector());
+  EXPECT_EQ(b1.to_vector(), b2.to_vector());
+  Tensor two({2});
+  EXPECT_THROW(sgd_step(ctx, p2, g, b2, 4, 0.1f, 0.9f, 0.f, 0.f, false, nullptr, &two), Error);
+}
+
 // Adam in double, the textbook way.
 double adam_ref(double p, const std::vector<double>& gs, double lr, double b1, double b2,
                 double eps, double wd, bool decoupled) {
@@ -134,6 +151,40 @@ TEST(Optim, SgdAdamEmaClasses) {
   EXPECT_THROW(read_scalar(Tensor({2})), Error);
 }
 
+// Sgd with the rate on the device (what a replayed CUDA graph reads) follows a schedule that
+// changes the rate every step exactly as the rate passed by value does.
+TEST(Optim, SgdDeviceRateFollowsTheSchedule) {
+  Context ctx;
+  ParamStore a, b;
+  auto wa = a.add_param("w", {5}, InitSpec::constant(1.f));
+  auto wb = b.add_param("w", {5}, InitSpec::constant(1.f));
+  a.finalize(Device::CPU, 0);
+  b.finalize(Device::CPU, 0);
+  Sgd by_value(a, SgdConfig{}), on_device(b, SgdConfig{});
+  on_device.use_device_lr(ctx);
+  EXPECT_TRUE(on_device.device_lr());
+  for (int step = 0; step < 6; ++step) {
+    const float lr = 0.1f / static_cast<float>(step + 1);
+    a.grad(wa).fill(0.25f * static_cast<float>(step) - 0.5f);
+    b.grad(wb).fill(0.25f * static_cast<float>(step) - 0.5f);
+    by_value.set_lr(lr);
+    by_value.step(ctx);
+    on_device.set_lr(lr);
+    on_device.upload_lr(ctx);
+    on_device.step(ctx);
+  }
+  EXPECT_EQ(a.value(wa).to_vector(), b.value(wb).to_vector());
+  // Without an upload the step keeps the rate last written (what a replay would read).
+  on_device.set_lr(1000.f);
+  a.grad(wa).fill(1.f);
+  b.grad(wb).fill(1.f);
+  by_value.step(ctx);
+  on_device.step(ctx);
+  EXPECT_EQ(a.value(wa).to_vector(), b.value(wb).to_vector());
+  Sgd plain(a, SgdConfig{});
+  EXPECT_THROW(plain.upload_lr(ctx), Error);
+}
+
 // ---- CUDA vs CPU ---------------------------------------------------------------------------
 
 TEST(CudaVsCpu, SgdStep) {
@@ -143,6 +194,16 @@ TEST(CudaVsCpu, SgdStep) {
                 sgd_step(c, t[0], t[1], t[2], 1, 0.1f, 0.9f, 1e-4f);
                 sgd_step(c, t[0], t[1], t[2], 2, 0.1f, 0.9f, 1e-4f);
                 sgd_step(c, t[0], t[1], t[2], 3, 0.1f, 0.9f, 1e-4f, 0.f, true);
+              });
+}
+
+TEST(CudaVsCpu, SgdStepLearningRateOnTheDevice) {
+  GBAD_REQUIRE_CUDA();
+  cuda_vs_cpu({random_tensor({5003}, 1), random_tensor({5003}, 2), random_tensor({5003}, 3),
+               Tensor::from_vector({0.05f}, {1})},
+              [](Context& c, Ts& t) {
+                sgd_step(c, t[0], t[1], t[2], 1, 7.f, 0.9f, 1e-4f, 0.f, false, nullptr, &t[3]);
+                sgd_step(c, t[0], t[1], t[2], 2, 7.f, 0.9f, 1e-4f, 0.f, false, nullptr, &t[3]);
               });
 }
 

@@ -15,7 +15,6 @@ using A = StepGraphPolicy::Action;
 TEST(StepGraph, DecisionNamesWhyNot) {
   StepGraphFacts f;
   f.cuda = true;
-  f.schedule = "step";
   EXPECT_TRUE(decide_cuda_graphs(GraphMode::Auto, f).capture);
   EXPECT_TRUE(decide_cuda_graphs(GraphMode::On, f).capture);
   EXPECT_FALSE(decide_cuda_graphs(GraphMode::Off, f).capture);
@@ -24,10 +23,6 @@ TEST(StepGraph, DecisionNamesWhyNot) {
   g.cuda = false;
   EXPECT_FALSE(why(g).capture);
   EXPECT_NE(why(g).line.find("the CPU"), std::string::npos) << why(g).line;
-  g = f;
-  g.schedule = "cosine";
-  EXPECT_FALSE(why(g).capture);
-  EXPECT_NE(why(g).line.find("cosine"), std::string::npos);
   g = f;
   g.world_size = 2;
   EXPECT_FALSE(why(g).capture);
