@@ -386,9 +386,12 @@ void conv2d_forward_fast(Context& ctx, float* y, const float* x, const float* w,
 void conv2d_backward_fast(Context& ctx, float* dx, float* dw, float* db, const float* dy,
                           const float* x, const float* w, const Conv2dShape& s) {
   // Data gradient by the direct kernel where it applies (stride 1); the rest below.
-  if (dx && conv2d_direct_backward_data(ctx, dx, dy, w, s)) {
-    dx = nullptr;
-    if (!dw && !db) return;
+  if (dx && conv2d_direct_backward_data(ctx, dx, dy, w, s)) dx = nullptr;
+  // Filter gradient likewise (filters larger than 1x1).
+  if (dw && conv2d_direct_backward_filter(ctx, dw, dy, x, s)) dw = nullptr;
+  if (!dx && !dw) {
+    if (db) conv2d_backward<float>(nullptr, nullptr, db, dy, x, w, s, nullptr);
+    return;
   }
   // The images are split into a fixed number of contiguous groups (kDwGroups, whatever the
   // thread count); each group's filter gradient goes into its own partial, and the partials are

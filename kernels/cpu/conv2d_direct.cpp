@@ -46,8 +46,16 @@ struct DirectArgs {
   int64_t n = 0, c = 0, k = 0, r = 0, s = 0, p = 0, q = 0;
   int64_t hp = 0, wp = 0, row = 0;  // row = wp * C
   int64_t sh = 1, sw = 1;
-  int kv = 1, px = 1;  // tile: kv vectors of output channels x px pixels
+  int kv = 1, px = 1;  // tile: kv vectors of output channels x px pixels (or px (s, c) pairs)
+  // Filter gradient only: dy channels-last (N*P*Q, kp), kp = K rounded up to the channel
+  // block; the items' accumulator tiles.
+  const float* dyh = nullptr;
+  int64_t kp = 0;
+  float* acc = nullptr;
 };
+
+// Output pixels per block of the filter-gradient kernel.
+constexpr int64_t kDwBlock = 128;
 
 }  // namespace
 
@@ -79,6 +87,7 @@ constexpr int VW = 16;
 void forward_tiles(const DirectArgs& a, int64_t kb, int64_t t0, int64_t t1) {
   direct_forward_tiles(a, kb, t0, t1);
 }
+void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) { direct_dw_items(a, i0, i1); }
 }  // namespace direct_avx512
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -108,6 +117,7 @@ constexpr int VW = 8;
 void forward_tiles(const DirectArgs& a, int64_t kb, int64_t t0, int64_t t1) {
   direct_forward_tiles(a, kb, t0, t1);
 }
+void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) { direct_dw_items(a, i0, i1); }
 }  // namespace direct_avx2
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -131,6 +141,7 @@ constexpr int VW = 4;
 void forward_tiles(const DirectArgs& a, int64_t kb, int64_t t0, int64_t t1) {
   direct_forward_tiles(a, kb, t0, t1);
 }
+void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) { direct_dw_items(a, i0, i1); }
 }  // namespace direct_portable
 
 namespace {
@@ -200,6 +211,22 @@ void forward_tiles(ConvKernel kern, const DirectArgs& a, int64_t kb, int64_t t0,
   }
 }
 
+void dw_items(ConvKernel kern, const DirectArgs& a, int64_t i0, int64_t i1) {
+  switch (kern) {
+#ifdef GBAD_DIRECT_X86
+    case ConvKernel::Avx512:
+      direct_avx512::dw_items(a, i0, i1);
+      return;
+    case ConvKernel::Avx2:
+      direct_avx2::dw_items(a, i0, i1);
+      return;
+#endif
+    default:
+      direct_portable::dw_items(a, i0, i1);
+      return;
+  }
+}
+
 }  // namespace
 
 void set_conv_kernel(ConvKernel k) {
@@ -249,36 +276,14 @@ const char* conv_kernel_name(ConvKernel k) {
 namespace {
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr int64_t kParallelMacs = 1 << 18;
-}  // namespace
 
-bool conv2d_direct_forward(Context& ctx, float* y, const float* x, const float* w,
-                           const Conv2dShape& s, const ConvEpilogue& e) {
-  const ConvKernel kern = conv_kernel();
-  // A 1x1 convolution is a plain GEMM per image in NCHW (no im2col): OpenBLAS was faster there
-  // (no transposes), so it stays on the GEMM path.
-  if (kern == ConvKernel::Gemm || s.n * s.p * s.q == 0 || s.r * s.s == 1) return false;
-  DirectArgs a;
-  pick_tile(kern, s.k, &a.kv, &a.px);
-  const int64_t kb_w = int64_t(a.kv) * vector_width(kern);
-  const int64_t nkb = (s.k + kb_w - 1) / kb_w;
-  a.n = s.n, a.c = s.c, a.k = s.k, a.r = s.r, a.s = s.s, a.p = s.p, a.q = s.q;
-  a.sh = s.sh, a.sw = s.sw;
-  a.hp = s.h + 2 * s.ph, a.wp = s.w + 2 * s.pw, a.row = a.wp * s.c;
-  a.y = y, a.scale = e.scale, a.shift = e.shift, a.residual = e.residual, a.relu = e.relu;
-  const int64_t img = a.hp * a.wp * s.c, xh_elems = s.n * img;
-  const int64_t wpk_elems = nkb * s.r * s.s * s.c * kb_w;
-  // 16 floats of slack per buffer to align each to 64 bytes.
-  float* ws = static_cast<float*>(ctx.workspace(size_t(xh_elems + wpk_elems + 32) * sizeof(float)));
-  auto align = [](float* p) {
-    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
-  };
-  float* xh = align(ws);
-  float* wpk = align(xh + xh_elems);
-  a.xh = xh, a.wpk = wpk;
-  const int64_t macs = s.n * s.k * s.c * s.r * s.s * s.p * s.q;
-  const bool par = macs >= kParallelMacs && omp_get_max_threads() > 1;
+float* align64(float* p) {
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
+}
 
-  // Input: NCHW -> zero-padded (N, hp, wp, C).
+// NCHW -> zero-padded channels-last (N, hp, wp, C).
+void pack_input(float* xh, const float* x, const Conv2dShape& s, const DirectArgs& a, bool par) {
+  const int64_t img = a.hp * a.row;
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t n = 0; n < s.n; ++n) {
     float* d = xh + n * img;
@@ -295,6 +300,38 @@ bool conv2d_direct_forward(Context& ctx, float* y, const float* x, const float* 
       }
     }
   }
+}
+
+void set_geometry(DirectArgs& a, const Conv2dShape& s) {
+  a.n = s.n, a.c = s.c, a.k = s.k, a.r = s.r, a.s = s.s, a.p = s.p, a.q = s.q;
+  a.sh = s.sh, a.sw = s.sw;
+  a.hp = s.h + 2 * s.ph, a.wp = s.w + 2 * s.pw, a.row = a.wp * s.c;
+}
+}  // namespace
+
+bool conv2d_direct_forward(Context& ctx, float* y, const float* x, const float* w,
+                           const Conv2dShape& s, const ConvEpilogue& e) {
+  const ConvKernel kern = conv_kernel();
+  // A 1x1 convolution is a plain GEMM per image in NCHW (no im2col): OpenBLAS was faster there
+  // (no transposes), so it stays on the GEMM path.
+  if (kern == ConvKernel::Gemm || s.n * s.p * s.q == 0 || s.r * s.s == 1) return false;
+  DirectArgs a;
+  pick_tile(kern, s.k, &a.kv, &a.px);
+  const int64_t kb_w = int64_t(a.kv) * vector_width(kern);
+  const int64_t nkb = (s.k + kb_w - 1) / kb_w;
+  set_geometry(a, s);
+  a.y = y, a.scale = e.scale, a.shift = e.shift, a.residual = e.residual, a.relu = e.relu;
+  const int64_t img = a.hp * a.wp * s.c, xh_elems = s.n * img;
+  const int64_t wpk_elems = nkb * s.r * s.s * s.c * kb_w;
+  // 16 floats of slack per buffer to align each to 64 bytes.
+  float* ws = static_cast<float*>(ctx.workspace(size_t(xh_elems + wpk_elems + 32) * sizeof(float)));
+  float* xh = align64(ws);
+  float* wpk = align64(xh + xh_elems);
+  a.xh = xh, a.wpk = wpk;
+  const int64_t macs = s.n * s.k * s.c * s.r * s.s * s.p * s.q;
+  const bool par = macs >= kParallelMacs && omp_get_max_threads() > 1;
+
+  pack_input(xh, x, s, a, par);
   // Filters: (K, C, R, S) -> [K/KB][R][S][C][KB], zero beyond K.
   for (int64_t kb = 0; kb < nkb; ++kb)
     for (int64_t r = 0; r < s.r; ++r)
@@ -319,6 +356,62 @@ bool conv2d_direct_forward(Context& ctx, float* y, const float* x, const float* 
       const int64_t t1 = std::min(tiles, t0 + (hi - i));
       forward_tiles(kern, a, kb, t0, t1);
       i += t1 - t0;
+    }
+  }
+  return true;
+}
+
+bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, const float* x,
+                                   const Conv2dShape& s) {
+  const ConvKernel kern = conv_kernel();
+  if (kern == ConvKernel::Gemm || s.n * s.p * s.q == 0 || s.r * s.s == 1) return false;
+  DirectArgs a;
+  pick_tile(kern, s.k, &a.kv, &a.px);
+  set_geometry(a, s);
+  const int64_t ct = a.px, kb_w = int64_t(a.kv) * vector_width(kern);
+  const int64_t nkb = (s.k + kb_w - 1) / kb_w, njb = (s.s * s.c + ct - 1) / ct;
+  const int64_t items = s.r * nkb * njb, npq = s.n * s.p * s.q, pq = s.p * s.q;
+  a.kp = nkb * kb_w;
+  // The last column block reads up to ct - 1 values past a row's end: slack after the image.
+  const int64_t img = a.hp * a.row, xh_elems = s.n * img + ct;
+  const int64_t dyh_elems = npq * a.kp, acc_elems = items * ct * kb_w;
+  float* ws = static_cast<float*>(
+      ctx.workspace(size_t(xh_elems + dyh_elems + acc_elems + 48) * sizeof(float)));
+  float* xh = align64(ws);
+  float* dyh = align64(xh + xh_elems);
+  float* acc = align64(dyh + dyh_elems);
+  a.xh = xh, a.dyh = dyh, a.acc = acc;
+  const bool par = npq * s.k * s.c * s.r * s.s >= kParallelMacs && omp_get_max_threads() > 1;
+  pack_input(xh, x, s, a, par);
+  std::fill(xh + s.n * img, xh + xh_elems, 0.f);
+  // dy: NCHW -> (N*P*Q, kp), zero beyond K.
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t n = 0; n < s.n; ++n) {
+    float* d = dyh + n * pq * a.kp;
+    for (int64_t i = 0; i < pq; ++i) std::fill(d + i * a.kp + s.k, d + (i + 1) * a.kp, 0.f);
+    for (int64_t k = 0; k < s.k; ++k) {
+      const float* src = dy + (n * s.k + k) * pq;
+      for (int64_t i = 0; i < pq; ++i) d[i * a.kp + k] = src[i];
+    }
+  }
+  std::fill(acc, acc + acc_elems, 0.f);
+#pragma omp parallel if (par)
+  {
+    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    dw_items(kern, a, items * t / nt, items * (t + 1) / nt);
+  }
+  // dw[k, c, r, s] += the tile entry of (r, j = s * C + c, k).
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t r = item / (nkb * njb), kb = (item / njb) % nkb, jb = item % njb;
+    const float* tile = acc + item * ct * kb_w;
+    for (int64_t i = 0; i < ct; ++i) {
+      const int64_t j = jb * ct + i;
+      if (j >= s.s * s.c) break;
+      const int64_t q = j / s.c, c = j % s.c;
+      for (int64_t l = 0; l < kb_w && kb * kb_w + l < s.k; ++l) {
+        const int64_t k = kb * kb_w + l;
+        dw[((k * s.c + c) * s.r + r) * s.s + q] += tile[i * kb_w + l];
+      }
     }
   }
   return true;

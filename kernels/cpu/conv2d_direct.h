@@ -28,4 +28,10 @@ bool conv2d_direct_forward(Context& ctx, float* y, const float* x, const float* 
 bool conv2d_direct_backward_data(Context& ctx, float* dx, const float* dy, const float* w,
                                  const Conv2dShape& s);
 
+// dw += the filter gradient (r * s > 1): vectors of output channels (dy made channels-last)
+// times broadcast input values, one accumulator tile per (filter row, channel block, run of
+// (s, c) pairs). Returns false when not handled.
+bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, const float* x,
+                                   const Conv2dShape& s);
+
 }  // namespace gbad::cpu

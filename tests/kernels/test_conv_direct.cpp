@@ -150,6 +150,27 @@ TEST(FastPath, DirectConvBackwardDataEveryKernel) {
   });
 }
 
+TEST(FastPath, DirectConvBackwardFilterEveryKernel) {
+  for_each_direct_kernel([] {
+    Context ctx;
+    for (const DirectCase& dc : direct_cases()) {
+      SCOPED_TRACE(dc.name);
+      const Conv2dShape s = conv2d_shape({dc.n, dc.c, dc.h, dc.w}, {dc.k, dc.c, dc.r, dc.s}, dc.p);
+      const std::vector<float> x = test::random_vector(s.n * s.c * s.h * s.w, 9);
+      const std::vector<float> dy = test::random_vector(s.n * s.k * s.p * s.q, 10);
+      // dw accumulates: start from non-zero values.
+      std::vector<float> dw = test::random_vector(s.k * s.c * s.r * s.s, 11);
+      std::vector<double> want = to_double(dw);
+      std::vector<double> col(size_t(std::max<int64_t>(1, cpu::conv2d_col_elems(s))));
+      const std::vector<double> xd = to_double(x), dyd = to_double(dy);
+      cpu::conv2d_backward<double>(nullptr, want.data(), nullptr, dyd.data(), xd.data(), nullptr,
+                                   s, col.data());
+      ASSERT_TRUE(cpu::conv2d_direct_backward_filter(ctx, dw.data(), dy.data(), x.data(), s));
+      expect_rel_norm(dw, want, 2e-6, "dw");
+    }
+  });
+}
+
 // The selection: the Gemm kernel turns the direct path off; 1x1 convolutions stay on GEMM.
 TEST(FastPath, DirectConvSelection) {
   Context ctx;
