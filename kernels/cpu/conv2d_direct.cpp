@@ -87,7 +87,12 @@ constexpr int VW = 16;
 void forward_tiles(const DirectArgs& a, int64_t kb, int64_t t0, int64_t t1) {
   direct_forward_tiles(a, kb, t0, t1);
 }
-void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) { direct_dw_items(a, i0, i1); }
+void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) {
+  direct_dw_items(a, i0, i1);
+}
+void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t cols) {
+  transpose_blocks(dst, ldd, src, lds, rows, cols);
+}
 }  // namespace direct_avx512
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -117,7 +122,12 @@ constexpr int VW = 8;
 void forward_tiles(const DirectArgs& a, int64_t kb, int64_t t0, int64_t t1) {
   direct_forward_tiles(a, kb, t0, t1);
 }
-void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) { direct_dw_items(a, i0, i1); }
+void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) {
+  direct_dw_items(a, i0, i1);
+}
+void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t cols) {
+  transpose_blocks(dst, ldd, src, lds, rows, cols);
+}
 }  // namespace direct_avx2
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -141,7 +151,12 @@ constexpr int VW = 4;
 void forward_tiles(const DirectArgs& a, int64_t kb, int64_t t0, int64_t t1) {
   direct_forward_tiles(a, kb, t0, t1);
 }
-void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) { direct_dw_items(a, i0, i1); }
+void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) {
+  direct_dw_items(a, i0, i1);
+}
+void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t cols) {
+  transpose_blocks(dst, ldd, src, lds, rows, cols);
+}
 }  // namespace direct_portable
 
 namespace {
@@ -227,6 +242,24 @@ void dw_items(ConvKernel kern, const DirectArgs& a, int64_t i0, int64_t i1) {
   }
 }
 
+// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols.
+void transpose(ConvKernel kern, float* dst, int64_t ldd, const float* src, int64_t lds,
+               int64_t rows, int64_t cols) {
+  switch (kern) {
+#ifdef GBAD_DIRECT_X86
+    case ConvKernel::Avx512:
+      direct_avx512::transpose(dst, ldd, src, lds, rows, cols);
+      return;
+    case ConvKernel::Avx2:
+      direct_avx2::transpose(dst, ldd, src, lds, rows, cols);
+      return;
+#endif
+    default:
+      direct_portable::transpose(dst, ldd, src, lds, rows, cols);
+      return;
+  }
+}
+
 }  // namespace
 
 void set_conv_kernel(ConvKernel k) {
@@ -284,6 +317,7 @@ float* align64(float* p) {
 // NCHW -> zero-padded channels-last (N, hp, wp, C).
 void pack_input(float* xh, const float* x, const Conv2dShape& s, const DirectArgs& a, bool par) {
   const int64_t img = a.hp * a.row;
+  const ConvKernel kern = conv_kernel();
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t n = 0; n < s.n; ++n) {
     float* d = xh + n * img;
@@ -293,11 +327,8 @@ void pack_input(float* xh, const float* x, const Conv2dShape& s, const DirectArg
       float* dr = d + (h + s.ph) * a.row;
       std::fill(dr, dr + s.pw * s.c, 0.f);
       std::fill(dr + (s.pw + s.w) * s.c, dr + a.row, 0.f);
-      dr += s.pw * s.c;
-      for (int64_t c = 0; c < s.c; ++c) {
-        const float* src = x + ((n * s.c + c) * s.h + h) * s.w;
-        for (int64_t iw = 0; iw < s.w; ++iw) dr[iw * s.c + c] = src[iw];
-      }
+      // Row h of every channel (C rows of W, stride H*W) -> W pixels of C channels.
+      transpose(kern, dr + s.pw * s.c, s.c, x + (n * s.c * s.h + h) * s.w, s.h * s.w, s.c, s.w);
     }
   }
 }
@@ -388,11 +419,9 @@ bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, con
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t n = 0; n < s.n; ++n) {
     float* d = dyh + n * pq * a.kp;
-    for (int64_t i = 0; i < pq; ++i) std::fill(d + i * a.kp + s.k, d + (i + 1) * a.kp, 0.f);
-    for (int64_t k = 0; k < s.k; ++k) {
-      const float* src = dy + (n * s.k + k) * pq;
-      for (int64_t i = 0; i < pq; ++i) d[i * a.kp + k] = src[i];
-    }
+    if (a.kp > s.k)
+      for (int64_t i = 0; i < pq; ++i) std::fill(d + i * a.kp + s.k, d + (i + 1) * a.kp, 0.f);
+    transpose(kern, d, a.kp, dy + n * s.k * pq, pq, s.k, pq);
   }
   std::fill(acc, acc + acc_elems, 0.f);
 #pragma omp parallel if (par)

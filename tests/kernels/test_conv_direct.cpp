@@ -39,6 +39,8 @@ const std::vector<DirectCase>& direct_cases() {
       {"5x5_pad_asym", 2, 6, 8, 7, 9, 5, 5, {1, 1, 2, 1}},
       {"3x1_rect_s2x1", 3, 4, 9, 5, 5, 3, 1, {2, 1, 1, 0}},
       {"3x3_no_pad", 2, 7, 6, 6, 12, 3, 3, {1, 1, 0, 0}},
+      // Wide rows and >= 16 channels: the 16 x 16 block transposes of the input packing.
+      {"3x3_wide_rows", 2, 20, 5, 35, 16, 3, 3, {1, 1, 1, 1}},
   };
   return c;
 }
@@ -163,8 +165,8 @@ TEST(FastPath, DirectConvBackwardFilterEveryKernel) {
       std::vector<double> want = to_double(dw);
       std::vector<double> col(size_t(std::max<int64_t>(1, cpu::conv2d_col_elems(s))));
       const std::vector<double> xd = to_double(x), dyd = to_double(dy);
-      cpu::conv2d_backward<double>(nullptr, want.data(), nullptr, dyd.data(), xd.data(), nullptr,
-                                   s, col.data());
+      cpu::conv2d_backward<double>(nullptr, want.data(), nullptr, dyd.data(), xd.data(), nullptr, s,
+                                   col.data());
       ASSERT_TRUE(cpu::conv2d_direct_backward_filter(ctx, dw.data(), dy.data(), x.data(), s));
       expect_rel_norm(dw, want, 2e-6, "dw");
     }
