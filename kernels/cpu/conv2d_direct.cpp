@@ -90,8 +90,9 @@ void forward_tiles(const DirectArgs& a, int64_t kb, int64_t t0, int64_t t1) {
 void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) {
   direct_dw_items(a, i0, i1);
 }
-void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t cols) {
-  transpose_blocks(dst, ldd, src, lds, rows, cols);
+void pack(float* dst, const float* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
+          int64_t wp, int64_t ldc) {
+  pack_image(dst, x, C, H, W, ph, pw, wp, ldc);
 }
 }  // namespace direct_avx512
 #if defined(__clang__)
@@ -125,8 +126,9 @@ void forward_tiles(const DirectArgs& a, int64_t kb, int64_t t0, int64_t t1) {
 void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) {
   direct_dw_items(a, i0, i1);
 }
-void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t cols) {
-  transpose_blocks(dst, ldd, src, lds, rows, cols);
+void pack(float* dst, const float* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
+          int64_t wp, int64_t ldc) {
+  pack_image(dst, x, C, H, W, ph, pw, wp, ldc);
 }
 }  // namespace direct_avx2
 #if defined(__clang__)
@@ -154,8 +156,9 @@ void forward_tiles(const DirectArgs& a, int64_t kb, int64_t t0, int64_t t1) {
 void dw_items(const DirectArgs& a, int64_t i0, int64_t i1) {
   direct_dw_items(a, i0, i1);
 }
-void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows, int64_t cols) {
-  transpose_blocks(dst, ldd, src, lds, rows, cols);
+void pack(float* dst, const float* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
+          int64_t wp, int64_t ldc) {
+  pack_image(dst, x, C, H, W, ph, pw, wp, ldc);
 }
 }  // namespace direct_portable
 
@@ -242,20 +245,20 @@ void dw_items(ConvKernel kern, const DirectArgs& a, int64_t i0, int64_t i1) {
   }
 }
 
-// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols.
-void transpose(ConvKernel kern, float* dst, int64_t ldd, const float* src, int64_t lds,
-               int64_t rows, int64_t cols) {
+// One image (C, H, W) -> channels-last, pixel (h, w) at dst + ((h + ph) * wp + w + pw) * ldc.
+void pack(ConvKernel kern, float* dst, const float* x, int64_t C, int64_t H, int64_t W, int64_t ph,
+          int64_t pw, int64_t wp, int64_t ldc) {
   switch (kern) {
 #ifdef GBAD_DIRECT_X86
     case ConvKernel::Avx512:
-      direct_avx512::transpose(dst, ldd, src, lds, rows, cols);
+      direct_avx512::pack(dst, x, C, H, W, ph, pw, wp, ldc);
       return;
     case ConvKernel::Avx2:
-      direct_avx2::transpose(dst, ldd, src, lds, rows, cols);
+      direct_avx2::pack(dst, x, C, H, W, ph, pw, wp, ldc);
       return;
 #endif
     default:
-      direct_portable::transpose(dst, ldd, src, lds, rows, cols);
+      direct_portable::pack(dst, x, C, H, W, ph, pw, wp, ldc);
       return;
   }
 }
@@ -327,9 +330,8 @@ void pack_input(float* xh, const float* x, const Conv2dShape& s, const DirectArg
       float* dr = d + (h + s.ph) * a.row;
       std::fill(dr, dr + s.pw * s.c, 0.f);
       std::fill(dr + (s.pw + s.w) * s.c, dr + a.row, 0.f);
-      // Row h of every channel (C rows of W, stride H*W) -> W pixels of C channels.
-      transpose(kern, dr + s.pw * s.c, s.c, x + (n * s.c * s.h + h) * s.w, s.h * s.w, s.c, s.w);
     }
+    pack(kern, d, x + n * s.c * s.h * s.w, s.c, s.h, s.w, s.ph, s.pw, a.wp, s.c);
   }
 }
 
@@ -421,7 +423,7 @@ bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, con
     float* d = dyh + n * pq * a.kp;
     if (a.kp > s.k)
       for (int64_t i = 0; i < pq; ++i) std::fill(d + i * a.kp + s.k, d + (i + 1) * a.kp, 0.f);
-    transpose(kern, d, a.kp, dy + n * s.k * pq, pq, s.k, pq);
+    pack(kern, d, dy + n * s.k * pq, s.k, s.p, s.q, 0, 0, s.q, a.kp);
   }
   std::fill(acc, acc + acc_elems, 0.f);
 #pragma omp parallel if (par)
