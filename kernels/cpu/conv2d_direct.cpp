@@ -312,6 +312,12 @@ const char* conv_kernel_name(ConvKernel k) {
 namespace {
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr int64_t kParallelMacs = 1 << 18;
+// Where the direct kernel stops paying (bench/RESULTS.md, "direct convolution", ResNet-34
+// layers): a tile streams all R*S*C filter taps of its channel block, which fall out of L2 past
+// about 3x3x256 (ResNet-34's layer4, C = 512, ran 0.8x of im2col + SGEMM); the filter gradient's
+// per-call tiles and reduction grow with C*K (C = K = 256 ran 0.96x, 256 x 512 0.73x).
+constexpr int64_t kMaxDirectTaps = 9 * 256;
+constexpr int64_t kMaxDirectFilterGradCK = 128 * 256;
 
 float* align64(float* p) {
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
@@ -342,12 +348,18 @@ void set_geometry(DirectArgs& a, const Conv2dShape& s) {
 }
 }  // namespace
 
-bool conv2d_direct_forward(Context& ctx, float* y, const float* x, const float* w,
-                           const Conv2dShape& s, const ConvEpilogue& e) {
+namespace {
+
+// The forward convolution of shape s. rotated: w holds the filters of the convolution whose
+// data gradient this is, (s.c, s.k, R, S), used as w'[k, c, r, q] = w[c, k, R-1-r, S-1-q].
+bool direct_forward(Context& ctx, float* y, const float* x, const float* w, const Conv2dShape& s,
+                    const ConvEpilogue& e, bool rotated) {
   const ConvKernel kern = conv_kernel();
   // A 1x1 convolution is a plain GEMM per image in NCHW (no im2col): OpenBLAS was faster there
   // (no transposes), so it stays on the GEMM path.
-  if (kern == ConvKernel::Gemm || s.n * s.p * s.q == 0 || s.r * s.s == 1) return false;
+  if (kern == ConvKernel::Gemm || s.n * s.p * s.q == 0 || s.r * s.s == 1 ||
+      s.r * s.s * s.c > kMaxDirectTaps)
+    return false;
   DirectArgs a;
   pick_tile(kern, s.k, &a.kv, &a.px);
   const int64_t kb_w = int64_t(a.kv) * vector_width(kern);
@@ -366,15 +378,23 @@ bool conv2d_direct_forward(Context& ctx, float* y, const float* x, const float* 
 
   pack_input(xh, x, s, a, par);
   // Filters: (K, C, R, S) -> [K/KB][R][S][C][KB], zero beyond K.
+  const int64_t rs = s.r * s.s;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
   for (int64_t kb = 0; kb < nkb; ++kb)
     for (int64_t r = 0; r < s.r; ++r)
       for (int64_t ss = 0; ss < s.s; ++ss)
         for (int64_t c = 0; c < s.c; ++c) {
           float* d = wpk + (((kb * s.r + r) * s.s + ss) * s.c + c) * kb_w;
-          for (int64_t j = 0; j < kb_w; ++j) {
-            const int64_t k = kb * kb_w + j;
-            d[j] = k < s.k ? w[((k * s.c + c) * s.r + r) * s.s + ss] : 0.f;
+          const int64_t kn = std::min(kb_w, s.k - kb * kb_w);
+          if (rotated) {
+            const float* src =
+                w + (c * s.k + kb * kb_w) * rs + (s.r - 1 - r) * s.s + (s.s - 1 - ss);
+            for (int64_t j = 0; j < kn; ++j) d[j] = src[j * rs];
+          } else {
+            const float* src = w + ((kb * kb_w) * s.c + c) * rs + r * s.s + ss;
+            for (int64_t j = 0; j < kn; ++j) d[j] = src[j * s.c * rs];
           }
+          for (int64_t j = kn; j < kb_w; ++j) d[j] = 0.f;
         }
 
   const int64_t tiles = (s.n * s.p * s.q + a.px - 1) / a.px, total = nkb * tiles;
@@ -394,10 +414,19 @@ bool conv2d_direct_forward(Context& ctx, float* y, const float* x, const float* 
   return true;
 }
 
+}  // namespace
+
+bool conv2d_direct_forward(Context& ctx, float* y, const float* x, const float* w,
+                           const Conv2dShape& s, const ConvEpilogue& e) {
+  return direct_forward(ctx, y, x, w, s, e, false);
+}
+
 bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, const float* x,
                                    const Conv2dShape& s) {
   const ConvKernel kern = conv_kernel();
-  if (kern == ConvKernel::Gemm || s.n * s.p * s.q == 0 || s.r * s.s == 1) return false;
+  if (kern == ConvKernel::Gemm || s.n * s.p * s.q == 0 || s.r * s.s == 1 ||
+      s.r * s.s * s.c > kMaxDirectTaps || s.c * s.k > kMaxDirectFilterGradCK)
+    return false;
   DirectArgs a;
   pick_tile(kern, s.k, &a.kv, &a.px);
   set_geometry(a, s);
@@ -431,19 +460,18 @@ bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, con
     const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
     dw_items(kern, a, items * t / nt, items * (t + 1) / nt);
   }
-  // dw[k, c, r, s] += the tile entry of (r, j = s * C + c, k).
-  for (int64_t item = 0; item < items; ++item) {
-    const int64_t r = item / (nkb * njb), kb = (item / njb) % nkb, jb = item % njb;
-    const float* tile = acc + item * ct * kb_w;
-    for (int64_t i = 0; i < ct; ++i) {
-      const int64_t j = jb * ct + i;
-      if (j >= s.s * s.c) break;
-      const int64_t q = j / s.c, c = j % s.c;
-      for (int64_t l = 0; l < kb_w && kb * kb_w + l < s.k; ++l) {
-        const int64_t k = kb * kb_w + l;
-        dw[((k * s.c + c) * s.r + r) * s.s + q] += tile[i * kb_w + l];
-      }
-    }
+  // dw[k, c, r, q] += the tile entry of (r, j = q * C + c, k); each thread its own k.
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t k = 0; k < s.k; ++k) {
+    const int64_t kb = k / kb_w, l = k - kb * kb_w;
+    float* d = dw + k * s.c * s.r * s.s;
+    for (int64_t c = 0; c < s.c; ++c)
+      for (int64_t r = 0; r < s.r; ++r)
+        for (int64_t q = 0; q < s.s; ++q) {
+          const int64_t j = q * s.c + c, jb = j / ct;
+          const int64_t item = (r * nkb + kb) * njb + jb;
+          *d++ += acc[(item * ct + (j - jb * ct)) * kb_w + l];
+        }
   }
   return true;
 }
@@ -463,14 +491,7 @@ bool conv2d_direct_backward_data(Context& ctx, float* dx, const float* dy, const
   t.ph = int(s.r - 1 - s.ph), t.pw = int(s.s - 1 - s.pw);
   t.p = t.h + 2 * t.ph - t.r + 1, t.q = t.w + 2 * t.pw - t.s + 1;
   if (t.p != s.h || t.q != s.w) return false;  // rows/columns no output tap reaches
-  std::vector<float> wr(size_t(s.k * s.c * s.r * s.s));
-  for (int64_t k = 0; k < s.k; ++k)
-    for (int64_t c = 0; c < s.c; ++c)
-      for (int64_t r = 0; r < s.r; ++r)
-        for (int64_t q = 0; q < s.s; ++q)
-          wr[size_t(((c * s.k + k) * s.r + (s.r - 1 - r)) * s.s + (s.s - 1 - q))] =
-              w[((k * s.c + c) * s.r + r) * s.s + q];
-  return conv2d_direct_forward(ctx, dx, dy, wr.data(), t, ConvEpilogue{});
+  return direct_forward(ctx, dx, dy, w, t, ConvEpilogue{}, true);
 }
 
 }  // namespace gbad::cpu
