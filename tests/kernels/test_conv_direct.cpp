@@ -191,12 +191,12 @@ TEST(FastPath, DirectConvSelection) {
   EXPECT_EQ(y[0], 12.f);  // top-left corner: 4 of 9 taps inside x 3 channels
   EXPECT_FALSE(cpu::conv2d_direct_forward(ctx, y.data(), x.data(), w.data(), pw, {}));
   // Past 3x3x256 filter taps per output channel the GEMM path is used (and for the filter
-  // gradient past C*K = 128*256).
+  // gradient past C*K = 256*256).
   const Conv2dShape wide = conv2d_shape({1, 257, 3, 3}, {4, 257, 3, 3}, {1, 1, 1, 1});
-  const Conv2dShape ck = conv2d_shape({1, 128, 3, 3}, {257, 128, 3, 3}, {1, 1, 1, 1});
+  const Conv2dShape ck = conv2d_shape({1, 256, 3, 3}, {257, 256, 3, 3}, {1, 1, 1, 1});
   std::vector<float> xw(257 * 9, 1.f), ww(4 * 257 * 9, 1.f), yw(4 * 9, 0.f);
   EXPECT_FALSE(cpu::conv2d_direct_forward(ctx, yw.data(), xw.data(), ww.data(), wide, {}));
-  std::vector<float> xc(128 * 9, 1.f), dyc(257 * 9, 1.f), dwc(257 * 128 * 9, 0.f);
+  std::vector<float> xc(256 * 9, 1.f), dyc(257 * 9, 1.f), dwc(257 * 256 * 9, 0.f);
   EXPECT_FALSE(cpu::conv2d_direct_backward_filter(ctx, dwc.data(), dyc.data(), xc.data(), ck));
   cpu::set_conv_kernel(cpu::ConvKernel::Auto);
   EXPECT_NE(cpu::conv_kernel(), cpu::ConvKernel::Auto);
