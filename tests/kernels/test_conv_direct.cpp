@@ -176,6 +176,48 @@ TEST(FastPath, DirectConvBackwardFilterEveryKernel) {
   });
 }
 
+// Every output (and filter-gradient) element is one fixed FMA chain: the same bits for any
+// thread count (shapes large enough for the parallel regions; 3 threads split unevenly).
+TEST(FastPath, DirectConvSameBitsForAnyThreadCount) {
+  const int saved = omp_get_max_threads();
+  for (cpu::ConvKernel kern :
+       {cpu::ConvKernel::Avx512, cpu::ConvKernel::Avx2, cpu::ConvKernel::Portable}) {
+    if (!cpu::conv_kernel_supported(kern)) continue;
+    SCOPED_TRACE(cpu::conv_kernel_name(kern));
+    cpu::set_conv_kernel(kern);
+    for (const Conv2dParams p : {Conv2dParams{1, 1, 1, 1}, Conv2dParams{2, 2, 1, 1}}) {
+      const Conv2dShape s = conv2d_shape({5, 16, 13, 12}, {40, 16, 3, 3}, p);
+      const std::vector<float> x = test::random_vector(s.n * s.c * s.h * s.w, 12);
+      const std::vector<float> w = test::random_vector(s.k * s.c * s.r * s.s, 13);
+      const std::vector<float> dy = test::random_vector(s.n * s.k * s.p * s.q, 14);
+      std::vector<std::vector<float>> y, dx, dw;
+      for (int t : {1, 2, 3}) {
+        omp_set_num_threads(t);
+        Context ctx;
+        y.emplace_back(size_t(s.n * s.k * s.p * s.q));
+        ASSERT_TRUE(cpu::conv2d_direct_forward(ctx, y.back().data(), x.data(), w.data(), s, {}));
+        dw.emplace_back(w.size(), 0.f);
+        ASSERT_TRUE(
+            cpu::conv2d_direct_backward_filter(ctx, dw.back().data(), dy.data(), x.data(), s));
+        if (s.sh == 1) {
+          dx.emplace_back(x.size());
+          ASSERT_TRUE(
+              cpu::conv2d_direct_backward_data(ctx, dx.back().data(), dy.data(), w.data(), s));
+        }
+      }
+      for (size_t i = 1; i < y.size(); ++i) {
+        EXPECT_EQ(y[i], y[0]);
+        EXPECT_EQ(dw[i], dw[0]);
+        if (!dx.empty()) {
+          EXPECT_EQ(dx[i], dx[0]);
+        }
+      }
+    }
+  }
+  cpu::set_conv_kernel(cpu::ConvKernel::Auto);
+  omp_set_num_threads(saved);
+}
+
 // The selection: the Gemm kernel turns the direct path off; 1x1 convolutions and very wide ones
 // stay on GEMM.
 TEST(FastPath, DirectConvSelection) {
