@@ -39,6 +39,18 @@ const ConvLayer kLayers[] = {
     {"layer4.down1x1s2", 256, 512, 14, 1, 2, 0},
 };
 
+// The demo model (resnet18-fpn, width 16, FPN 64, 96x96): the backbone's distinct shapes and
+// the FPN's lateral 1x1 and output 3x3 convolutions (the 3x3 at 24x24 dominates its FLOPs).
+const ConvLayer kDemoLayers[] = {
+    {"conv1.7x7s2", 3, 16, 96, 7, 2, 3},       {"layer1.3x3", 16, 16, 24, 3, 1, 1},
+    {"layer2.3x3s2", 16, 32, 24, 3, 2, 1},     {"layer2.3x3", 32, 32, 12, 3, 1, 1},
+    {"layer2.down1x1s2", 16, 32, 24, 1, 2, 0}, {"layer3.3x3s2", 32, 64, 12, 3, 2, 1},
+    {"layer3.3x3", 64, 64, 6, 3, 1, 1},        {"layer4.3x3s2", 64, 128, 6, 3, 2, 1},
+    {"layer4.3x3", 128, 128, 3, 3, 1, 1},      {"fpn.inner1x1.24", 16, 64, 24, 1, 1, 0},
+    {"fpn.inner1x1.3", 128, 64, 3, 1, 1, 0},   {"fpn.layer3x3.24", 64, 64, 24, 3, 1, 1},
+    {"fpn.layer3x3.12", 64, 64, 12, 3, 1, 1},  {"fpn.layer3x3.3", 64, 64, 3, 3, 1, 1},
+};
+
 enum class ConvOp { Forward, BackwardData, BackwardFilter };
 const char* op_name(ConvOp op) {
   switch (op) {
@@ -185,6 +197,12 @@ void register_conv_benchmarks(bool cuda) {
           add(std::string("conv2d_") + op_name(op) + suffix + prec, d,
               [&l, op, d, n](benchmark::State& s) { run_conv(s, l, op, d, n); });
       }
+    }
+    for (const ConvLayer& l : kDemoLayers) {
+      const std::string suffix = std::string("/") + dev_tag(d) + "/demo." + l.name + "/n:32";
+      for (ConvOp op : {ConvOp::Forward, ConvOp::BackwardData, ConvOp::BackwardFilter})
+        add(std::string("conv2d_") + op_name(op) + suffix, d,
+            [&l, op, d](benchmark::State& s) { run_conv(s, l, op, d, 32); });
     }
   }
 }

@@ -1,8 +1,10 @@
 // 2-D convolution, NCHW, groups 1, dilation 1, any kernel size (incl. rectangular), stride and
 // zero padding, optional bias.
 //   x (N,C,H,W), w (K,C,R,S), bias (K), y (N,K,P,Q), P = (H + 2 pad_h - R) / stride_h + 1.
-// CPU: im2col + SGEMM per image (1x1 stride-1 pad-0 convolutions use x directly), OpenMP in
-// im2col/col2im, OpenBLAS threads the GEMMs. CUDA: cuDNN, algorithms chosen once per shape.
+// CPU: the reference is im2col + SGEMM per image (1x1 stride-1 pad-0 convolutions use x
+// directly); the float path the layers use runs filters larger than 1x1 through a direct
+// (im2col-free) kernel, kernels/cpu/conv2d_direct.cpp. CUDA: cuDNN, algorithms chosen once per
+// shape.
 #pragma once
 
 #include <cstddef>

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <vector>
 
+#include "kernels/cpu/conv2d_direct.h"
 #include "kernels/gemm.h"
 
 namespace gbad {
@@ -337,10 +338,33 @@ void store_epilogue(float* y, const float* acc, int64_t ld, int64_t nb, int64_t 
   }
 }
 
+// db[k] += sum of dy over (n, p, q): 16 interleaved partial sums per plane (vectorised without
+// reassociation), added in a fixed order; one output channel per thread.
+void bias_grad_fast(float* db, const float* dy, const Conv2dShape& s) {
+  const int64_t pq = s.p * s.q;
+#pragma omp parallel for schedule(static) if (s.n * s.k * pq >= kParallelMin)
+  for (int64_t k = 0; k < s.k; ++k) {
+    float part[16] = {};
+    float tail = 0.f;
+    for (int64_t n = 0; n < s.n; ++n) {
+      const float* p = dy + (n * s.k + k) * pq;
+      int64_t i = 0;
+      for (; i + 16 <= pq; i += 16)
+        for (int l = 0; l < 16; ++l) part[l] += p[i + l];
+      for (; i < pq; ++i) tail += p[i];
+    }
+    float acc = tail;
+    for (int l = 0; l < 16; ++l) acc += part[l];
+    db[k] += acc;
+  }
+}
+
 }  // namespace
 
 void conv2d_forward_fast(Context& ctx, float* y, const float* x, const float* w,
                          const Conv2dShape& s, const ConvEpilogue& e) {
+  // The direct kernel (kernels/cpu/conv2d_direct.cpp) when it handles the shape.
+  if (conv2d_direct_forward(ctx, y, x, w, s, e)) return;
   const int nt = batch_threads(s);
   // Chunks of nb images, fixed by the shape alone (as if two threads shared the batch), so every
   // GEMM has the same shape whatever the thread count: the same bits for 1, 2 or 64 threads.
@@ -382,6 +406,14 @@ void conv2d_forward_fast(Context& ctx, float* y, const float* x, const float* w,
 
 void conv2d_backward_fast(Context& ctx, float* dx, float* dw, float* db, const float* dy,
                           const float* x, const float* w, const Conv2dShape& s) {
+  // Data gradient by the direct kernel where it applies (stride 1); the rest below.
+  if (dx && conv2d_direct_backward_data(ctx, dx, dy, w, s)) dx = nullptr;
+  // Filter gradient likewise (filters larger than 1x1).
+  if (dw && conv2d_direct_backward_filter(ctx, dw, dy, x, s)) dw = nullptr;
+  if (!dx && !dw) {
+    if (db) bias_grad_fast(db, dy, s);
+    return;
+  }
   // The images are split into a fixed number of contiguous groups (kDwGroups, whatever the
   // thread count); each group's filter gradient goes into its own partial, and the partials are
   // added in group order. So the bits of dW do not depend on the number of threads (per-thread
@@ -452,13 +484,13 @@ void conv2d_backward_fast(Context& ctx, float* dx, float* dw, float* db, const f
       dw[i] = v;
     }
   }
-  if (db) conv2d_backward<float>(nullptr, nullptr, db, dy, x, w, s, nullptr);
+  if (db) bias_grad_fast(db, dy, s);
 }
 
 void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, const Tensor* bias,
                     const Conv2dParams& p) {
   Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);  // checked by the dispatcher
-  if (s.n == 1) {
+  if (s.n == 1 && conv_kernel() == ConvKernel::Gemm) {
     // One image: the reference, with OpenBLAS threading the GEMM.
     const int64_t ce = conv2d_col_elems(s);
     float* col = ce ? static_cast<float*>(ctx.workspace(size_t(ce) * sizeof(float))) : nullptr;
@@ -473,7 +505,7 @@ void conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w, c
 void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
                      const Tensor& x, const Tensor& w, const Conv2dParams& p) {
   Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);  // checked by the dispatcher
-  if (s.n == 1) {
+  if (s.n == 1 && conv_kernel() == ConvKernel::Gemm) {
     const int64_t ce = conv2d_col_elems(s);
     float* col = ce ? static_cast<float*>(ctx.workspace(size_t(ce) * sizeof(float))) : nullptr;
     conv2d_backward<float>(dx ? dx->f32() : nullptr, dw ? dw->f32() : nullptr,

@@ -71,6 +71,14 @@ FdStats check_smooth(F&& loss, float* x, int64_t n, const float* analytic, int64
       ++st.skipped;
       continue;
     }
+    // Borderline agreement: a third, smaller step tells a kink within reach of the steps (the
+    // estimates keep moving; one ResNet-18-FPN entry gave 0.027, 0.016, -0.003, -0.007 at
+    // h, h/2, h/4, h/8 against an analytic -0.0067) from float rounding (they settle).
+    if (std::fabs(n1 - n2) > 0.1 * ModelTol::kFdTol * scale &&
+        std::fabs(n2 - diff(i, ModelTol::kFdStep / 4)) > 0.5 * ModelTol::kFdTol * scale) {
+      ++st.skipped;
+      continue;
+    }
     EXPECT_NEAR(a, n2, ModelTol::kFdTol * scale) << "gradient mismatch at index " << i;
     ++st.checked;
   }
