@@ -28,7 +28,8 @@
 // At tf32/fp16/bf16 both modes accept tensor-op math; deterministic mode still keeps only
 // deterministic, non-FFT, non-Winograd algorithms, and its half fallbacks are the ones cuDNN
 // documents for NHWC half data: IMPLICIT_PRECOMP_GEMM, BWD_DATA_ALGO_1, BWD_FILTER_ALGO_1.
-// The workspace size is always queried for the chosen algorithm (cudnnGet*WorkspaceSize).
+// The workspace size is always queried for the chosen algorithm with the math type it runs with
+// (cudnnGet*WorkspaceSize; the descriptor's math type is part of the query).
 #include <memory>
 #include <string>
 
