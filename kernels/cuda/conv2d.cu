@@ -28,7 +28,8 @@
 // At tf32/fp16/bf16 both modes accept tensor-op math; deterministic mode still keeps only
 // deterministic, non-FFT, non-Winograd algorithms, and its half fallbacks are the ones cuDNN
 // documents for NHWC half data: IMPLICIT_PRECOMP_GEMM, BWD_DATA_ALGO_1, BWD_FILTER_ALGO_1.
-// The workspace size is always queried for the chosen algorithm (cudnnGet*WorkspaceSize).
+// The workspace size is always queried for the chosen algorithm with the math type it runs with
+// (cudnnGet*WorkspaceSize; the descriptor's math type is part of the query).
 #include <memory>
 #include <string>
 
@@ -110,6 +111,18 @@ bool workspace_of(cudnnHandle_t h, const ConvPlan& p, cudnnConvolutionBwdFilterA
          CUDNN_STATUS_SUCCESS;
 }
 
+// Workspace of one heuristic / Find candidate, queried with the math type the candidate runs
+// with (the descriptor's math type is part of what the query answers for; with tensor ops the
+// descriptor otherwise still holds CUDNN_TENSOR_OP_MATH while the candidate may be another math
+// type), and never less than the candidate's own `memory` figure.
+template <typename Perf>
+bool workspace_for(cudnnHandle_t h, const ConvPlan& p, const Perf& perf, size_t* ws) {
+  use_math(p, perf.mathType);
+  if (!workspace_of(h, p, perf.algo, ws)) return false;
+  if (perf.memory > *ws) *ws = perf.memory;
+  return true;
+}
+
 // Deterministic mode: the first heuristic candidate that qualifies, else `fallback`.
 template <typename Perf, typename Algo>
 void pick_deterministic(cudnnHandle_t h, const ConvPlan& plan, const Perf* perf, int count,
@@ -119,7 +132,7 @@ void pick_deterministic(cudnnHandle_t h, const ConvPlan& plan, const Perf* perf,
     size_t need = 0;
     if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC &&
         math_ok(perf[i].mathType, plan.tensor_ops) && !is_fft_or_winograd(perf[i].algo) &&
-        workspace_of(h, plan, perf[i].algo, &need) && need <= kMaxWorkspace) {
+        workspace_for(h, plan, perf[i], &need) && need <= kMaxWorkspace) {
       *algo = perf[i].algo;
       *ws = need;
       *math = plan.tensor_ops ? perf[i].mathType : kMath;
@@ -127,6 +140,7 @@ void pick_deterministic(cudnnHandle_t h, const ConvPlan& plan, const Perf* perf,
     }
   }
   *math = permitted_math(plan.tensor_ops);
+  use_math(plan, *math);  // a candidate's query above may have left another math type set
   size_t need = 0;
   GBAD_CHECK(workspace_of(h, plan, fallback, &need) && need <= kMaxWorkspace,
              "cuDNN offers no deterministic ", plan.what, " ", what, " algorithm for conv2d ",
@@ -143,7 +157,7 @@ void pick_fastest(cudnnHandle_t h, const ConvPlan& plan, const Perf* perf, int c
   for (int i = 0; i < count; ++i) {
     size_t need = 0;
     if (perf[i].status == CUDNN_STATUS_SUCCESS && math_ok(perf[i].mathType, plan.tensor_ops) &&
-        workspace_of(h, plan, perf[i].algo, &need) && need <= kMaxWorkspace) {
+        workspace_for(h, plan, perf[i], &need) && need <= kMaxWorkspace) {
       *algo = perf[i].algo;
       *ws = need;
       *math = plan.tensor_ops ? perf[i].mathType : kMath;
@@ -195,6 +209,7 @@ std::unique_ptr<ConvPlan> make_plan(Context& ctx, const Conv2dShape& s) {
   ConvPlan& p = *plan;
   {
     cudnnConvolutionFwdAlgoPerf_t perf[kReq];
+    use_math(p, permitted_math(p.tensor_ops));  // the candidates' queries change it
     if (fastest) {
       CUDNN_CHECK(
           cudnnFindConvolutionForwardAlgorithm(handle, p.x, p.w, p.conv, p.y, kReq, &got, perf));
@@ -210,6 +225,7 @@ std::unique_ptr<ConvPlan> make_plan(Context& ctx, const Conv2dShape& s) {
   }
   {
     cudnnConvolutionBwdDataAlgoPerf_t perf[kReq];
+    use_math(p, permitted_math(p.tensor_ops));  // the candidates' queries change it
     if (fastest) {
       CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(handle, p.w, p.y, p.conv, p.x, kReq,
                                                             &got, perf));
@@ -224,6 +240,7 @@ std::unique_ptr<ConvPlan> make_plan(Context& ctx, const Conv2dShape& s) {
   }
   {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[kReq];
+    use_math(p, permitted_math(p.tensor_ops));  // the candidates' queries change it
     if (fastest) {
       CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(handle, p.x, p.y, p.conv, p.w, kReq,
                                                               &got, perf));
