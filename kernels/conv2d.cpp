@@ -153,11 +153,10 @@ void conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tens
              residual->str(), " vs y ", y.str());
   GBAD_CHECK(residual != &y && &x != &y, "conv2d_bn_eval_forward: y must not alias x or residual");
 #ifdef GBAD_WITH_CUDA
-  if (ctx.is_cuda() && conv_layout_for(ctx.device(), ctx.precision()) == ConvLayout::NhwcHalf) {
-    cuda::conv2d_bn_eval_forward_half(ctx, y, x, w, gamma, beta, running_mean, running_var, eps,
-                                      residual, relu, p);
+  if (ctx.is_cuda() && conv_layout_for(ctx.device(), ctx.precision()) == ConvLayout::NhwcHalf &&
+      cuda::conv2d_bn_eval_forward_half(ctx, y, x, w, gamma, beta, running_mean, running_var, eps,
+                                        residual, relu, p))
     return;
-  }
   if (ctx.is_cuda()) {
     // Composed from the existing CUDA ops: the convolution into a scratch tensor kept in the
     // context's cache (cuDNN's BatchNorm is not asked to work in place), then element-wise

@@ -135,7 +135,8 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Ten
                      const ConvHalfInput* kept = nullptr);
 // The eval op at fp16/bf16: BatchNorm folded into half KRSC weights and an fp32 shift, then
 // cudnnConvolutionBiasActivationForward (ReLU) or a convolution and one epilogue kernel.
-void conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
+// False (nothing done) when cuDNN had no half plan for the shape: compose the fp32 ops then.
+bool conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
                                  const Tensor& gamma, const Tensor& beta,
                                  const Tensor& running_mean, const Tensor& running_var, float eps,
                                  const Tensor* residual, bool relu, const Conv2dParams& p);

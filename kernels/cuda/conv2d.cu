@@ -30,6 +30,7 @@
 // documents for NHWC half data: IMPLICIT_PRECOMP_GEMM, BWD_DATA_ALGO_1, BWD_FILTER_ALGO_1.
 // The workspace size is always queried for the chosen algorithm with the math type it runs with
 // (cudnnGet*WorkspaceSize; the descriptor's math type is part of the query).
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -167,10 +168,11 @@ void pick_fastest(cudnnHandle_t h, const ConvPlan& plan, const Perf* perf, int c
   GBAD_FAIL("cuDNN's Find API timed no ", plan.what, " ", what, " algorithm for conv2d ", s.str());
 }
 
-std::unique_ptr<ConvPlan> make_plan(Context& ctx, const Conv2dShape& s) {
+// `allow_half` false: the fp32 NCHW plan even at fp16/bf16 (plan_for's fallback).
+std::unique_ptr<ConvPlan> make_plan(Context& ctx, const Conv2dShape& s, bool allow_half) {
   auto plan = std::make_unique<ConvPlan>();
   const Precision prec = ctx.precision();
-  plan->half = conv_layout_for(ctx.device(), prec) == ConvLayout::NhwcHalf;
+  plan->half = allow_half && conv_layout_for(ctx.device(), prec) == ConvLayout::NhwcHalf;
   plan->fp16 = prec == Precision::Fp16;
   plan->tensor_ops = prec == Precision::Tf32 || plan->half;
   set_nchw(plan->y32, s.n, s.k, s.p, s.q);
@@ -259,7 +261,21 @@ std::unique_ptr<ConvPlan> make_plan(Context& ctx, const Conv2dShape& s) {
 ConvPlan& plan_for(Context& ctx, const Conv2dShape& s) {
   auto& slot = ctx.cache().entries[conv_plan_key(
       ctx.conv_algo(), ctx.precision(), conv_layout_for(ctx.device(), ctx.precision()), s)];
-  if (!slot) slot = std::shared_ptr<ConvPlan>(make_plan(ctx, s));
+  if (!slot) {
+    // A shape for which cuDNN offers no half NHWC algorithm (it may refuse e.g. the 3-channel
+    // stem) runs the fp32 NCHW path instead, on values still rounded at the storage points
+    // (the emulation), said once per shape, instead of failing the run.
+    try {
+      slot = std::shared_ptr<ConvPlan>(make_plan(ctx, s, true));
+    } catch (const std::exception& e) {
+      if (conv_layout_for(ctx.device(), ctx.precision()) != ConvLayout::NhwcHalf) throw;
+      std::fprintf(stderr,
+                   "warning: conv2d %s: no %s half NHWC plan (%s); this convolution runs in fp32 "
+                   "NCHW on half-rounded values\n",
+                   s.str().c_str(), precision_name(ctx.precision()), e.what());
+      slot = std::shared_ptr<ConvPlan>(make_plan(ctx, s, false));
+    }
+  }
   return *static_cast<ConvPlan*>(slot.get());
 }
 
@@ -419,15 +435,14 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Ten
 // alpha2 = 1). cuDNN supports IDENTITY only with one algorithm, so without ReLU, and where cuDNN
 // refuses the configuration (remembered per plan), the convolution runs alone and one epilogue
 // kernel adds the fp32 shift and residual while converting back.
-void conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
+bool conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
                                  const Tensor& gamma, const Tensor& beta,
                                  const Tensor& running_mean, const Tensor& running_var, float eps,
                                  const Tensor* residual, bool relu, const Conv2dParams& p) {
   Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);
-  if (y.numel() == 0) return;
+  if (y.numel() == 0) return true;
   ConvPlan& plan = plan_for(ctx, s);
-  GBAD_CHECK(plan.half, "conv2d_bn_eval_forward_half at precision ",
-             precision_name(ctx.precision()), " (fp16 or bf16 only)");
+  if (!plan.half) return false;  // no half plan for this shape: the caller composes fp32 ops
   const DType dt = cuda_detail::half_dtype(ctx.precision());
   const bool fp16 = plan.fp16;
   float* fold = scratch(ctx, "bn_fold", 2 * s.k, DType::F32).f32();
@@ -464,7 +479,7 @@ void conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const
       plan.fused_ok = 1;
       from_nhwc_half(ctx, y.f32(), yh, s.n, s.k, s.p * s.q, fp16);
       ++half_path_stats(ctx).fused_eval;
-      return;
+      return true;
     }
     // cuDNN 9 reports sub-codes (e.g. NOT_SUPPORTED_LAYOUT): compare categories.
     const int category = CUDNN_STATUS_CATEGORY(st);
@@ -481,6 +496,7 @@ void conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const
   e.relu = relu;
   from_nhwc_half(ctx, y.f32(), yh, s.n, s.k, s.p * s.q, fp16, e);
   ++half_path_stats(ctx).unfused_eval;
+  return true;
 }
 
 }  // namespace gbad::cuda
