@@ -1,5 +1,6 @@
 // Activation and dropout layers (declared in nn/layers.h): thin wrappers over
 // kernels/elementwise.h that own their outputs and cache what backward needs.
+#include "core/nvtx.h"
 #include "kernels/amp.h"
 #include "kernels/elementwise.h"
 #include "nn/layers.h"
@@ -15,6 +16,7 @@ const Tensor& no_grad() {
 }  // namespace
 
 const Tensor& ReLU::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("ReLU::forward");
   y_.resize(x.shape(), x.device());
   relu_forward(ctx, y_, x);
   amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
@@ -22,6 +24,7 @@ const Tensor& ReLU::forward(Context& ctx, const Tensor& x) {
 }
 
 const Tensor& ReLU::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("ReLU::backward");
   if (!input_grad_) return no_grad();
   dx_.resize(dy.shape(), dy.device());
   relu_backward(ctx, dx_, dy, y_);
@@ -30,6 +33,7 @@ const Tensor& ReLU::backward(Context& ctx, const Tensor& dy) {
 }
 
 const Tensor& LeakyReLU::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("LeakyReLU::forward");
   x_ = x;
   y_.resize(x.shape(), x.device());
   leaky_relu_forward(ctx, y_, x, slope_);
@@ -38,6 +42,7 @@ const Tensor& LeakyReLU::forward(Context& ctx, const Tensor& x) {
 }
 
 const Tensor& LeakyReLU::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("LeakyReLU::backward");
   if (!input_grad_) return no_grad();
   dx_.resize(dy.shape(), dy.device());
   leaky_relu_backward(ctx, dx_, dy, x_, slope_);
@@ -46,6 +51,7 @@ const Tensor& LeakyReLU::backward(Context& ctx, const Tensor& dy) {
 }
 
 const Tensor& Sigmoid::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("Sigmoid::forward");
   y_.resize(x.shape(), x.device());
   sigmoid_forward(ctx, y_, x);
   amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
@@ -53,6 +59,7 @@ const Tensor& Sigmoid::forward(Context& ctx, const Tensor& x) {
 }
 
 const Tensor& Sigmoid::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("Sigmoid::backward");
   if (!input_grad_) return no_grad();
   dx_.resize(dy.shape(), dy.device());
   sigmoid_backward(ctx, dx_, dy, y_);
@@ -61,6 +68,7 @@ const Tensor& Sigmoid::backward(Context& ctx, const Tensor& dy) {
 }
 
 const Tensor& Tanh::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("Tanh::forward");
   y_.resize(x.shape(), x.device());
   tanh_forward(ctx, y_, x);
   amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
@@ -68,6 +76,7 @@ const Tensor& Tanh::forward(Context& ctx, const Tensor& x) {
 }
 
 const Tensor& Tanh::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("Tanh::backward");
   if (!input_grad_) return no_grad();
   dx_.resize(dy.shape(), dy.device());
   tanh_backward(ctx, dx_, dy, y_);
@@ -78,6 +87,7 @@ const Tensor& Tanh::backward(Context& ctx, const Tensor& dy) {
 // In eval mode (or p == 0) the output is a copy of x and the mask is all ones, so backward
 // is the same code in both modes. Each training forward draws a fresh stream offset.
 const Tensor& Dropout::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("Dropout::forward");
   y_.resize(x.shape(), x.device());
   mask_.resize(x.shape(), x.device());
   if (training_ && p_ > 0.f) {
@@ -93,6 +103,7 @@ const Tensor& Dropout::forward(Context& ctx, const Tensor& x) {
 }
 
 const Tensor& Dropout::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("Dropout::backward");
   if (!input_grad_) return no_grad();
   dx_.resize(dy.shape(), dy.device());
   dropout_backward(ctx, dx_, dy, mask_);

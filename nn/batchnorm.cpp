@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/comm.h"
+#include "core/nvtx.h"
 #include "kernels/amp.h"
 #include "kernels/batchnorm.h"
 #include "kernels/elementwise.h"
@@ -116,6 +117,7 @@ BatchNorm2d::BatchNorm2d(ParamStore& ps, const std::string& prefix, int64_t chan
 }
 
 const Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("BatchNorm2d::forward");
   GBAD_CHECK(ps_, "BatchNorm2d used before construction");
   GBAD_CHECK(x.ndim() == 4 && x.c() == c_, "BatchNorm2d: input ", x.str(), " does not have ", c_,
              " channels in NCHW");
@@ -143,6 +145,7 @@ const Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x) {
 
 const Tensor& BatchNorm2d::forward_act(Context& ctx, const Tensor& x, const Tensor* residual,
                                        bool relu) {
+  GBAD_NVTX_RANGE("BatchNorm2d::forward_act");
   GBAD_CHECK(ps_, "BatchNorm2d used before construction");
   GBAD_CHECK(training_, "BatchNorm2d::forward_act is for training mode");
   GBAD_CHECK(x.ndim() == 4 && x.c() == c_, "BatchNorm2d: input ", x.str(), " does not have ", c_,
@@ -169,6 +172,7 @@ const Tensor& BatchNorm2d::forward_act(Context& ctx, const Tensor& x, const Tens
 }
 
 const Tensor& BatchNorm2d::backward_act(Context& ctx, const Tensor& dy, bool residual_grad) {
+  GBAD_NVTX_RANGE("BatchNorm2d::backward_act");
   GBAD_CHECK(x_.defined() && save_mean_.defined(),
              "BatchNorm2d::backward_act called before forward_act");
   static const Tensor kNone;
@@ -206,6 +210,7 @@ const Tensor& BatchNorm2d::backward_act(Context& ctx, const Tensor& dy, bool res
 
 // Uses the mode of the preceding forward (do not switch modes between forward and backward).
 const Tensor& BatchNorm2d::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("BatchNorm2d::backward");
   GBAD_CHECK(x_.defined(), "BatchNorm2d::backward called before forward");
   static const Tensor kNone;
   Tensor* dx = nullptr;

@@ -3,6 +3,7 @@
 // amp_store then rounds exactly as the CPU emulation does, so both store the same kind of value.
 #include <cmath>
 
+#include "core/nvtx.h"
 #include "kernels/amp.h"
 #include "kernels/conv2d.h"
 #include "nn/layers.h"
@@ -44,6 +45,7 @@ int64_t Conv2d::macs(const Shape& x) const {
 }
 
 const Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("Conv2d::forward");
   GBAD_CHECK(ps_, "Conv2d used before construction");
   x_ = x;
   y_.resize(output_shape(x.shape()), x.device());
@@ -55,6 +57,7 @@ const Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
 
 const Tensor& Conv2d::forward_bn_eval(Context& ctx, const Tensor& x, const BatchNorm2d& bn,
                                       const Tensor* residual, bool relu) {
+  GBAD_NVTX_RANGE("Conv2d::forward_bn_eval");
   GBAD_CHECK(ps_, "Conv2d used before construction");
   GBAD_CHECK(b_ < 0, "Conv2d::forward_bn_eval: a convolution with bias is not folded");
   x_ = Tensor();  // nothing for backward
@@ -67,6 +70,7 @@ const Tensor& Conv2d::forward_bn_eval(Context& ctx, const Tensor& x, const Batch
 }
 
 const Tensor& Conv2d::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("Conv2d::backward");
   GBAD_CHECK(x_.defined(), "Conv2d::backward called before forward");
   static const Tensor kNone;
   if (input_grad_) dx_.resize(x_.shape(), x_.device());

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/nvtx.h"
 #include "kernels/conv_transpose.h"
 #include "kernels/resample.h"
 
@@ -29,6 +30,7 @@ int64_t ConvTranspose2d::macs(const Shape& x) const {
 }
 
 const Tensor& ConvTranspose2d::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("ConvTranspose2d::forward");
   GBAD_CHECK(ps_, "ConvTranspose2d used before construction");
   x_ = x;
   y_.resize(output_shape(x.shape()), x.device());
@@ -38,6 +40,7 @@ const Tensor& ConvTranspose2d::forward(Context& ctx, const Tensor& x) {
 }
 
 const Tensor& ConvTranspose2d::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("ConvTranspose2d::backward");
   GBAD_CHECK(x_.defined(), "ConvTranspose2d::backward called before forward");
   static const Tensor kNone;
   if (input_grad_) dx_.resize(x_.shape(), x_.device());
@@ -51,6 +54,7 @@ const Tensor& ConvTranspose2d::backward(Context& ctx, const Tensor& dy) {
 
 const Tensor& UpsampleBilinear::forward(Context& ctx, const Tensor& x, int64_t h_out,
                                         int64_t w_out) {
+  GBAD_NVTX_RANGE("UpsampleBilinear::forward");
   GBAD_CHECK(x.ndim() == 4, "UpsampleBilinear: input ", x.str(), " is not NCHW");
   GBAD_CHECK(h_out > 0 && w_out > 0, "UpsampleBilinear: bad output size ", h_out, "x", w_out);
   x_shape_ = x.shape();
@@ -60,6 +64,7 @@ const Tensor& UpsampleBilinear::forward(Context& ctx, const Tensor& x, int64_t h
 }
 
 const Tensor& UpsampleBilinear::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("UpsampleBilinear::backward");
   static const Tensor kNone;
   if (!input_grad_) return kNone;
   GBAD_CHECK(!x_shape_.empty(), "UpsampleBilinear::backward called before forward");

@@ -2,6 +2,7 @@
 // accumulation (cublasGemmEx, docs/mixed-precision.md); the stored output is rounded as on the CPU.
 #include <cmath>
 
+#include "core/nvtx.h"
 #include "kernels/amp.h"
 #include "kernels/gemm.h"
 #include "nn/layers.h"
@@ -24,6 +25,7 @@ Linear::Linear(ParamStore& ps, const std::string& prefix, int64_t in, int64_t ou
 }
 
 const Tensor& Linear::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("Linear::forward");
   GBAD_CHECK(ps_, "Linear used before construction");
   GBAD_CHECK(x.ndim() == 2 && x.size(1) == in_, "Linear: input ", x.str(), " is not (N, ", in_,
              ")");
@@ -35,6 +37,7 @@ const Tensor& Linear::forward(Context& ctx, const Tensor& x) {
 }
 
 const Tensor& Linear::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("Linear::backward");
   GBAD_CHECK(x_.defined(), "Linear::backward called before forward");
   static const Tensor kNone;
   if (input_grad_) dx_.resize(x_.shape(), x_.device());

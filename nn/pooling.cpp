@@ -1,5 +1,6 @@
 // Pooling and upsampling layers (declared in nn/layers.h) over kernels/pooling.h.
 #include "kernels/pooling.h"
+#include "core/nvtx.h"
 #include "kernels/amp.h"
 #include "nn/layers.h"
 
@@ -17,6 +18,7 @@ void check_nchw(const char* layer, const Tensor& x) {
 }  // namespace
 
 const Tensor& MaxPool2d::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("MaxPool2d::forward");
   check_nchw("MaxPool2d", x);
   x_shape_ = x.shape();
   const Shape out = {x.n(), x.c(), maxpool2d_out_size(x.h(), k_, s_, p_),
@@ -29,6 +31,7 @@ const Tensor& MaxPool2d::forward(Context& ctx, const Tensor& x) {
 }
 
 const Tensor& MaxPool2d::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("MaxPool2d::backward");
   if (!input_grad_) return no_grad();
   dx_.resize(x_shape_, dy.device());
   maxpool2d_backward(ctx, dx_, dy, argmax_, k_, s_, p_);
@@ -43,6 +46,7 @@ Shape AvgPool2d::output_shape(const Shape& x) const {
 }
 
 const Tensor& AvgPool2d::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("AvgPool2d::forward");
   check_nchw("AvgPool2d", x);
   x_shape_ = x.shape();
   y_.resize(output_shape(x.shape()), x.device());
@@ -52,6 +56,7 @@ const Tensor& AvgPool2d::forward(Context& ctx, const Tensor& x) {
 }
 
 const Tensor& AvgPool2d::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("AvgPool2d::backward");
   if (!input_grad_) return no_grad();
   dx_.resize(x_shape_, dy.device());
   avgpool2d_backward(ctx, dx_, dy, p_);
@@ -60,6 +65,7 @@ const Tensor& AvgPool2d::backward(Context& ctx, const Tensor& dy) {
 }
 
 const Tensor& GlobalAvgPool::forward(Context& ctx, const Tensor& x) {
+  GBAD_NVTX_RANGE("GlobalAvgPool::forward");
   check_nchw("GlobalAvgPool", x);
   x_shape_ = x.shape();
   y_.resize({x.n(), x.c()}, x.device());
@@ -69,6 +75,7 @@ const Tensor& GlobalAvgPool::forward(Context& ctx, const Tensor& x) {
 }
 
 const Tensor& GlobalAvgPool::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("GlobalAvgPool::backward");
   if (!input_grad_) return no_grad();
   dx_.resize(x_shape_, dy.device());
   global_avgpool_backward(ctx, dx_, dy);
@@ -77,6 +84,7 @@ const Tensor& GlobalAvgPool::backward(Context& ctx, const Tensor& dy) {
 }
 
 const Tensor& Upsample::forward(Context& ctx, const Tensor& x, int64_t h_out, int64_t w_out) {
+  GBAD_NVTX_RANGE("Upsample::forward");
   check_nchw("Upsample", x);
   GBAD_CHECK(h_out > 0 && w_out > 0, "Upsample: bad output size ", h_out, "x", w_out);
   x_shape_ = x.shape();
@@ -87,6 +95,7 @@ const Tensor& Upsample::forward(Context& ctx, const Tensor& x, int64_t h_out, in
 }
 
 const Tensor& Upsample::backward(Context& ctx, const Tensor& dy) {
+  GBAD_NVTX_RANGE("Upsample::backward");
   if (!input_grad_) return no_grad();
   dx_.resize(x_shape_, dy.device());
   upsample_nearest_backward(ctx, dx_, dy);
@@ -95,6 +104,7 @@ const Tensor& Upsample::backward(Context& ctx, const Tensor& dy) {
 }
 
 const Tensor& Upsample::forward_add(Context& ctx, const Tensor& x, const Tensor& lat) {
+  GBAD_NVTX_RANGE("Upsample::forward_add");
   check_nchw("Upsample", x);
   check_nchw("Upsample", lat);
   x_shape_ = x.shape();
@@ -105,6 +115,7 @@ const Tensor& Upsample::forward_add(Context& ctx, const Tensor& x, const Tensor&
 }
 
 const Tensor& Upsample::backward_add(Context& ctx, const Tensor& dy, const Tensor& addend) {
+  GBAD_NVTX_RANGE("Upsample::backward_add");
   dx_.resize(x_shape_, dy.device());
   upsample_nearest_add_backward(ctx, dx_, dy, addend);
   amp_store(ctx, dx_);

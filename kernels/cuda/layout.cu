@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "core/cuda_check.h"
+#include "core/nvtx.h"
 #include "kernels/conv2d.h"
 #include "kernels/cuda/for_each.cuh"
 #include "kernels/layout.h"
@@ -65,6 +66,7 @@ void nchw_to_nhwc_half(Context& ctx, uint16_t* dst, const float* src, int64_t n,
                        int64_t hw, const float* scale, bool fp16) {
   const int64_t count = n * c * hw;
   if (count == 0) return;
+  LayoutConversion range("NCHW fp32->NHWC half");  // counted, and a range in Nsight
   to_nhwc_half_tiles<<<tile_grid(n, c, hw), dim3(kTile, kTileRows), 0,
                        cuda_detail::stream_of(ctx)>>>(dst, src, c, hw, scale, fp16);
   CUDA_CHECK_LAUNCH();
@@ -77,6 +79,7 @@ void nhwc_half_to_nchw(Context& ctx, float* dst, const uint16_t* src, int64_t n,
                        int64_t hw, const FromNhwcEpilogue& e, bool fp16) {
   const int64_t count = n * c * hw;
   if (count == 0) return;
+  LayoutConversion range("NHWC half->NCHW fp32");
   from_nhwc_half_tiles<<<tile_grid(n, c, hw), dim3(kTile, kTileRows), 0,
                          cuda_detail::stream_of(ctx)>>>(dst, src, c, hw, e, fp16);
   CUDA_CHECK_LAUNCH();
