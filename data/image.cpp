@@ -67,11 +67,18 @@ std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
       if (p != end) return "Huffman table runs past its segment";
     }
     i += len;
-    if (m == 0xDA) {  // SOS: entropy-coded data up to the next marker (FF not followed by 00/RST)
-      while (i + 1 < n &&
-             !(d[i] == 0xFF && d[i + 1] != 0x00 && !(d[i + 1] >= 0xD0 && d[i + 1] <= 0xD7)))
-        ++i;
-      if (i + 1 >= n) return "";  // ends inside the scan data: stb_image's business
+    if (m == 0xDA) {
+      // SOS: entropy-coded data up to the next marker. As stb_image reads it: FF, any number of
+      // FF fill bytes, then 00 is a stuffed data byte and RSTn a restart; anything else is the
+      // next marker (so "FF FF 00" is data, not a marker: a DHT hidden behind it was missed).
+      for (;;) {
+        while (i < n && d[i] != 0xFF) ++i;
+        size_t j = i + 1;
+        while (j < n && d[j] == 0xFF) ++j;
+        if (j >= n) return "";  // ends inside the scan data: stb_image's business
+        if (d[j] != 0x00 && !(d[j] >= 0xD0 && d[j] <= 0xD7)) break;  // a marker: i is its FF
+        i = j + 1;
+      }
     }
   }
   return "";

@@ -74,6 +74,11 @@ TEST(Limits, ImagesStbImageWouldMishandleAreRefused) {
   EXPECT_NE(e.find("corrupt JPEG: Huffman table declares 1614 codes (at most 256)"),
             std::string::npos)
       << e;
+  // The same table behind scan data with "FF FF .. 00" (a stuffed FF after fill bytes, which
+  // stb_image reads as data, not as a marker).
+  e = error_of(
+      [] { decode_image(corpus("fuzz_image", "crash-stb-dht-after-stuffed-ff-fill.jpg")); });
+  EXPECT_NE(e.find("corrupt JPEG: Huffman table declares"), std::string::npos) << e;
   e = error_of([] { decode_image(corpus("fuzz_image", "oom-stb-png-idat-length-2gib.png")); });
   EXPECT_NE(e.find("corrupt PNG: chunk of 1417174578 bytes runs past the end of the file"),
             std::string::npos)
