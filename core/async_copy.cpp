@@ -102,7 +102,9 @@ void CopyStream::copy_to_device(void*, const void*, size_t) {
 CudaEvent::CudaEvent() {
   GBAD_FAIL("a CUDA event needs a build with CUDA");
 }
-CudaEvent::~CudaEvent() = default;
+CudaEvent::~CudaEvent() {
+  e_ = nullptr;  // never set without CUDA
+}
 void CudaEvent::record(CUstream_st*) {}
 void CudaEvent::wait_on(CUstream_st*) const {}
 void CudaEvent::synchronize() const {}

@@ -114,7 +114,11 @@ void CudaGraph::abort(const std::string& why) {
 void CudaGraph::launch(CUstream_st*) {
   GBAD_FAIL("CUDA graphs need a build with CUDA");
 }
-void CudaGraph::reset() {}
+void CudaGraph::reset() {
+  stream_ = nullptr;
+  graph_ = nullptr;
+  exec_ = nullptr;
+}
 #endif
 
 }  // namespace gbad

@@ -177,4 +177,71 @@ std::vector<ClassLabels> match_labels(const ScoreTable& scores, const LabelTable
   GBAD_FAIL(msg);
 }
 
+namespace {
+constexpr const char* kSvmScoresHeader = "stem,label,R,FM,decision";
+}  // namespace
+
+SvmScoreTable read_svm_scores_csv(const std::string& path) {
+  std::ifstream in(path);
+  GBAD_CHECK(in.good(), "cannot open SVM scores file ", path, ": ", std::strerror(errno));
+  SvmScoreTable t;
+  std::string line;
+  int64_t line_no = 0;
+  bool have_header = false;
+  for (;;) {
+    const LineStatus st = read_line(in, line);
+    if (st == LineStatus::End) break;
+    ++line_no;
+    const std::string where = path + ":" + std::to_string(line_no);
+    GBAD_CHECK(st == LineStatus::Ok, where, ": line longer than ", kMaxCsvLineBytes,
+               " bytes (not an SVM scores CSV?)");
+    const std::string row = trim(line);
+    if (row.empty()) continue;
+    if (!have_header) {
+      GBAD_CHECK(row == kSvmScoresHeader, where, ": header is '", row, "', expected '",
+                 kSvmScoresHeader, "'");
+      have_header = true;
+      continue;
+    }
+    const auto f = split_commas(row);
+    GBAD_CHECK(f.size() == 5, where, ": expected 5 comma-separated fields (", kSvmScoresHeader,
+               "), found ", f.size());
+    const std::string label = trim(f[1]);
+    GBAD_CHECK(label == "1" || label == "-1", where, ": label is '", label, "', expected 1 or -1");
+    auto number = [&](const std::string& field, const char* what) {
+      const std::string v = trim(field);
+      char* end = nullptr;
+      const double x = std::strtod(v.c_str(), &end);
+      GBAD_CHECK(!v.empty() && end == v.c_str() + v.size() && !std::isnan(x), where, ": ", what,
+                 " is '", v, "', not a number");
+      return x;
+    };
+    t.stems.push_back(trim(f[0]));
+    t.label.push_back(label == "1" ? 1 : -1);
+    t.r.push_back(number(f[2], "R"));
+    t.fm.push_back(number(f[3], "FM"));
+    t.decision.push_back(number(f[4], "decision"));
+  }
+  GBAD_CHECK(!in.bad(), "error reading SVM scores file ", path);
+  GBAD_CHECK(have_header, path, ": SVM scores file is empty (expected header '", kSvmScoresHeader,
+             "')");
+  return t;
+}
+
+void write_svm_scores_csv(const std::string& path, const SvmScoreTable& t) {
+  const size_t n = t.stems.size();
+  GBAD_CHECK(t.label.size() == n && t.r.size() == n && t.fm.size() == n && t.decision.size() == n,
+             "write_svm_scores_csv: columns of different lengths");
+  std::string out = std::string(kSvmScoresHeader) + "\n";
+  char buf[128];
+  for (size_t i = 0; i < n; ++i) {
+    GBAD_CHECK(t.stems[i].find_first_of(",\n\r") == std::string::npos,
+               "write_svm_scores_csv: image stem '", t.stems[i], "' contains a comma or newline");
+    std::snprintf(buf, sizeof buf, ",%d,%.6g,%.6g,%.6g\n", t.label[i], t.r[i], t.fm[i],
+                  t.decision[i]);
+    out += t.stems[i] + buf;
+  }
+  write_file_atomic(path, out);
+}
+
 }  // namespace gbad

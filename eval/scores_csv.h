@@ -38,4 +38,17 @@ void write_scores_csv(const std::string& path, const ScoreTable& table);
 // names the first few.
 std::vector<ClassLabels> match_labels(const ScoreTable& scores, const LabelTable& labels);
 
+// Phase 3's training scores (OUT/scores.csv of gbad-train-svm): header
+// `stem,label,R,FM,decision`, then one row per training image: its stem, label +1 (threat) or
+// -1 (negative), the raw reconstruction and feature-matching scores, and the SVM's decision
+// value. A malformed row is an Error naming file:line.
+struct SvmScoreTable {
+  std::vector<std::string> stems;
+  std::vector<int> label;
+  std::vector<double> r, fm, decision;
+};
+
+SvmScoreTable read_svm_scores_csv(const std::string& path);
+void write_svm_scores_csv(const std::string& path, const SvmScoreTable& table);
+
 }  // namespace gbad

@@ -557,18 +557,18 @@ GanomalyConfig Ganomaly::read_config(const std::string& path) {
              "')");
   GanomalyConfig c;
   c.variant = parse_gan_variant(get("variant"));
-  c.isize = std::stoll(get("isize"));
-  c.nc = std::stoll(get("nc"));
-  c.nz = std::stoll(get("nz"));
-  c.ngf = std::stoll(get("ngf"));
-  c.ndf = std::stoll(get("ndf"));
-  c.lr = std::stof(get("lr"));
-  c.beta1 = std::stof(get("beta1"));
-  c.beta2 = std::stof(get("beta2"));
-  c.w_adv = std::stof(get("w_adv"));
-  c.w_con = std::stof(get("w_con"));
-  c.w_lat = std::stof(get("w_lat"));
-  c.seed = std::stoull(get("seed"));
+  c.isize = metadata_int(meta, "isize", path, 1, 1 << 16);
+  c.nc = metadata_int(meta, "nc", path, 1, 1 << 16);
+  c.nz = metadata_int(meta, "nz", path, 1, 1 << 16);
+  c.ngf = metadata_int(meta, "ngf", path, 1, 1 << 16);
+  c.ndf = metadata_int(meta, "ndf", path, 1, 1 << 16);
+  c.lr = metadata_float(meta, "lr", path);
+  c.beta1 = metadata_float(meta, "beta1", path);
+  c.beta2 = metadata_float(meta, "beta2", path);
+  c.w_adv = metadata_float(meta, "w_adv", path);
+  c.w_con = metadata_float(meta, "w_con", path);
+  c.w_lat = metadata_float(meta, "w_lat", path);
+  c.seed = metadata_u64(meta, "seed", path);
   return c;
 }
 
@@ -593,8 +593,8 @@ void Ganomaly::load(const std::string& path) {
   ps_g_.state(2).set_from(f.read_f32("adam.generator"));
   ps_d_.state(2).set_from(f.read_f32("adam.discriminator"));
   const auto meta = read_metadata(path);
-  adam_g_->set_steps(std::stoll(meta.at("steps_g")));
-  adam_d_->set_steps(std::stoll(meta.at("steps_d")));
-  d_reinits_ = std::stoll(meta.at("d_reinits"));
+  adam_g_->set_steps(metadata_int(meta, "steps_g", path, 0, int64_t(1) << 62));
+  adam_d_->set_steps(metadata_int(meta, "steps_d", path, 0, int64_t(1) << 62));
+  d_reinits_ = metadata_int(meta, "d_reinits", path, 0, int64_t(1) << 62);
 }
 }  // namespace gbad

@@ -1,5 +1,6 @@
 #include "models/svm.h"
 
+#include "io/checkpoint.h"
 #include "io/io.h"
 #include "io/safetensors.h"
 
@@ -500,7 +501,7 @@ Svm Svm::load_safetensors(const std::string& path, std::string bytes) {
   c.w_neg = number("w_neg");
   c.standardize = get("standardize") != "0";
   c.probability = get("probability") != "0";
-  c.seed = uint32_t(std::stoul(get("seed")));
+  c.seed = uint32_t(metadata_int(meta, "seed", path, 0, 0xffffffffll));
   c.cache_mb = number("cache_mb");
   c.eps = number("eps");
 

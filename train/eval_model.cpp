@@ -118,17 +118,9 @@ int eval_model_main(Phase& p) {
     double cut = 0;
     if (recall > 0) {
       std::vector<double> pos;
-      std::stringstream in(read_file(svm_run.file("scores.csv")));
-      std::string line;
-      std::getline(in, line);  // stem,label,R,FM,decision
-      while (std::getline(in, line)) {
-        std::vector<std::string> f;
-        std::stringstream ls(line);
-        for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
-        GBAD_CHECK(f.size() == 5, svm_run.file("scores.csv"), ": row '", line,
-                   "' does not have 5 fields");
-        if (f[1] == "1") pos.push_back(std::stod(f[4]));
-      }
+      const SvmScoreTable trained = read_svm_scores_csv(svm_run.file("scores.csv"));
+      for (size_t k = 0; k < trained.label.size(); ++k)
+        if (trained.label[k] > 0) pos.push_back(trained.decision[k]);
       cut = recall_threshold(pos, recall);
       std::printf("gate threshold %.6g: keeps %.0f%% of phase 3's %zu training positives\n", cut,
                   100 * recall, pos.size());

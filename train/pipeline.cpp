@@ -30,9 +30,11 @@ void remove_stale_temp_files(const std::string& dir) {
     auto pos = name.rfind(".tmp.");
     if (pos == std::string::npos || pos + 5 >= name.size()) continue;
     const std::string pid = name.substr(pos + 5);
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    // At most 9 digits: any pid_t, and no overflow.
+    if (pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
     // Left by a writer that was killed (its process is gone): never a file anyone reads.
-    if (::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH) {
+    if (::kill(static_cast<pid_t>(std::strtol(pid.c_str(), nullptr, 10)), 0) != 0 &&
+        errno == ESRCH) {
       std::filesystem::remove(e.path(), ec);
       std::printf("removed %s, left by an interrupted write\n", e.path().c_str());
     }

@@ -12,6 +12,7 @@
 #include "eval/cam.h"
 #include "eval/html.h"
 #include "eval/plot.h"
+#include "eval/scores_csv.h"
 #include "io/io.h"
 #include "models/svm.h"
 #include "train/pipeline.h"
@@ -94,37 +95,12 @@ std::string training_section(const std::string& label, const std::string& dir) {
   return out.str();
 }
 
-struct ScoreRows {
-  std::vector<double> r, fm;
-  std::vector<int> label;
-};
-
-// svm/scores.csv: stem,label,R,FM,decision (the SVM's training images).
-ScoreRows read_svm_scores(const std::string& path) {
-  ScoreRows rows;
-  std::stringstream ss(read_file(path));
-  std::string line;
-  int lineno = 0;
-  while (std::getline(ss, line)) {
-    if (++lineno == 1 || line.empty()) continue;
-    std::vector<std::string> f;
-    std::stringstream ls(line);
-    std::string c;
-    while (std::getline(ls, c, ',')) f.push_back(c);
-    GBAD_CHECK(f.size() >= 4, path, ":", lineno, ": expected stem,label,R,FM,...");
-    rows.label.push_back(std::stoi(f[1]));
-    rows.r.push_back(std::stod(f[2]));
-    rows.fm.push_back(std::stod(f[3]));
-  }
-  return rows;
-}
-
 std::string anomaly_section(const std::string& name, const RunConfig& eval) {
   const std::string svm_dir = eval.option_or("svm", ""), bigan_dir = eval.option_or("bigan", "");
   if (svm_dir.empty() || eval.option_or("no-gate", "0") == "1") return "";
   RunConfig svm_run(svm_dir, "train-svm");
   const bool logs = svm_uses_log_scores(svm_run);
-  ScoreRows rows = read_svm_scores(svm_run.file("scores.csv"));
+  const SvmScoreTable rows = read_svm_scores_csv(svm_run.file("scores.csv"));
   Svm svm = load_svm_run(svm_run);
   auto tr = [&](double v) { return logs ? std::log(std::max(v, 1e-12)) : v; };
   html::ScatterSeries neg{"negatives", "#1f77b4", {}, {}}, pos{"positives", "#d62728", {}, {}};

@@ -139,8 +139,8 @@ int run(Phase& p) {
   if (resume && file_exists(ckpt)) {
     gan.load(ckpt);
     const auto meta = read_metadata(ckpt);
-    start_epoch = std::stoi(meta.at("epoch"));
-    train_seconds = std::stod(meta.at("train_seconds"));
+    start_epoch = int(metadata_int(meta, "epoch", ckpt, 0, 1 << 30));
+    train_seconds = metadata_float(meta, "train_seconds", ckpt);
     std::printf("resumed from %s after epoch %d\n", ckpt.c_str(), start_epoch);
   }
 

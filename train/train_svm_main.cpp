@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "eval/scores_csv.h"
 #include "train/pipeline.h"
 
 using namespace gbad;
@@ -89,20 +90,20 @@ int run(Phase& p) {
 
   std::vector<double> dv = svm.decision_values(x, 2);
   int64_t tp = 0, tn = 0;
-  std::string csv = "stem,label,R,FM,decision\n";
+  SvmScoreTable table;
   const std::vector<float> raw_p = svm_rows(sp, false), raw_n = svm_rows(sn, false);
-  char buf[128];
   for (size_t i = 0; i < y.size(); ++i) {
     bool anomalous = dv[i] > 0;
     tp += (y[i] > 0 && anomalous);
     tn += (y[i] < 0 && !anomalous);
-    const std::string& stem = i < pos.size() ? pos[i].stem : neg_stems[i - pos.size()];
     const float* raw = i < pos.size() ? &raw_p[2 * i] : &raw_n[2 * (i - pos.size())];
-    std::snprintf(buf, sizeof buf, ",%d,%.6g,%.6g,%.6g\n", y[i], double(raw[0]), double(raw[1]),
-                  dv[i]);
-    csv += stem + buf;
+    table.stems.push_back(i < pos.size() ? pos[i].stem : neg_stems[i - pos.size()]);
+    table.label.push_back(y[i]);
+    table.r.push_back(raw[0]);
+    table.fm.push_back(raw[1]);
+    table.decision.push_back(dv[i]);
   }
-  write_file_atomic(dir.file("scores.csv"), csv);
+  write_svm_scores_csv(dir.file("scores.csv"), table);
   std::printf(
       "SVM (%s, C %g, %lld support vectors): on its training set %lld/%zu positives "
       "called anomalous, %lld/%zu negatives called normal\n",

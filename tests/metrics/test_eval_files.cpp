@@ -144,6 +144,43 @@ TEST_F(EvalFiles, MalformedRowsNameFileAndLine) {
   EXPECT_THROW(read_scores_csv(dir_ + "/does-not-exist.csv"), Error);
 }
 
+// Phase 3's scores.csv: what gbad-train-svm writes reads back; damage names file:line.
+TEST_F(EvalFiles, SvmScoresRoundTripAndMalformedRows) {
+  SvmScoreTable t;
+  t.stems = {"P00001", "N00002"};
+  t.label = {1, -1};
+  t.r = {0.125, 3.5};
+  t.fm = {2.0, 0.25};
+  t.decision = {1.5, -0.75};
+  const std::string p = dir_ + "/scores.csv";
+  write_svm_scores_csv(p, t);
+  EXPECT_EQ(slurp(p).rfind("stem,label,R,FM,decision\nP00001,1,0.125,2,1.5\n", 0), 0u);
+  const SvmScoreTable back = read_svm_scores_csv(p);
+  EXPECT_EQ(back.stems, t.stems);
+  EXPECT_EQ(back.label, t.label);
+  EXPECT_EQ(back.r, t.r);
+  EXPECT_EQ(back.fm, t.fm);
+  EXPECT_EQ(back.decision, t.decision);
+
+  auto expect_error = [&](const std::string& text, const std::string& needle) {
+    const std::string bad = write("svm-bad.csv", text);
+    try {
+      read_svm_scores_csv(bad);
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  const std::string h = "stem,label,R,FM,decision\n";
+  expect_error(h + "a,1,1,2,3\nb,-1,1,x,3\n", "svm-bad.csv:3: FM is 'x', not a number");
+  expect_error(h + "a,1,1,2\n", "svm-bad.csv:2: expected 5 comma-separated fields");
+  expect_error(h + "a,0,1,2,3\n", "svm-bad.csv:2: label is '0'");
+  expect_error(h + "a,1,1,2,nan\n", "svm-bad.csv:2: decision is 'nan'");
+  expect_error("name,Gun\n", "svm-bad.csv:1: header is 'name,Gun'");
+  expect_error("", "is empty");
+  EXPECT_THROW(read_svm_scores_csv(dir_ + "/does-not-exist.csv"), Error);
+}
+
 TEST_F(EvalFiles, CommandLine) {
   const std::string s = write("s.csv", kScores), l = write("l.csv", kLabels);
   std::string out;

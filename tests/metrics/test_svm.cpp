@@ -143,6 +143,10 @@ TEST(Svm, CorruptedModelFilesAreErrors) {
   std::string version = good;
   version.replace(version.find("\"format_version\":\"2\""), 20, "\"format_version\":\"9\"");
   expect_load_error(version, "format version 9");
+  // A metadata number that is not one: an Error naming the key (not std::stoul's "stoul").
+  std::string seed = good;
+  seed[seed.find("\"seed\":\"") + 8] = 'x';
+  expect_load_error(seed, "metadata 'seed'");
   expect_load_error("hello\n", p);
   EXPECT_THROW(Svm::load(temp_path("missing.txt")), Error);
   std::remove(p.c_str());

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
 #include "io/checkpoint.h"
 #include "kernels/elementwise.h"
@@ -312,6 +314,20 @@ TEST(Baselines, GanDeterministicSaveLoadAndReinit) {
   other.nz = 8;
   Ganomaly wrong(other, Device::CPU);
   EXPECT_THROW(wrong.load(path), Error);
+  {  // A metadata number that is not one: an Error naming file and key (not std::stoll's).
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = bytes.find("\"nz\":\"");
+    ASSERT_NE(at, std::string::npos);
+    bytes[at + 6] = 'x';
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    try {
+      Ganomaly::read_config(path);
+      ADD_FAILURE() << "no error for a non-numeric nz";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("metadata 'nz'"), std::string::npos) << e.what();
+    }
+  }
   std::remove(path.c_str());
   // D is re-initialised when its loss falls below the threshold.
   GanomalyConfig ci = c;
