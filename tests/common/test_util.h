@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "core/context.h"
@@ -64,6 +66,18 @@ template <typename T, typename F>
 int64_t check_gradient(F&& f, T* x, int64_t n, const T* analytic, double step, double tol,
                        int64_t max_points = 200, uint64_t seed = 1,
                        const std::function<bool(int64_t)>& kink = nullptr);
+
+// Bit-for-bit equality, reporting the first difference.
+inline void expect_bitwise_equal(const std::vector<float>& a, const std::vector<float>& b,
+                                 const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) {
+      ADD_FAILURE() << what << ": first difference at " << i << " (" << a[i] << " vs " << b[i]
+                    << ")";
+      return;
+    }
+}
 
 }  // namespace gbad::test
 

@@ -57,16 +57,4 @@ inline void expect_close_l2(const std::vector<float>& a, const std::vector<float
       << " (allowed ratio " << rel << ")";
 }
 
-// Bit-for-bit equality, reporting the first difference.
-inline void expect_bitwise_equal(const std::vector<float>& a, const std::vector<float>& b,
-                                 const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) {
-      ADD_FAILURE() << what << ": first difference at " << i << " (" << a[i] << " vs " << b[i]
-                    << ")";
-      return;
-    }
-}
-
 }  // namespace gbad::test

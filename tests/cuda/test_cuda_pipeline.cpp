@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <string>
 
+#include "common/run_binary.h"
 #include "cuda_test_util.h"
 #include "io/io.h"
 #include "io/json.h"
@@ -24,41 +25,11 @@ namespace fs = std::filesystem;
 namespace gbad {
 namespace {
 
-const std::string kBin = std::string(GBAD_BINARY_DIR) + "/bin/";
-
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-Result run(const std::string& args) {
-  static int counter = 0;
-  fs::path log = fs::temp_directory_path() /
-                 ("gbad_cuda_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  const int status = std::system((args + " > " + log.string() + " 2>&1").c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = file_exists(log.string()) ? read_file(log.string()) : "";
-  fs::remove(log);
-  return r;
-}
-
-// A fresh folder per test process (ctest runs tests in parallel processes).
-fs::path scratch(const std::string& name) {
-  fs::path p =
-      fs::path(GBAD_BINARY_DIR) / "tests" / ("tmp_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-void expect_same_weights(const std::string& a_path, const std::string& b_path,
-                         const std::string& what) {
-  SafeTensorsFile a = SafeTensorsFile::open(a_path), b = SafeTensorsFile::open(b_path);
-  ASSERT_EQ(a.names(), b.names()) << what;
-  for (const std::string& n : a.names())
-    test::expect_bitwise_equal(a.read_f32(n), b.read_f32(n), what + ": tensor " + n);
-}
+using test::expect_same_weights;
+using test::kBin;
+using Result = test::CommandResult;
+const auto& run = test::run_command;
+const auto& scratch = test::scratch_dir;
 
 // ---- readiness, on every machine -------------------------------------------------------------
 

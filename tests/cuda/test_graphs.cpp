@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <string>
 
+#include "common/run_binary.h"
 #include "core/cuda_graph.h"
 #include "cuda_test_util.h"
 #include "io/io.h"
@@ -122,32 +123,10 @@ TEST(CudaGraph, AFailedCaptureIsReportedAndHarmless) {
 
 // ---- gbad-train-cnn ------------------------------------------------------------------------
 
-const std::string kBin = std::string(GBAD_BINARY_DIR) + "/bin/";
-
-struct Result {
-  int code = -1;
-  std::string out;
-};
-
-Result run(const std::string& args) {
-  static int counter = 0;
-  fs::path log = fs::temp_directory_path() /
-                 ("gbad_graphs_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  const int status = std::system((args + " > " + log.string() + " 2>&1").c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = file_exists(log.string()) ? read_file(log.string()) : "";
-  fs::remove(log);
-  return r;
-}
-
-void expect_same_weights(const std::string& a_path, const std::string& b_path,
-                         const std::string& what) {
-  SafeTensorsFile a = SafeTensorsFile::open(a_path), b = SafeTensorsFile::open(b_path);
-  ASSERT_EQ(a.names(), b.names()) << what;
-  for (const std::string& n : a.names())
-    test::expect_bitwise_equal(a.read_f32(n), b.read_f32(n), what + ": tensor " + n);
-}
+using test::expect_same_weights;
+using test::kBin;
+using Result = test::CommandResult;
+const auto& run = test::run_command;
 
 // Eager + synchronous copies, graphs + asynchronous copies: the same weights, bit for bit.
 TEST(CudaGraphTrain, GraphsAndAsyncInputGiveTheEagerSyncWeights) {

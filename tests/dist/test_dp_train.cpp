@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "common/run_binary.h"
 #include "io/io.h"
 #include "io/safetensors.h"
 
@@ -29,15 +30,14 @@ namespace fs = std::filesystem;
 namespace gbad {
 namespace {
 
-const std::string kBin = std::string(GBAD_BINARY_DIR) + "/bin/";
+using test::kBin;
 const std::string kMpirun = GBAD_MPIRUN_CMD;
 
+// Runs `cmd`; its output (stdout + stderr) in *out, its exit status returned.
 int run(const std::string& cmd, std::string* out) {
-  const fs::path log = fs::temp_directory_path() / ("gbad_dp_" + std::to_string(::getpid()));
-  const int status = std::system((cmd + " > " + log.string() + " 2>&1").c_str());
-  *out = file_exists(log.string()) ? read_file(log.string()) : "";
-  fs::remove(log);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const test::CommandResult r = test::run_command(cmd);
+  *out = r.out;
+  return r.code;
 }
 
 class DataParallel : public ::testing::Test {

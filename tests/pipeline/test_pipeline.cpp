@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/run_binary.h"
 #include "data/image.h"
 #include "eval/cam.h"
 #include "io/checkpoint.h"
@@ -32,25 +33,9 @@ namespace fs = std::filesystem;
 namespace gbad {
 namespace {
 
-const std::string kBin = std::string(GBAD_BINARY_DIR) + "/bin/";
-
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-Result run(const std::string& args) {
-  static int counter = 0;
-  fs::path log = fs::temp_directory_path() /
-                 ("gbad_pipeline_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  std::string cmd = args + " > " + log.string() + " 2>&1";
-  int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = file_exists(log.string()) ? read_file(log.string()) : "";
-  fs::remove(log);
-  return r;
-}
+using test::kBin;
+using Result = test::CommandResult;
+const auto& run = test::run_command;
 
 // Shared miniature dataset and phase-1..3 runs, made once for the suite.
 //

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "common/run_binary.h"
 #include "io/io.h"
 #include "io/json.h"
 
@@ -18,14 +19,13 @@ namespace fs = std::filesystem;
 namespace gbad {
 namespace {
 
-const std::string kBin = std::string(GBAD_BINARY_DIR) + "/bin/";
+using test::kBin;
 
-int run(const std::string& args, std::string* out) {
-  const fs::path log = fs::temp_directory_path() / ("gbad_repro_" + std::to_string(::getpid()));
-  const int status = std::system((args + " > " + log.string() + " 2>&1").c_str());
-  *out = file_exists(log.string()) ? read_file(log.string()) : "";
-  fs::remove(log);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+// Runs `cmd`; its output (stdout + stderr) in *out, its exit status returned.
+int run(const std::string& cmd, std::string* out) {
+  const test::CommandResult r = test::run_command(cmd);
+  *out = r.out;
+  return r.code;
 }
 
 TEST(Reproducible, TinyPipelineTwiceGivesIdenticalFiles) {
