@@ -25,7 +25,7 @@ GROUPS = [
     ("im2col / col2im / edge clearing (+ memset, memcpy)",
      r"im2col|col2im|clear_outside|memset|memcpy|shift_copy"),
     ("convolution loops and epilogue (rest of conv2d.cpp)", r"conv2d"),
-    ("BatchNorm (+ fused ReLU / residual add)", r"batchnorm|plane_sums"),
+    ("BatchNorm (+ fused ReLU / residual add)", r"batchnorm|plane_sums|bn_(avx512|avx2|portable)::"),
     ("max-pool forward", r"maxpool2d_forward"),
     ("max-pool backward", r"maxpool2d_backward"),
     ("add (residual; FPN before the fusion)", r"gbad::cpu::add|add_inplace|axpby"),

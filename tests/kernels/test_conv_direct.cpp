@@ -14,6 +14,7 @@
 
 #include "common/test_util.h"
 #include "conv_test_util.h"
+#include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/cpu/conv2d_direct.h"
 
@@ -216,6 +217,76 @@ TEST(FastPath, DirectConvSameBitsForAnyThreadCount) {
   }
   cpu::set_conv_kernel(cpu::ConvKernel::Auto);
   omp_set_num_threads(saved);
+}
+
+// The training BatchNorm's vectorised loops (kernels/cpu/batchnorm_kernel.inc) follow the
+// direct kernel's variant: each against the double-precision reference, and all variants and
+// thread counts give the same bits (same per-lane accumulation order, no contraction). Planes
+// longer than the backward's 256-element chunk with an odd tail, a mean far from 0.
+TEST(FastPath, BatchNormEveryKernelSameBits) {
+  const int saved = omp_get_max_threads();
+  const int64_t n = 3, c = 5, h = 17, w = 19, hw = h * w;
+  const Shape shape{n, c, h, w};
+  const std::vector<float> x = test::random_vector(n * c * hw, 40, 2.f, 4.f);
+  const std::vector<float> res = test::random_vector(n * c * hw, 41);
+  const std::vector<float> dy = test::random_vector(n * c * hw, 42);
+  const std::vector<float> gamma = test::random_vector(c, 43, 0.5f, 1.5f);
+  const std::vector<float> beta = test::random_vector(c, 44);
+  // The reference: BatchNorm in double, then + residual, then ReLU; backward through the
+  // (float) ReLU mask of the fast forward.
+  std::vector<double> want(x.size()), wmean(static_cast<size_t>(c)), winv(static_cast<size_t>(c));
+  const std::vector<double> xd = to_double(x), gd = to_double(gamma), bd = to_double(beta);
+  cpu::batchnorm2d_forward_train<double>(want.data(), wmean.data(), winv.data(), nullptr, nullptr,
+                                         xd.data(), gd.data(), bd.data(), n, c, hw, 1e-5, 0.1);
+  for (size_t i = 0; i < want.size(); ++i) want[i] = std::max(want[i] + double(res[i]), 0.0);
+  std::vector<std::vector<float>> outs;
+  int ran = 0;
+  for (cpu::ConvKernel kern :
+       {cpu::ConvKernel::Avx512, cpu::ConvKernel::Avx2, cpu::ConvKernel::Portable}) {
+    if (!cpu::conv_kernel_supported(kern)) continue;
+    cpu::set_conv_kernel(kern);
+    ++ran;
+    for (int t : {1, 2, 3}) {
+      SCOPED_TRACE(std::string(cpu::conv_kernel_name(kern)) + ", threads " + std::to_string(t));
+      omp_set_num_threads(t);
+      Context ctx;
+      Tensor xt = Tensor::from_vector(x, shape), rt = Tensor::from_vector(res, shape);
+      Tensor dyt = Tensor::from_vector(dy, shape);
+      Tensor g = Tensor::from_vector(gamma, {c}), b = Tensor::from_vector(beta, {c});
+      Tensor rm = Tensor::zeros({c}),
+             rv = Tensor::from_vector(std::vector<float>(size_t(c), 1.f), {c});
+      Tensor y(shape), mean({c}), invstd({c});
+      batchnorm2d_forward_train_act(ctx, y, mean, invstd, rm, rv, xt, g, b, 1e-5f, 0.1f, &rt, true);
+      expect_rel_norm(y.to_vector(), want, 2e-6, "y");
+      Tensor dx(shape), dz(shape), dg = Tensor::zeros({c}), db = Tensor::zeros({c});
+      batchnorm2d_backward_act(ctx, &dx, &dz, &dg, &db, dyt, y, xt, g, mean, invstd, 1e-5f, true);
+      std::vector<double> gmask = to_double(dy), wdx(x.size()), wdg(static_cast<size_t>(c), 0.0),
+                          wdb(static_cast<size_t>(c), 0.0);
+      const std::vector<float> yv = y.to_vector();
+      for (size_t i = 0; i < gmask.size(); ++i) gmask[i] = yv[i] > 0.f ? gmask[i] : 0.0;
+      const std::vector<double> md = to_double(mean.to_vector()),
+                                id = to_double(invstd.to_vector());
+      cpu::batchnorm2d_backward<double>(wdx.data(), wdg.data(), wdb.data(), gmask.data(), xd.data(),
+                                        gd.data(), md.data(), id.data(), n, c, hw);
+      expect_rel_norm(dx.to_vector(), wdx, 1e-5, "dx");
+      expect_rel_norm(dg.to_vector(), wdg, 1e-5, "dgamma");
+      expect_rel_norm(db.to_vector(), wdb, 1e-5, "dbeta");
+      std::vector<float> all = yv;
+      for (const Tensor* o : {&mean, &invstd, &rm, &rv, &dx, &dz, &dg, &db}) {
+        const std::vector<float> v = o->to_vector();
+        all.insert(all.end(), v.begin(), v.end());
+      }
+      outs.push_back(all);
+      for (size_t i = 0; i < all.size(); ++i)
+        ASSERT_EQ(outs.back()[i], outs.front()[i]) << "element " << i << " of y (" << x.size()
+                                                   << "), mean, invstd, running mean, var, dx, "
+                                                      "dz, dgamma, dbeta ("
+                                                   << c << " each per-channel)";
+    }
+  }
+  cpu::set_conv_kernel(cpu::ConvKernel::Auto);
+  omp_set_num_threads(saved);
+  EXPECT_GE(ran, 1);
 }
 
 // The selection: the Gemm kernel turns the direct path off; 1x1 convolutions and very wide ones
