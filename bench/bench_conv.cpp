@@ -185,7 +185,7 @@ void run_gemm(benchmark::State& state, const ConvLayer& l, Device d, int64_t n) 
 void register_conv_benchmarks(bool cuda) {
   for (Device d : {Device::CPU, Device::CUDA}) {
     if (d == Device::CUDA && !cuda) continue;
-    for (int64_t n : {int64_t(2), int64_t(32)}) {
+    for (int64_t n : {int64_t(2), int64_t(8), int64_t(32)}) {
       for (const ConvLayer& l : kLayers) {
         const std::string suffix =
             std::string("/") + dev_tag(d) + "/resnet34." + l.name + "/n:" + std::to_string(n);

@@ -52,6 +52,10 @@ struct DirectArgs {
   const float* dyh = nullptr;
   int64_t kp = 0;
   float* acc = nullptr;
+  // Output geometry: element (n, k, oh, ow) at y + n * y_img + k * y_plane + oh * y_row + ow *
+  // y_col (NCHW of (N, K, P, Q) unless a data gradient's stride phase writes every sh-th row and
+  // sw-th column of dx; then no residual or ReLU).
+  int64_t y_img = 0, y_plane = 0, y_row = 0, y_col = 1;
 };
 
 // Output pixels per block of the filter-gradient kernel.
@@ -325,43 +329,99 @@ float* align64(float* p) {
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
 }
 
-// NCHW -> zero-padded channels-last (N, hp, wp, C).
-void pack_input(float* xh, const float* x, const Conv2dShape& s, const DirectArgs& a, bool par) {
-  const int64_t img = a.hp * a.row;
+// NCHW (N, C, H, W) -> zero-padded channels-last (N, hp, wp, C), pt rows on top and pl columns
+// on the left (hp, wp include the bottom/right padding).
+void pack_padded(float* xh, const float* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t pt,
+                 int64_t pl, int64_t hp, int64_t wp, bool par) {
+  const int64_t row = wp * C, img = hp * row;
   const ConvKernel kern = conv_kernel();
 #pragma omp parallel for schedule(static) if (par)
-  for (int64_t n = 0; n < s.n; ++n) {
+  for (int64_t n = 0; n < N; ++n) {
     float* d = xh + n * img;
-    std::fill(d, d + s.ph * a.row, 0.f);
-    std::fill(d + (s.ph + s.h) * a.row, d + img, 0.f);
-    for (int64_t h = 0; h < s.h; ++h) {
-      float* dr = d + (h + s.ph) * a.row;
-      std::fill(dr, dr + s.pw * s.c, 0.f);
-      std::fill(dr + (s.pw + s.w) * s.c, dr + a.row, 0.f);
+    std::fill(d, d + pt * row, 0.f);
+    std::fill(d + (pt + H) * row, d + img, 0.f);
+    for (int64_t h = 0; h < H; ++h) {
+      float* dr = d + (h + pt) * row;
+      std::fill(dr, dr + pl * C, 0.f);
+      std::fill(dr + (pl + W) * C, dr + row, 0.f);
     }
-    pack(kern, d, x + n * s.c * s.h * s.w, s.c, s.h, s.w, s.ph, s.pw, a.wp, s.c);
+    pack(kern, d, x + n * C * H * W, C, H, W, pt, pl, wp, C);
   }
+}
+
+// NCHW -> zero-padded channels-last (N, hp, wp, C) with the convolution's padding.
+void pack_input(float* xh, const float* x, const Conv2dShape& s, const DirectArgs& a, bool par) {
+  pack_padded(xh, x, s.n, s.c, s.h, s.w, s.ph, s.pw, a.hp, a.wp, par);
 }
 
 void set_geometry(DirectArgs& a, const Conv2dShape& s) {
   a.n = s.n, a.c = s.c, a.k = s.k, a.r = s.r, a.s = s.s, a.p = s.p, a.q = s.q;
   a.sh = s.sh, a.sw = s.sw;
   a.hp = s.h + 2 * s.ph, a.wp = s.w + 2 * s.pw, a.row = a.wp * s.c;
+  a.y_img = s.k * s.p * s.q, a.y_plane = s.p * s.q, a.y_row = s.q, a.y_col = 1;
 }
 }  // namespace
 
 namespace {
 
-// The forward convolution of shape s. rotated: w holds the filters of the convolution whose
-// data gradient this is, (s.c, s.k, R, S), used as w'[k, c, r, q] = w[c, k, R-1-r, S-1-q].
-bool direct_forward(Context& ctx, float* y, const float* x, const float* w, const Conv2dShape& s,
-                    const ConvEpilogue& e, bool rotated) {
-  const ConvKernel kern = conv_kernel();
+// Where filter value w'[k][c][r][q] of the convolution being computed lives: w[off + k * sk +
+// c * sc + r * sr + q * sq] (plain, rotated by 180 degrees with K/C swapped for a data
+// gradient, or one stride phase's sub-filter of it).
+struct FilterMap {
+  const float* w;
+  int64_t off, sk, sc, sr, sq;
+};
+
+FilterMap plain_filters(const float* w, const Conv2dShape& s) {
+  return FilterMap{w, 0, s.c * s.r * s.s, s.r * s.s, s.s, 1};
+}
+
+// Filters -> [K/KB][R][S][C][KB] (shape s: the convolution being computed), zero beyond K.
+void pack_filters(float* wpk, const FilterMap& f, const Conv2dShape& s, int64_t kb_w, int64_t nkb,
+                  bool par) {
+#pragma omp parallel for collapse(2) schedule(static) if (par)
+  for (int64_t kb = 0; kb < nkb; ++kb)
+    for (int64_t r = 0; r < s.r; ++r)
+      for (int64_t ss = 0; ss < s.s; ++ss)
+        for (int64_t c = 0; c < s.c; ++c) {
+          float* d = wpk + (((kb * s.r + r) * s.s + ss) * s.c + c) * kb_w;
+          const int64_t kn = std::min(kb_w, s.k - kb * kb_w);
+          const float* src = f.w + f.off + (kb * kb_w) * f.sk + c * f.sc + r * f.sr + ss * f.sq;
+          for (int64_t j = 0; j < kn; ++j) d[j] = src[j * f.sk];
+          for (int64_t j = kn; j < kb_w; ++j) d[j] = 0.f;
+        }
+}
+
+// All (channel block, tile) items of a prepared DirectArgs: a contiguous range per thread,
+// channel-block major.
+void run_tiles(ConvKernel kern, const DirectArgs& a, int64_t nkb, bool par) {
+  const int64_t tiles = (a.n * a.p * a.q + a.px - 1) / a.px, total = nkb * tiles;
+#pragma omp parallel if (par)
+  {
+    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t i = total * t / nt;
+    const int64_t hi = total * (t + 1) / nt;
+    while (i < hi) {
+      const int64_t kb = i / tiles, t0 = i - kb * tiles;
+      const int64_t t1 = std::min(tiles, t0 + (hi - i));
+      forward_tiles(kern, a, kb, t0, t1);
+      i += t1 - t0;
+    }
+  }
+}
+
+bool direct_applies(ConvKernel kern, const Conv2dShape& s) {
   // A 1x1 convolution is a plain GEMM per image in NCHW (no im2col): OpenBLAS was faster there
   // (no transposes), so it stays on the GEMM path.
-  if (kern == ConvKernel::Gemm || s.n * s.p * s.q == 0 || s.r * s.s == 1 ||
-      s.r * s.s * s.c > kMaxDirectTaps)
-    return false;
+  return kern != ConvKernel::Gemm && s.n * s.p * s.q > 0 && s.r * s.s > 1 &&
+         s.r * s.s * s.c <= kMaxDirectTaps;
+}
+
+// The forward convolution of shape s with filters f.
+bool direct_forward(Context& ctx, float* y, const float* x, const FilterMap& f,
+                    const Conv2dShape& s, const ConvEpilogue& e) {
+  const ConvKernel kern = conv_kernel();
+  if (!direct_applies(kern, s)) return false;
   DirectArgs a;
   pick_tile(kern, s.k, &a.kv, &a.px);
   const int64_t kb_w = int64_t(a.kv) * vector_width(kern);
@@ -377,40 +437,139 @@ bool direct_forward(Context& ctx, float* y, const float* x, const float* w, cons
   a.xh = xh, a.wpk = wpk;
   const int64_t macs = s.n * s.k * s.c * s.r * s.s * s.p * s.q;
   const bool par = macs >= kParallelMacs && omp_get_max_threads() > 1;
-
   pack_input(xh, x, s, a, par);
-  // Filters: (K, C, R, S) -> [K/KB][R][S][C][KB], zero beyond K.
-  const int64_t rs = s.r * s.s;
-#pragma omp parallel for collapse(2) schedule(static) if (par)
-  for (int64_t kb = 0; kb < nkb; ++kb)
-    for (int64_t r = 0; r < s.r; ++r)
-      for (int64_t ss = 0; ss < s.s; ++ss)
-        for (int64_t c = 0; c < s.c; ++c) {
-          float* d = wpk + (((kb * s.r + r) * s.s + ss) * s.c + c) * kb_w;
-          const int64_t kn = std::min(kb_w, s.k - kb * kb_w);
-          if (rotated) {
-            const float* src =
-                w + (c * s.k + kb * kb_w) * rs + (s.r - 1 - r) * s.s + (s.s - 1 - ss);
-            for (int64_t j = 0; j < kn; ++j) d[j] = src[j * rs];
-          } else {
-            const float* src = w + ((kb * kb_w) * s.c + c) * rs + r * s.s + ss;
-            for (int64_t j = 0; j < kn; ++j) d[j] = src[j * s.c * rs];
-          }
-          for (int64_t j = kn; j < kb_w; ++j) d[j] = 0.f;
-        }
+  pack_filters(wpk, f, s, kb_w, nkb, par);
+  run_tiles(kern, a, nkb, par);
+  return true;
+}
 
-  const int64_t tiles = (s.n * s.p * s.q + a.px - 1) / a.px, total = nkb * tiles;
+// One stride phase of a strided convolution's data gradient, along one axis: the input rows
+// ih = stride * i + phase, i < out, take the filter taps r = r0 + stride * t, t < taps, from dy
+// row i - pad + (taps - 1 - t) (a stride-1 correlation of dy with the reversed sub-filter).
+struct Phase {
+  int64_t out = 0, r0 = 0, taps = 0, pad = 0;
+};
+
+Phase stride_phase(int64_t size, int64_t stride, int64_t pad, int64_t filter, int64_t phase) {
+  Phase f;
+  f.out = phase < size ? (size - phase + stride - 1) / stride : 0;
+  f.r0 = (phase + pad) % stride;
+  f.taps = f.r0 < filter ? (filter - f.r0 + stride - 1) / stride : 0;
+  const int64_t d = (phase + pad - f.r0) / stride;  // dy row of tap t = 0 is i + d
+  f.pad = f.taps - 1 - d;
+  return f;
+}
+
+// dx of a strided convolution: per stride phase (a, b), dx[:, :, sh*i + a, sw*j + b] is a
+// stride-1 direct convolution of dy with a sub-filter of the rotated filters. dy is packed once
+// (padded for every phase) and each phase's tiles are stored straight into their rows and
+// columns of dx (scattered when sw > 1); no column matrix, no col2im. Returns false when a phase is
+// past the direct kernel's limits.
+bool direct_backward_data_strided(Context& ctx, float* dx, const float* dy, const float* w,
+                                  const Conv2dShape& s) {
+  const ConvKernel kern = conv_kernel();
+  if (kern == ConvKernel::Gemm || s.r * s.s == 1 || s.n * s.p * s.q == 0) return false;
+  std::vector<Phase> ph(size_t(s.sh)), pw(size_t(s.sw));
+  int64_t pt = 0, pb = 0, pl = 0, pr = 0, max_taps = 0;
+  for (int64_t a = 0; a < s.sh; ++a) {
+    Phase& f = ph[size_t(a)];
+    f = stride_phase(s.h, s.sh, s.ph, s.r, a);
+    if (f.taps == 0 || f.out == 0) continue;
+    pt = std::max(pt, f.pad);
+    pb = std::max(pb, f.out - 1 - f.pad + f.taps - 1 - (s.p - 1));
+  }
+  for (int64_t b = 0; b < s.sw; ++b) {
+    Phase& f = pw[size_t(b)];
+    f = stride_phase(s.w, s.sw, s.pw, s.s, b);
+    if (f.taps == 0 || f.out == 0) continue;
+    pl = std::max(pl, f.pad);
+    pr = std::max(pr, f.out - 1 - f.pad + f.taps - 1 - (s.q - 1));
+  }
+  int64_t sum_taps = 0;
+  for (const Phase& a : ph)
+    for (const Phase& b : pw) {
+      max_taps = std::max(max_taps, a.taps * b.taps);
+      sum_taps += a.taps * b.taps;
+    }
+  if (max_taps * s.k > kMaxDirectTaps) return false;
+  // Tiles over the phase's output channels (= the convolution's input channels C).
+  DirectArgs a;
+  pick_tile(kern, s.c, &a.kv, &a.px);
+  // The scattered stores cost about as much per tile as a 1-tap phase's FMAs: AVX-512's 2 x 12
+  // tile stores half as many channel vectors per FMA as its 4 x 6.
+  if (kern == ConvKernel::Avx512 && a.kv == 4) a.kv = 2, a.px = 12;
+  const int64_t kb_w = int64_t(a.kv) * vector_width(kern);
+  const int64_t nkb = (s.c + kb_w - 1) / kb_w;
+  const int64_t hp = s.p + pt + pb, wp = s.q + pl + pr;
+  const int64_t xh_elems = s.n * hp * wp * s.k, wpk_elems = nkb * sum_taps * s.k * kb_w;
+  float* ws = static_cast<float*>(ctx.workspace(size_t(xh_elems + wpk_elems + 32) * sizeof(float)));
+  float* xh = align64(ws);
+  float* wpk = align64(xh + xh_elems);
+  const int64_t macs = s.n * s.k * s.c * s.r * s.s * s.p * s.q;
+  const bool par = macs >= kParallelMacs && omp_get_max_threads() > 1;
+  pack_padded(xh, dy, s.n, s.k, s.p, s.q, pt, pl, hp, wp, par);
+  const int64_t hw = s.h * s.w;
+  // Every phase's arguments and packed sub-filters.
+  std::vector<DirectArgs> phases;
+  float* wnext = wpk;
+  for (int64_t pa = 0; pa < s.sh; ++pa) {
+    for (int64_t pbi = 0; pbi < s.sw; ++pbi) {
+      const Phase& fh = ph[size_t(pa)];
+      const Phase& fw = pw[size_t(pbi)];
+      const int64_t oh = fh.out, ow = fw.out;
+      if (oh == 0 || ow == 0) continue;
+      float* y0 = dx + pa * s.w + pbi;  // the phase's first element of image 0, channel 0
+      if (fh.taps == 0 || fw.taps == 0) {
+        // No filter tap reaches these rows/columns: zero gradient.
+#pragma omp parallel for schedule(static) if (par)
+        for (int64_t nc = 0; nc < s.n * s.c; ++nc)
+          for (int64_t i = 0; i < oh; ++i)
+            for (int64_t j = 0; j < ow; ++j) y0[nc * hw + i * s.sh * s.w + j * s.sw] = 0.f;
+        continue;
+      }
+      Conv2dShape t;  // the phase's stride-1 convolution of dy
+      t.n = s.n, t.c = s.k, t.h = s.p, t.w = s.q, t.k = s.c;
+      t.r = fh.taps, t.s = fw.taps, t.sh = t.sw = 1, t.p = oh, t.q = ow;
+      // w'[c][k][t'][u'] = w[k][c][r0 + sh (taps-1-t')][s0 + sw (taps-1-u')]
+      const FilterMap f{
+          w,           (fh.r0 + s.sh * (fh.taps - 1)) * s.s + fw.r0 + s.sw * (fw.taps - 1),
+          s.r * s.s,   s.c * s.r * s.s,
+          -s.sh * s.s, -s.sw};
+      pack_filters(wnext, f, t, kb_w, nkb, par);
+      DirectArgs pa_args = a;
+      set_geometry(pa_args, t);
+      pa_args.hp = hp, pa_args.wp = wp, pa_args.row = wp * s.k;
+      pa_args.xh = xh + ((pt - fh.pad) * wp + (pl - fw.pad)) * s.k;
+      pa_args.wpk = wnext;
+      pa_args.y = y0;
+      pa_args.y_img = s.c * hw, pa_args.y_plane = hw, pa_args.y_row = s.sh * s.w;
+      pa_args.y_col = s.sw;
+      phases.push_back(pa_args);
+      wnext += nkb * t.r * t.s * s.k * kb_w;
+    }
+  }
+  if (phases.empty()) return true;
+  // Items (channel block, chunk of tiles): a chunk covers the same stretch of (n, row) in every
+  // phase, so the phases' interleaved stores meet in cache instead of each phase streaming all
+  // of dx. A contiguous range of items per thread; each element is still one fixed FMA chain.
+  std::vector<int64_t> tiles(phases.size());
+  int64_t max_tiles = 0;
+  for (size_t i = 0; i < phases.size(); ++i) {
+    tiles[i] = (phases[i].n * phases[i].p * phases[i].q + a.px - 1) / a.px;
+    max_tiles = std::max(max_tiles, tiles[i]);
+  }
+  constexpr int64_t kChunkTiles = 16;
+  const int64_t chunks = (max_tiles + kChunkTiles - 1) / kChunkTiles, total = nkb * chunks;
 #pragma omp parallel if (par)
   {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    // A contiguous range of (channel block, tile) items per thread, channel-block major.
-    int64_t i = total * t / nt;
-    const int64_t hi = total * (t + 1) / nt;
-    while (i < hi) {
-      const int64_t kb = i / tiles, t0 = i - kb * tiles;
-      const int64_t t1 = std::min(tiles, t0 + (hi - i));
-      forward_tiles(kern, a, kb, t0, t1);
-      i += t1 - t0;
+    const int64_t nt = omp_get_num_threads(), th = omp_get_thread_num();
+    for (int64_t i = total * th / nt; i < total * (th + 1) / nt; ++i) {
+      const int64_t kb = i / chunks, ch = i - kb * chunks;
+      const int64_t c0 = ch * kChunkTiles, c1 = std::min(max_tiles, c0 + kChunkTiles);
+      for (size_t q = 0; q < phases.size(); ++q) {
+        const int64_t t0 = c0 * tiles[q] / max_tiles, t1 = c1 * tiles[q] / max_tiles;
+        if (t1 > t0) forward_tiles(kern, phases[q], kb, t0, t1);
+      }
     }
   }
   return true;
@@ -420,7 +579,7 @@ bool direct_forward(Context& ctx, float* y, const float* x, const float* w, cons
 
 bool conv2d_direct_forward(Context& ctx, float* y, const float* x, const float* w,
                            const Conv2dShape& s, const ConvEpilogue& e) {
-  return direct_forward(ctx, y, x, w, s, e, false);
+  return direct_forward(ctx, y, x, plain_filters(w, s), s, e);
 }
 
 bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, const float* x,
@@ -485,9 +644,9 @@ bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, con
 
 bool conv2d_direct_backward_data(Context& ctx, float* dx, const float* dy, const float* w,
                                  const Conv2dShape& s) {
-  if (conv_kernel() == ConvKernel::Gemm || s.sh != 1 || s.sw != 1 || s.ph > s.r - 1 ||
-      s.pw > s.s - 1)
-    return false;
+  if (conv_kernel() == ConvKernel::Gemm) return false;
+  if (s.sh != 1 || s.sw != 1) return direct_backward_data_strided(ctx, dx, dy, w, s);
+  if (s.ph > s.r - 1 || s.pw > s.s - 1) return false;
   // dx[n, c, ih, iw] = sum_{k, r, s} dy[n, k, ih + ph - r, iw + pw - s] w[k, c, r, s]: a
   // stride-1 convolution of dy (padding R-1-ph, S-1-pw) with w'[c, k, r, s] =
   // w[k, c, R-1-r, S-1-s].
@@ -498,7 +657,8 @@ bool conv2d_direct_backward_data(Context& ctx, float* dx, const float* dy, const
   t.ph = int(s.r - 1 - s.ph), t.pw = int(s.s - 1 - s.pw);
   t.p = t.h + 2 * t.ph - t.r + 1, t.q = t.w + 2 * t.pw - t.s + 1;
   if (t.p != s.h || t.q != s.w) return false;  // rows/columns no output tap reaches
-  return direct_forward(ctx, dx, dy, w, t, ConvEpilogue{}, true);
+  const FilterMap rotated{w, (s.r - 1) * s.s + (s.s - 1), s.r * s.s, s.c * s.r * s.s, -s.s, -1};
+  return direct_forward(ctx, dx, dy, rotated, t, ConvEpilogue{});
 }
 
 }  // namespace gbad::cpu
