@@ -324,6 +324,19 @@ constexpr int64_t kParallelMacs = 1 << 18;
 // faster with it).
 constexpr int64_t kMaxDirectTaps = 9 * 256;
 constexpr int64_t kMaxDirectFilterGradCK = 256 * 256;
+// Those limits were measured at n = 2 (98 output pixels at layer4), where they still hold
+// (9 x 512 taps direct: 0.59-0.95x). With >= kWideMinPixels output pixels per call the packing
+// and the tiles' accumulator traffic amortise and layer4 (C = K = 512) ran faster direct at
+// n = 8 (392 pixels; filter gradient 1.35x, data gradient 1.19x, forward 1.01x) and n = 32
+// (1.14-1.21x): bench/RESULTS.md, 2026-11-30 (night).
+constexpr int64_t kWideMinPixels = 256;
+constexpr int64_t kMaxDirectTapsWide = 9 * 512;
+constexpr int64_t kMaxDirectFilterGradCKWide = 512 * 512;
+
+// Filter taps (R*S*C) within the direct kernel's limit for a call with `pixels` output pixels.
+bool taps_ok(int64_t taps, int64_t pixels) {
+  return taps <= (pixels >= kWideMinPixels ? kMaxDirectTapsWide : kMaxDirectTaps);
+}
 
 float* align64(float* p) {
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
@@ -414,7 +427,7 @@ bool direct_applies(ConvKernel kern, const Conv2dShape& s) {
   // A 1x1 convolution is a plain GEMM per image in NCHW (no im2col): OpenBLAS was faster there
   // (no transposes), so it stays on the GEMM path.
   return kern != ConvKernel::Gemm && s.n * s.p * s.q > 0 && s.r * s.s > 1 &&
-         s.r * s.s * s.c <= kMaxDirectTaps;
+         taps_ok(s.r * s.s * s.c, s.n * s.p * s.q);
 }
 
 // The forward convolution of shape s with filters f.
@@ -491,7 +504,7 @@ bool direct_backward_data_strided(Context& ctx, float* dx, const float* dy, cons
       max_taps = std::max(max_taps, a.taps * b.taps);
       sum_taps += a.taps * b.taps;
     }
-  if (max_taps * s.k > kMaxDirectTaps) return false;
+  if (!taps_ok(max_taps * s.k, s.n * (s.h / s.sh) * (s.w / s.sw))) return false;
   // Tiles over the phase's output channels (= the convolution's input channels C).
   DirectArgs a;
   pick_tile(kern, s.c, &a.kv, &a.px);
@@ -586,7 +599,9 @@ bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, con
                                    const Conv2dShape& s) {
   const ConvKernel kern = conv_kernel();
   if (kern == ConvKernel::Gemm || s.n * s.p * s.q == 0 || s.r * s.s == 1 ||
-      s.r * s.s * s.c > kMaxDirectTaps || s.c * s.k > kMaxDirectFilterGradCK)
+      !taps_ok(s.r * s.s * s.c, s.n * s.p * s.q) ||
+      s.c * s.k >
+          (s.n * s.p * s.q >= kWideMinPixels ? kMaxDirectFilterGradCKWide : kMaxDirectFilterGradCK))
     return false;
   DirectArgs a;
   pick_tile(kern, s.k, &a.kv, &a.px);

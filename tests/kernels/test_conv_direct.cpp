@@ -312,8 +312,41 @@ TEST(FastPath, DirectConvSelection) {
   EXPECT_FALSE(cpu::conv2d_direct_forward(ctx, yw.data(), xw.data(), ww.data(), wide, {}));
   std::vector<float> xc(256 * 9, 1.f), dyc(257 * 9, 1.f), dwc(257 * 256 * 9, 0.f);
   EXPECT_FALSE(cpu::conv2d_direct_backward_filter(ctx, dwc.data(), dyc.data(), xc.data(), ck));
+  // Past 3x3x512 taps the GEMM path whatever the number of output pixels.
+  const Conv2dShape wider = conv2d_shape({4, 513, 8, 8}, {4, 513, 3, 3}, {1, 1, 1, 1});
+  std::vector<float> xr(4 * 513 * 64, 1.f), wr(4 * 513 * 9, 1.f), yr(4 * 4 * 64, 0.f);
+  EXPECT_FALSE(cpu::conv2d_direct_forward(ctx, yr.data(), xr.data(), wr.data(), wider, {}));
   cpu::set_conv_kernel(cpu::ConvKernel::Auto);
   EXPECT_NE(cpu::conv_kernel(), cpu::ConvKernel::Auto);
+}
+
+// With >= 256 output pixels per call the direct kernel takes up to 3x3x512 taps and, for the
+// filter gradient, C*K up to 512*512 (layer4 of ResNet-34 at n = 8): every variant against the
+// double-precision reference, forward, data and filter gradient.
+TEST(FastPath, DirectConvWideLayersWithManyPixels) {
+  const Conv2dShape s = conv2d_shape({4, 260, 8, 8}, {264, 260, 3, 3}, {1, 1, 1, 1});
+  ASSERT_GT(s.c * s.r * s.s, 9 * 256);
+  ASSERT_GT(s.c * s.k, 256 * 256);
+  ASSERT_GE(s.n * s.p * s.q, 256);
+  const std::vector<float> x = test::random_vector(s.n * s.c * s.h * s.w, 30);
+  const std::vector<float> w = test::random_vector(s.k * s.c * s.r * s.s, 31);
+  const std::vector<float> dy = test::random_vector(s.n * s.k * s.p * s.q, 32);
+  const std::vector<double> xd = to_double(x), wd = to_double(w), dyd = to_double(dy);
+  std::vector<double> col(size_t(cpu::conv2d_col_elems(s)));
+  std::vector<double> want_y(dy.size()), want_dx(x.size()), want_dw(w.size(), 0.0);
+  cpu::conv2d_forward<double>(want_y.data(), xd.data(), wd.data(), nullptr, s, col.data());
+  cpu::conv2d_backward<double>(want_dx.data(), want_dw.data(), nullptr, dyd.data(), xd.data(),
+                               wd.data(), s, col.data());
+  for_each_direct_kernel([&] {
+    Context ctx;
+    std::vector<float> y(dy.size()), dx(x.size()), dw(w.size(), 0.f);
+    ASSERT_TRUE(cpu::conv2d_direct_forward(ctx, y.data(), x.data(), w.data(), s, {}));
+    expect_rel_norm(y, want_y, 2e-6, "y");
+    ASSERT_TRUE(cpu::conv2d_direct_backward_data(ctx, dx.data(), dy.data(), w.data(), s));
+    expect_rel_norm(dx, want_dx, 2e-6, "dx");
+    ASSERT_TRUE(cpu::conv2d_direct_backward_filter(ctx, dw.data(), dy.data(), x.data(), s));
+    expect_rel_norm(dw, want_dw, 2e-6, "dw");
+  });
 }
 
 }  // namespace
