@@ -47,10 +47,12 @@ struct DirectArgs {
   int64_t hp = 0, wp = 0, row = 0;  // row = wp * C
   int64_t sh = 1, sw = 1;
   int kv = 1, px = 1;  // tile: kv vectors of output channels x px pixels (or px (s, c) pairs)
-  // Filter gradient only: dy channels-last (N*P*Q, kp), kp = K rounded up to the channel
-  // block; the items' accumulator tiles.
+  // Filter gradient only: dy channels-last, pixel (n, oh, ow) at ((n * dy_hp + oh + dy_pt) *
+  // dy_wp + ow + dy_pl) * kp: its own (N*P*Q, kp) copy (kp = K rounded up to the channel block,
+  // zero beyond K) or the data gradient's padded image (kp = K; lanes past K are read but
+  // unused); the items' accumulator tiles.
   const float* dyh = nullptr;
-  int64_t kp = 0;
+  int64_t kp = 0, dy_hp = 0, dy_wp = 0, dy_pt = 0, dy_pl = 0;
   float* acc = nullptr;
   // Output geometry: element (n, k, oh, ow) at y + n * y_img + k * y_plane + oh * y_row + ow *
   // y_col (NCHW of (N, K, P, Q) unless a data gradient's stride phase writes every sh-th row and
@@ -385,6 +387,15 @@ struct FilterMap {
   int64_t off, sk, sc, sr, sq;
 };
 
+// A data gradient's packed dy (zero-padded channels-last (N, hp, wp, K), pt rows on top, pl
+// columns on the left) handed to the filter gradient of the same backward call, which needs
+// `reserve` floats at the workspace's front (the packed dy lives after them).
+struct DyShare {
+  int64_t reserve = 0;
+  const float* dyh = nullptr;
+  int64_t hp = 0, wp = 0, pt = 0, pl = 0;
+};
+
 FilterMap plain_filters(const float* w, const Conv2dShape& s) {
   return FilterMap{w, 0, s.c * s.r * s.s, s.r * s.s, s.s, 1};
 }
@@ -432,7 +443,7 @@ bool direct_applies(ConvKernel kern, const Conv2dShape& s) {
 
 // The forward convolution of shape s with filters f.
 bool direct_forward(Context& ctx, float* y, const float* x, const FilterMap& f,
-                    const Conv2dShape& s, const ConvEpilogue& e) {
+                    const Conv2dShape& s, const ConvEpilogue& e, DyShare* share = nullptr) {
   const ConvKernel kern = conv_kernel();
   if (!direct_applies(kern, s)) return false;
   DirectArgs a;
@@ -444,10 +455,13 @@ bool direct_forward(Context& ctx, float* y, const float* x, const FilterMap& f,
   const int64_t img = a.hp * a.wp * s.c, xh_elems = s.n * img;
   const int64_t wpk_elems = nkb * s.r * s.s * s.c * kb_w;
   // 16 floats of slack per buffer to align each to 64 bytes.
-  float* ws = static_cast<float*>(ctx.workspace(size_t(xh_elems + wpk_elems + 32) * sizeof(float)));
-  float* xh = align64(ws);
+  const int64_t front = share ? share->reserve : 0;
+  float* ws =
+      static_cast<float*>(ctx.workspace(size_t(front + xh_elems + wpk_elems + 32) * sizeof(float)));
+  float* xh = align64(ws + front);
   float* wpk = align64(xh + xh_elems);
   a.xh = xh, a.wpk = wpk;
+  if (share) *share = DyShare{front, xh, a.hp, a.wp, s.ph, s.pw};
   const int64_t macs = s.n * s.k * s.c * s.r * s.s * s.p * s.q;
   const bool par = macs >= kParallelMacs && omp_get_max_threads() > 1;
   pack_input(xh, x, s, a, par);
@@ -479,7 +493,7 @@ Phase stride_phase(int64_t size, int64_t stride, int64_t pad, int64_t filter, in
 // columns of dx (scattered when sw > 1); no column matrix, no col2im. Returns false when a phase is
 // past the direct kernel's limits.
 bool direct_backward_data_strided(Context& ctx, float* dx, const float* dy, const float* w,
-                                  const Conv2dShape& s) {
+                                  const Conv2dShape& s, DyShare* share) {
   const ConvKernel kern = conv_kernel();
   if (kern == ConvKernel::Gemm || s.r * s.s == 1 || s.n * s.p * s.q == 0) return false;
   std::vector<Phase> ph(size_t(s.sh)), pw(size_t(s.sw));
@@ -515,12 +529,15 @@ bool direct_backward_data_strided(Context& ctx, float* dx, const float* dy, cons
   const int64_t nkb = (s.c + kb_w - 1) / kb_w;
   const int64_t hp = s.p + pt + pb, wp = s.q + pl + pr;
   const int64_t xh_elems = s.n * hp * wp * s.k, wpk_elems = nkb * sum_taps * s.k * kb_w;
-  float* ws = static_cast<float*>(ctx.workspace(size_t(xh_elems + wpk_elems + 32) * sizeof(float)));
-  float* xh = align64(ws);
+  const int64_t front = share ? share->reserve : 0;
+  float* ws =
+      static_cast<float*>(ctx.workspace(size_t(front + xh_elems + wpk_elems + 32) * sizeof(float)));
+  float* xh = align64(ws + front);
   float* wpk = align64(xh + xh_elems);
   const int64_t macs = s.n * s.k * s.c * s.r * s.s * s.p * s.q;
   const bool par = macs >= kParallelMacs && omp_get_max_threads() > 1;
   pack_padded(xh, dy, s.n, s.k, s.p, s.q, pt, pl, hp, wp, par);
+  if (share) *share = DyShare{front, xh, hp, wp, pt, pl};
   const int64_t hw = s.h * s.w;
   // Every phase's arguments and packed sub-filters.
   std::vector<DirectArgs> phases;
@@ -595,15 +612,24 @@ bool conv2d_direct_forward(Context& ctx, float* y, const float* x, const float* 
   return direct_forward(ctx, y, x, plain_filters(w, s), s, e);
 }
 
-bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, const float* x,
-                                   const Conv2dShape& s) {
+namespace {
+
+// The filter gradient's tiles and workspace for shape s.
+struct DwPlan {
+  DirectArgs a;
+  int64_t ct = 0, kb_w = 0, nkb = 0, njb = 0, items = 0, img = 0, xh_elems = 0, acc_elems = 0;
+  // Floats of workspace besides dy's channels-last copy (16 of slack per buffer for alignment).
+  int64_t front() const { return xh_elems + acc_elems + 32; }
+};
+
+bool dw_plan(const Conv2dShape& s, DwPlan* pl) {
   const ConvKernel kern = conv_kernel();
   if (kern == ConvKernel::Gemm || s.n * s.p * s.q == 0 || s.r * s.s == 1 ||
       !taps_ok(s.r * s.s * s.c, s.n * s.p * s.q) ||
       s.c * s.k >
           (s.n * s.p * s.q >= kWideMinPixels ? kMaxDirectFilterGradCKWide : kMaxDirectFilterGradCK))
     return false;
-  DirectArgs a;
+  DirectArgs& a = pl->a;
   pick_tile(kern, s.k, &a.kv, &a.px);
   // Runs of 12 instead of 16 (s, c) pairs where that wastes fewer slots (the stem's 7 x 3 = 21:
   // 24 instead of 32; 20% faster).
@@ -611,31 +637,48 @@ bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, con
   if (kern == ConvKernel::Avx512 && a.kv == 1 && (run + 11) / 12 * 12 < (run + 15) / 16 * 16)
     a.px = 12;
   set_geometry(a, s);
-  const int64_t ct = a.px, kb_w = int64_t(a.kv) * vector_width(kern);
-  const int64_t nkb = (s.k + kb_w - 1) / kb_w, njb = (s.s * s.c + ct - 1) / ct;
-  const int64_t items = s.r * nkb * njb, npq = s.n * s.p * s.q, pq = s.p * s.q;
-  a.kp = nkb * kb_w;
+  pl->ct = a.px, pl->kb_w = int64_t(a.kv) * vector_width(kern);
+  pl->nkb = (s.k + pl->kb_w - 1) / pl->kb_w, pl->njb = (s.s * s.c + pl->ct - 1) / pl->ct;
+  pl->items = s.r * pl->nkb * pl->njb;
   // The last column block reads up to ct - 1 values past a row's end: slack after the image.
-  const int64_t img = a.hp * a.row, xh_elems = s.n * img + ct;
-  const int64_t dyh_elems = npq * a.kp, acc_elems = items * ct * kb_w;
+  pl->img = a.hp * a.row, pl->xh_elems = s.n * pl->img + pl->ct;
+  pl->acc_elems = pl->items * pl->ct * pl->kb_w;
+  return true;
+}
+
+// dw += the filter gradient; dy packed here, or taken from the data gradient's share.
+void direct_backward_filter(Context& ctx, float* dw, const float* dy, const float* x,
+                            const Conv2dShape& s, DwPlan& pl, const DyShare* share) {
+  const ConvKernel kern = conv_kernel();
+  DirectArgs& a = pl.a;
+  const int64_t ct = pl.ct, kb_w = pl.kb_w, nkb = pl.nkb, njb = pl.njb, items = pl.items;
+  const int64_t npq = s.n * s.p * s.q, pq = s.p * s.q;
+  const int64_t kp = nkb * kb_w, dyh_elems = share ? 0 : npq * kp;
+  // With a share the workspace is already larger than pl.front(): the same buffer comes back.
   float* ws = static_cast<float*>(
-      ctx.workspace(size_t(xh_elems + dyh_elems + acc_elems + 48) * sizeof(float)));
+      ctx.workspace(size_t(share ? share->reserve : pl.front() + dyh_elems + 16) * sizeof(float)));
   float* xh = align64(ws);
-  float* dyh = align64(xh + xh_elems);
-  float* acc = align64(dyh + dyh_elems);
-  a.xh = xh, a.dyh = dyh, a.acc = acc;
+  float* acc = align64(xh + pl.xh_elems);
+  a.xh = xh, a.acc = acc;
   const bool par = npq * s.k * s.c * s.r * s.s >= kParallelMacs && omp_get_max_threads() > 1;
   pack_input(xh, x, s, a, par);
-  std::fill(xh + s.n * img, xh + xh_elems, 0.f);
-  // dy: NCHW -> (N*P*Q, kp), zero beyond K.
+  std::fill(xh + s.n * pl.img, xh + pl.xh_elems, 0.f);
+  if (share) {
+    a.dyh = share->dyh, a.kp = s.k;
+    a.dy_hp = share->hp, a.dy_wp = share->wp, a.dy_pt = share->pt, a.dy_pl = share->pl;
+  } else {
+    float* dyh = align64(acc + pl.acc_elems);
+    a.dyh = dyh, a.kp = kp, a.dy_hp = s.p, a.dy_wp = s.q, a.dy_pt = 0, a.dy_pl = 0;
+    // dy: NCHW -> (N*P*Q, kp), zero beyond K.
 #pragma omp parallel for schedule(static) if (par)
-  for (int64_t n = 0; n < s.n; ++n) {
-    float* d = dyh + n * pq * a.kp;
-    if (a.kp > s.k)
-      for (int64_t i = 0; i < pq; ++i) std::fill(d + i * a.kp + s.k, d + (i + 1) * a.kp, 0.f);
-    pack(kern, d, dy + n * s.k * pq, s.k, s.p, s.q, 0, 0, s.q, a.kp);
+    for (int64_t n = 0; n < s.n; ++n) {
+      float* d = dyh + n * pq * kp;
+      if (kp > s.k)
+        for (int64_t i = 0; i < pq; ++i) std::fill(d + i * kp + s.k, d + (i + 1) * kp, 0.f);
+      pack(kern, d, dy + n * s.k * pq, s.k, s.p, s.q, 0, 0, s.q, kp);
+    }
   }
-  std::fill(acc, acc + acc_elems, 0.f);
+  std::fill(acc, acc + pl.acc_elems, 0.f);
 #pragma omp parallel if (par)
   {
     const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -654,13 +697,12 @@ bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, con
           *d++ += acc[(item * ct + (j - jb * ct)) * kb_w + l];
         }
   }
-  return true;
 }
 
-bool conv2d_direct_backward_data(Context& ctx, float* dx, const float* dy, const float* w,
-                                 const Conv2dShape& s) {
+bool backward_data(Context& ctx, float* dx, const float* dy, const float* w, const Conv2dShape& s,
+                   DyShare* share) {
   if (conv_kernel() == ConvKernel::Gemm) return false;
-  if (s.sh != 1 || s.sw != 1) return direct_backward_data_strided(ctx, dx, dy, w, s);
+  if (s.sh != 1 || s.sw != 1) return direct_backward_data_strided(ctx, dx, dy, w, s, share);
   if (s.ph > s.r - 1 || s.pw > s.s - 1) return false;
   // dx[n, c, ih, iw] = sum_{k, r, s} dy[n, k, ih + ph - r, iw + pw - s] w[k, c, r, s]: a
   // stride-1 convolution of dy (padding R-1-ph, S-1-pw) with w'[c, k, r, s] =
@@ -673,7 +715,33 @@ bool conv2d_direct_backward_data(Context& ctx, float* dx, const float* dy, const
   t.p = t.h + 2 * t.ph - t.r + 1, t.q = t.w + 2 * t.pw - t.s + 1;
   if (t.p != s.h || t.q != s.w) return false;  // rows/columns no output tap reaches
   const FilterMap rotated{w, (s.r - 1) * s.s + (s.s - 1), s.r * s.s, s.c * s.r * s.s, -s.s, -1};
-  return direct_forward(ctx, dx, dy, rotated, t, ConvEpilogue{});
+  return direct_forward(ctx, dx, dy, rotated, t, ConvEpilogue{}, share);
+}
+
+}  // namespace
+
+bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, const float* x,
+                                   const Conv2dShape& s) {
+  DwPlan pl;
+  if (!dw_plan(s, &pl)) return false;
+  direct_backward_filter(ctx, dw, dy, x, s, pl, nullptr);
+  return true;
+}
+
+bool conv2d_direct_backward(Context& ctx, float* dx, float* dw, const float* dy, const float* x,
+                            const float* w, const Conv2dShape& s) {
+  DwPlan pl;
+  if (!dw_plan(s, &pl)) return false;
+  DyShare share;
+  share.reserve = pl.front();
+  if (!backward_data(ctx, dx, dy, w, s, &share)) return false;
+  direct_backward_filter(ctx, dw, dy, x, s, pl, &share);
+  return true;
+}
+
+bool conv2d_direct_backward_data(Context& ctx, float* dx, const float* dy, const float* w,
+                                 const Conv2dShape& s) {
+  return backward_data(ctx, dx, dy, w, s, nullptr);
 }
 
 }  // namespace gbad::cpu

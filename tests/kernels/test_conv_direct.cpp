@@ -208,6 +208,12 @@ TEST(FastPath, DirectConvSameBitsForAnyThreadCount) {
         dx.emplace_back(x.size());
         ASSERT_TRUE(
             cpu::conv2d_direct_backward_data(ctx, dx.back().data(), dy.data(), w.data(), s));
+        // Both gradients in one call (dy packed once, shared): the same bits as apart.
+        std::vector<float> dx2(x.size()), dw2(w.size(), 0.f);
+        ASSERT_TRUE(cpu::conv2d_direct_backward(ctx, dx2.data(), dw2.data(), dy.data(), x.data(),
+                                                w.data(), s));
+        EXPECT_EQ(dx2, dx.back());
+        EXPECT_EQ(dw2, dw.back());
       }
       for (size_t i = 1; i < y.size(); ++i) {
         EXPECT_EQ(y[i], y[0]);
