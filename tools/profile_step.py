@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 GROUPS = [
-    ("direct convolution: channels-last packing (conv2d_direct.cpp)", r"direct_\w+::::pack_|::pack_input|::pack_dy|::pack_filters?"),
+    ("direct convolution: channels-last packing (conv2d_direct.cpp)", r"direct_\w+::::pack_|::pack_input|::pack_padded|::pack_dy|::pack_filters?"),
     ("direct convolution: register-tile kernels (conv2d_direct*)", r"direct_"),
     ("GEMM (OpenBLAS)", r"sgemm|cblas|blas_"),
     ("im2col / col2im / edge clearing (+ memset, memcpy)",

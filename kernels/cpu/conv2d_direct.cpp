@@ -684,19 +684,33 @@ void direct_backward_filter(Context& ctx, float* dw, const float* dy, const floa
     const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
     dw_items(kern, a, items * t / nt, items * (t + 1) / nt);
   }
-  // dw[k, c, r, q] += the tile entry of (r, j = q * C + c, k); each thread its own k.
-#pragma omp parallel for schedule(static) if (par)
-  for (int64_t k = 0; k < s.k; ++k) {
-    const int64_t kb = k / kb_w, l = k - kb * kb_w;
-    float* d = dw + k * s.c * s.r * s.s;
-    for (int64_t c = 0; c < s.c; ++c)
-      for (int64_t r = 0; r < s.r; ++r)
-        for (int64_t q = 0; q < s.s; ++q) {
+  // dw[k, c, r, q] += the tile entry of (r, j = q * C + c, k), per (channel block, input
+  // channel): the R*S accumulator rows are read once and each filter's R*S taps written together.
+  // Each element is written by one thread.
+  const int64_t rs = s.r * s.s;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
+  for (int64_t kb = 0; kb < nkb; ++kb)
+    for (int64_t c = 0; c < s.c; ++c) {
+      const int64_t kn = std::min(kb_w, s.k - kb * kb_w);
+      const float* rows[64];  // R*S <= 49 taps handled here (7x7); larger filters loop below
+      const int64_t nr = std::min<int64_t>(rs, 64);
+      for (int64_t t = 0; t < nr; ++t) {
+        const int64_t r = t / s.s, q = t - r * s.s;
+        const int64_t j = q * s.c + c, jb = j / ct;
+        const int64_t item = (r * nkb + kb) * njb + jb;
+        rows[t] = acc + (item * ct + (j - jb * ct)) * kb_w;
+      }
+      for (int64_t l = 0; l < kn; ++l) {
+        float* d = dw + ((kb * kb_w + l) * s.c + c) * rs;
+        for (int64_t t = 0; t < nr; ++t) d[t] += rows[t][l];
+        for (int64_t t = nr; t < rs; ++t) {
+          const int64_t r = t / s.s, q = t - r * s.s;
           const int64_t j = q * s.c + c, jb = j / ct;
           const int64_t item = (r * nkb + kb) * njb + jb;
-          *d++ += acc[(item * ct + (j - jb * ct)) * kb_w + l];
+          d[t] += acc[(item * ct + (j - jb * ct)) * kb_w + l];
         }
-  }
+      }
+    }
 }
 
 bool backward_data(Context& ctx, float* dx, const float* dy, const float* w, const Conv2dShape& s,

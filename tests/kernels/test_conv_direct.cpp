@@ -49,6 +49,8 @@ const std::vector<DirectCase>& direct_cases() {
       // reaches (zero gradient); padding 2 at stride 2 shifts the phases' sub-filters.
       {"2x2_s3_gaps", 2, 5, 10, 11, 6, 2, 2, {3, 3, 0, 1}},
       {"3x3_s2_pad2", 2, 6, 7, 8, 10, 3, 3, {2, 2, 2, 2}},
+      // More than 64 taps (the filter gradient's write-back caches 64 accumulator rows).
+      {"9x9_81_taps", 2, 3, 12, 11, 5, 9, 9, {1, 1, 4, 4}},
       // Wide rows and >= 16 channels: the 16 x 16 block transposes of the input packing.
       {"3x3_wide_rows", 2, 20, 5, 35, 16, 3, 3, {1, 1, 1, 1}},
   };
