@@ -19,13 +19,13 @@ import sys
 import tempfile
 
 GROUPS = [
-    ("direct convolution: channels-last packing (conv2d_direct.cpp)", r"direct_\w+::::pack_|::pack_input|::pack_dy|::pack_filters?"),
+    ("direct convolution: channels-last packing (conv2d_direct.cpp)", r"direct_\w+::::pack_|::pack_input|::pack_padded|::pack_dy|::pack_filters?"),
     ("direct convolution: register-tile kernels (conv2d_direct*)", r"direct_"),
     ("GEMM (OpenBLAS)", r"sgemm|cblas|blas_"),
     ("im2col / col2im / edge clearing (+ memset, memcpy)",
      r"im2col|col2im|clear_outside|memset|memcpy|shift_copy"),
     ("convolution loops and epilogue (rest of conv2d.cpp)", r"conv2d"),
-    ("BatchNorm (+ fused ReLU / residual add)", r"batchnorm|plane_sums"),
+    ("BatchNorm (+ fused ReLU / residual add)", r"batchnorm|plane_sums|bn_(avx512|avx2|portable)::"),
     ("max-pool forward", r"maxpool2d_forward"),
     ("max-pool backward", r"maxpool2d_backward"),
     ("add (residual; FPN before the fusion)", r"gbad::cpu::add|add_inplace|axpby"),

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/conv2d_direct.h"
 
 namespace gbad {
 
@@ -160,36 +163,78 @@ GBAD_INSTANTIATE_BN(double)
 // ---- Fast float path: what the layers call ---------------------------------------------------
 // The reference above adds one double at a time (a serial dependency chain that the compiler may
 // not reorder) and computes every element in double. Here: per-channel sums still in double,
-// but in kAcc independent accumulators (a fixed order: deterministic), and the element-wise
+// but in 8 independent accumulators (a fixed order: deterministic), and the element-wise
 // passes in float with per-channel coefficients, fused with the residual addition and the ReLU
-// that follow a BatchNorm in a ResNet block. Tests FastPath.BatchNorm* compare with the
-// double-precision reference.
+// that follow a BatchNorm in a ResNet block: two passes over memory forward (statistics, then
+// normalise + act) and two backward (sums, then dx), the minimum without keeping statistics
+// from the producer. The inner loops (kernels/cpu/batchnorm_kernel.inc) are compiled per
+// instruction set like the direct convolution's (the build has no -m flags; SSE2 converted
+// and added 2 doubles per instruction) and give the same bits on each. Tests
+// FastPath.BatchNorm* compare each variant with the double-precision reference.
+}  // namespace cpu
+
+#if defined(__x86_64__) || defined(__i386__)
+#define GBAD_BN_X86 1
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+#endif
+namespace bn_avx512 {
+#include "kernels/cpu/batchnorm_kernel.inc"
+}  // namespace bn_avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#endif
+namespace bn_avx2 {
+#include "kernels/cpu/batchnorm_kernel.inc"
+}  // namespace bn_avx2
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif  // x86
+namespace bn_portable {
+#include "kernels/cpu/batchnorm_kernel.inc"
+}  // namespace bn_portable
+
+namespace cpu {
+
 namespace {
 
-constexpr int kAcc = 8;
+struct BnOps {
+  void (*plane_sums)(const float*, const float*, int64_t, double*, double*);
+  void (*affine_act)(float*, const float*, const float*, float, float, bool, int64_t);
+  void (*relu_mask)(float*, const float*, const float*, int64_t);
+  void (*dx_affine)(float*, const float*, const float*, const float*, float, float, float, int64_t);
+};
 
-// sum(p[i]) and sum(p[i] * q[i]) (q may be null: then sum(p[i]^2)) over one plane, in double.
-void plane_sums(const float* p, const float* q, int64_t len, double* sum, double* dot) {
-  if (!q) q = p;
-  double s[kAcc] = {}, d[kAcc] = {};
-  int64_t i = 0;
-  for (; i + kAcc <= len; i += kAcc) {
-    for (int j = 0; j < kAcc; ++j) {
-      const double v = p[i + j];
-      s[j] += v;
-      d[j] += v * double(q[i + j]);
-    }
+#define GBAD_BN_OPS(ns)                                          \
+  BnOps {                                                        \
+    ns::plane_sums, ns::affine_act, ns::relu_mask, ns::dx_affine \
   }
-  for (int64_t j = 0; i < len; ++i, ++j) {
-    const double v = p[i];
-    s[j] += v;
-    d[j] += v * double(q[i]);
-  }
-  for (int j = 0; j < kAcc; ++j) {
-    *sum += s[j];
-    *dot += d[j];
+
+// The variant of the direct convolution's choice (Gemm: the portable loops).
+BnOps bn_ops() {
+  switch (conv_kernel()) {
+#ifdef GBAD_BN_X86
+    case ConvKernel::Avx512:
+      return GBAD_BN_OPS(bn_avx512);
+    case ConvKernel::Avx2:
+      return GBAD_BN_OPS(bn_avx2);
+#endif
+    default:
+      return GBAD_BN_OPS(bn_portable);
   }
 }
+#undef GBAD_BN_OPS
 
 }  // namespace
 
@@ -199,10 +244,11 @@ void batchnorm2d_forward_train_act(float* y, float* save_mean, float* save_invst
                                    bool relu, int64_t n, int64_t c, int64_t hw, double eps,
                                    double momentum) {
   const int64_t m = n * hw;
+  const BnOps ops = bn_ops();
 #pragma omp parallel for schedule(static) if (n * c * hw >= kParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
     double sum = 0, sq = 0;
-    for (int64_t b = 0; b < n; ++b) plane_sums(x + (b * c + ch) * hw, nullptr, hw, &sum, &sq);
+    for (int64_t b = 0; b < n; ++b) ops.plane_sums(x + (b * c + ch) * hw, nullptr, hw, &sum, &sq);
     const double mean = sum / double(m);
     // One pass (sum of squares) in double: float inputs lose nothing to cancellation unless
     // mean^2 / var exceeds ~1e8.
@@ -213,16 +259,7 @@ void batchnorm2d_forward_train_act(float* y, float* save_mean, float* save_invst
     for (int64_t b = 0; b < n; ++b) {
       const float* p = x + (b * c + ch) * hw;
       const float* r = residual ? residual + (b * c + ch) * hw : nullptr;
-      float* q = y + (b * c + ch) * hw;
-      if (r && relu) {
-        for (int64_t i = 0; i < hw; ++i) q[i] = std::max(p[i] * scale + shift + r[i], 0.f);
-      } else if (r) {
-        for (int64_t i = 0; i < hw; ++i) q[i] = p[i] * scale + shift + r[i];
-      } else if (relu) {
-        for (int64_t i = 0; i < hw; ++i) q[i] = std::max(p[i] * scale + shift, 0.f);
-      } else {
-        for (int64_t i = 0; i < hw; ++i) q[i] = p[i] * scale + shift;
-      }
+      ops.affine_act(y + (b * c + ch) * hw, p, r, scale, shift, relu, hw);
     }
     save_mean[ch] = float(mean);
     save_invstd[ch] = float(invstd);
@@ -240,6 +277,7 @@ void batchnorm2d_backward_act(float* dx, float* dz, float* dgamma, float* dbeta,
                               const float* save_mean, const float* save_invstd, bool relu,
                               int64_t n, int64_t c, int64_t hw) {
   const int64_t m = n * hw;
+  const BnOps ops = bn_ops();
 #pragma omp parallel for schedule(static) if (n * c * hw >= kParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
     const double mean = save_mean[ch], invstd = save_invstd[ch];
@@ -256,14 +294,11 @@ void batchnorm2d_backward_act(float* dx, float* dz, float* dgamma, float* dbeta,
         for (int64_t i0 = 0; i0 < hw; i0 += 256) {
           const int64_t len = std::min<int64_t>(256, hw - i0);
           float* t = z ? z + i0 : buf;
-          for (int64_t i = 0; i < len; ++i) {
-            const float gi = g[i0 + i];  // unconditional load: a vectorised select, no branch
-            t[i] = o[i0 + i] > 0.f ? gi : 0.f;
-          }
-          plane_sums(t, x + off + i0, len, &sum_g, &sum_gx);
+          ops.relu_mask(t, g + i0, o + i0, len);
+          ops.plane_sums(t, x + off + i0, len, &sum_g, &sum_gx);
         }
       } else {
-        plane_sums(g, x + off, hw, &sum_g, &sum_gx);
+        ops.plane_sums(g, x + off, hw, &sum_g, &sum_gx);
       }
     }
     // sum(g * xhat) = invstd * (sum(g x) - mean sum(g))
@@ -282,16 +317,9 @@ void batchnorm2d_backward_act(float* dx, float* dz, float* dgamma, float* dbeta,
       const float* p = x + off;
       float* q = dx + off;
       if (relu && dz) {
-        const float* z = dz + off;
-        for (int64_t i = 0; i < hw; ++i) q[i] = A * z[i] + B * p[i] + C;
-      } else if (relu) {
-        const float* o = y + off;
-        for (int64_t i = 0; i < hw; ++i) {
-          const float gi = g[i];
-          q[i] = A * (o[i] > 0.f ? gi : 0.f) + B * p[i] + C;
-        }
+        ops.dx_affine(q, dz + off, nullptr, p, A, B, C, hw);
       } else {
-        for (int64_t i = 0; i < hw; ++i) q[i] = A * g[i] + B * p[i] + C;
+        ops.dx_affine(q, g, relu ? y + off : nullptr, p, A, B, C, hw);
       }
     }
   }

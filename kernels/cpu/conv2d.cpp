@@ -406,7 +406,9 @@ void conv2d_forward_fast(Context& ctx, float* y, const float* x, const float* w,
 
 void conv2d_backward_fast(Context& ctx, float* dx, float* dw, float* db, const float* dy,
                           const float* x, const float* w, const Conv2dShape& s) {
-  // Data gradient by the direct kernel where it applies (stride 1); the rest below.
+  // Both gradients by the direct kernel, sharing dy's channels-last copy, where it handles both.
+  if (dx && dw && conv2d_direct_backward(ctx, dx, dw, dy, x, w, s)) dx = dw = nullptr;
+  // Data gradient by the direct kernel where it applies; the rest below.
   if (dx && conv2d_direct_backward_data(ctx, dx, dy, w, s)) dx = nullptr;
   // Filter gradient likewise (filters larger than 1x1).
   if (dw && conv2d_direct_backward_filter(ctx, dw, dy, x, s)) dw = nullptr;

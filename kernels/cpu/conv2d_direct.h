@@ -34,4 +34,10 @@ bool conv2d_direct_backward_data(Context& ctx, float* dx, const float* dy, const
 bool conv2d_direct_backward_filter(Context& ctx, float* dw, const float* dy, const float* x,
                                    const Conv2dShape& s);
 
+// Both gradients of one backward call (dx overwritten, dw accumulated) when the direct kernel
+// handles both: dy is packed to channels-last once, for the data gradient's convolution, and
+// the filter gradient reads that copy. Returns false (and touches nothing) otherwise.
+bool conv2d_direct_backward(Context& ctx, float* dx, float* dw, const float* dy, const float* x,
+                            const float* w, const Conv2dShape& s);
+
 }  // namespace gbad::cpu
