@@ -44,7 +44,6 @@
 #include <string>
 
 #include "kernels/cpu/conv2d_direct.h"
-#include "kernels/gemm.h"
 
 namespace gbad::cpu {
 
@@ -64,39 +63,55 @@ struct WinoArgs {
   int64_t th = 0, tw = 0;  // tile rows / columns per image
 };
 
+// The per-instruction-set code (conv2d_winograd_kernel.inc), one table per variant.
+struct WinoKernels {
+  int kr;     // output channels per block of the packed U
+  int strip;  // tile columns per product strip (NV vectors)
+  void (*filters)(const WinoArgs&, const float*, float*, int64_t, int64_t);
+  void (*inputs)(const WinoArgs&, int64_t, int64_t, int64_t, int64_t, float*, int64_t, float*);
+  void (*product)(const float*, const float*, int64_t, int64_t, float*, int64_t, int);
+  void (*outputs)(const WinoArgs&, int64_t, int64_t, int64_t, int64_t, const float*, int64_t,
+                  float*);
+};
+
 }  // namespace
 
 #if defined(__x86_64__) || defined(__i386__)
 #define GBAD_WINO_X86 1
+#include <immintrin.h>
 #endif
 
 #ifdef GBAD_WINO_X86
+// AVX-512: 32 registers, 14 x 2 accumulators.
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,fma"))), apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx512f,fma")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 namespace wino_avx512 {
 namespace {
+constexpr int VW = 16, KR = 14, NV = 2;
+typedef float vf __attribute__((vector_size(VW * sizeof(float))));
+#define GBAD_WINO_FMA(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define GBAD_WINO_BCAST(x) ((vf)_mm512_set1_ps(x))
 #include "kernels/cpu/conv2d_winograd_kernel.inc"
+#undef GBAD_WINO_FMA
+#undef GBAD_WINO_BCAST
 }  // namespace
-void filters(const WinoArgs& a, const float* w, float* u, int64_t k0, int64_t k1, float* tmp) {
-  filter_transform(a, w, u, k0, k1, tmp);
-}
-void inputs(const WinoArgs& a, int64_t g0, int64_t rows, float* v, int64_t ldv, float* buf) {
-  input_transform(a, g0, rows, v, ldv, buf);
-}
-void outputs(const WinoArgs& a, int64_t g0, int64_t rows, const float* m, int64_t ldm, float* buf) {
-  output_transform(a, g0, rows, m, ldm, buf);
-}
+const WinoKernels kernels = {
+    KR, NV* VW, filter_transform, input_transform, product_strip, output_transform};
 }  // namespace wino_avx512
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
 #endif
 
+// AVX2 + FMA: 16 registers, 6 x 2 accumulators.
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #else
@@ -105,17 +120,16 @@ void outputs(const WinoArgs& a, int64_t g0, int64_t rows, const float* m, int64_
 #endif
 namespace wino_avx2 {
 namespace {
+constexpr int VW = 8, KR = 6, NV = 2;
+typedef float vf __attribute__((vector_size(VW * sizeof(float))));
+#define GBAD_WINO_FMA(a, b, c) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define GBAD_WINO_BCAST(x) ((vf)_mm256_set1_ps(x))
 #include "kernels/cpu/conv2d_winograd_kernel.inc"
+#undef GBAD_WINO_FMA
+#undef GBAD_WINO_BCAST
 }  // namespace
-void filters(const WinoArgs& a, const float* w, float* u, int64_t k0, int64_t k1, float* tmp) {
-  filter_transform(a, w, u, k0, k1, tmp);
-}
-void inputs(const WinoArgs& a, int64_t g0, int64_t rows, float* v, int64_t ldv, float* buf) {
-  input_transform(a, g0, rows, v, ldv, buf);
-}
-void outputs(const WinoArgs& a, int64_t g0, int64_t rows, const float* m, int64_t ldm, float* buf) {
-  output_transform(a, g0, rows, m, ldm, buf);
-}
+const WinoKernels kernels = {
+    KR, NV* VW, filter_transform, input_transform, product_strip, output_transform};
 }  // namespace wino_avx2
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -124,19 +138,19 @@ void outputs(const WinoArgs& a, int64_t g0, int64_t rows, const float* m, int64_
 #endif
 #endif  // GBAD_WINO_X86
 
+// Portable: 4-lane GCC vectors (SSE2 on x86-64), multiply then add; 6 x 2 accumulators.
 namespace wino_portable {
 namespace {
+constexpr int VW = 4, KR = 6, NV = 2;
+typedef float vf __attribute__((vector_size(VW * sizeof(float))));
+#define GBAD_WINO_FMA(a, b, c) ((a) * (b) + (c))
+#define GBAD_WINO_BCAST(x) (vf{x, x, x, x})
 #include "kernels/cpu/conv2d_winograd_kernel.inc"
+#undef GBAD_WINO_FMA
+#undef GBAD_WINO_BCAST
 }  // namespace
-void filters(const WinoArgs& a, const float* w, float* u, int64_t k0, int64_t k1, float* tmp) {
-  filter_transform(a, w, u, k0, k1, tmp);
-}
-void inputs(const WinoArgs& a, int64_t g0, int64_t rows, float* v, int64_t ldv, float* buf) {
-  input_transform(a, g0, rows, v, ldv, buf);
-}
-void outputs(const WinoArgs& a, int64_t g0, int64_t rows, const float* m, int64_t ldm, float* buf) {
-  output_transform(a, g0, rows, m, ldm, buf);
-}
+const WinoKernels kernels = {
+    KR, NV* VW, filter_transform, input_transform, product_strip, output_transform};
 }  // namespace wino_portable
 
 namespace {
@@ -146,9 +160,8 @@ bool g_mode_set = false;
 
 // Tiles per block: V and M of a block, 36 * (C + K) * T_b floats, near L2 size at C = K = 64
 // and large enough for efficient SGEMMs at C = K = 512 (bench/RESULTS.md, issue 20).
-int64_t block_tiles(const Conv2dShape& s) {
+int64_t block_tiles() {
   if (const char* env = std::getenv("GBAD_WINO_TILES")) return std::max(1, std::atoi(env));
-  (void)s;
   return 96;
 }
 
@@ -176,52 +189,71 @@ void run(Context& ctx, const WinoArgs& a0, const float* w) {
   WinoArgs a = a0;
   a.th = (a.p + 3) / 4;
   a.tw = (a.q + 3) / 4;
-  auto filters = wino_portable::filters;
-  auto inputs = wino_portable::inputs;
-  auto outputs = wino_portable::outputs;
+  const WinoKernels* kn = &wino_portable::kernels;
 #ifdef GBAD_WINO_X86
-  if (conv_kernel() == ConvKernel::Avx512) {
-    filters = wino_avx512::filters, inputs = wino_avx512::inputs, outputs = wino_avx512::outputs;
-  } else if (conv_kernel() == ConvKernel::Avx2) {
-    filters = wino_avx2::filters, inputs = wino_avx2::inputs, outputs = wino_avx2::outputs;
-  }
+  if (conv_kernel() == ConvKernel::Avx512) kn = &wino_avx512::kernels;
+  if (conv_kernel() == ConvKernel::Avx2) kn = &wino_avx2::kernels;
 #endif
-  Conv2dShape s;
-  s.c = a.c, s.k = a.k;
+  const int64_t kr = kn->kr, strip = kn->strip, nkb = (a.k + kr - 1) / kr;
   const int64_t rows_total = a.n * a.th;
-  const int64_t rb = std::max<int64_t>(1, std::min(rows_total, block_tiles(s) / a.tw));
-  const int64_t tb = rb * a.tw, blocks = (rows_total + rb - 1) / rb;
+  const int64_t rb = std::max<int64_t>(1, std::min(rows_total, block_tiles() / a.tw));
+  const int64_t blocks = (rows_total + rb - 1) / rb;
+  const int64_t ldv_max = (rb * a.tw + strip - 1) / strip * strip;
   const int64_t macs = a.n * a.p * a.q * a.c * a.k * 9;
-  const int nt = macs >= kParallelMacs
-                     ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), blocks))
-                     : 1;
-  const int64_t u_elems = kAlpha * kAlpha * a.k * a.c;
-  const int64_t l4 = 4 * (a.tw + 1);
-  const int64_t buf_elems = std::max({9 * a.c, 7 * l4 + 6 * l4, 40 * a.tw});
-  const int64_t per = kAlpha * kAlpha * (a.c + a.k) * tb + buf_elems + 32;
-  float* ws = static_cast<float*>(ctx.workspace(size_t(u_elems + 16 + per * nt) * sizeof(float)));
+  const int nt = macs >= kParallelMacs ? omp_get_max_threads() : 1;
+  // Enough blocks: each thread takes whole blocks (V and M stay in its L2). Else the threads
+  // share each block, phase by phase. The products are the same either way.
+  const bool own_blocks = nt == 1 || blocks >= 2 * nt;
+  const int64_t u_elems = 36 * nkb * kr * a.c;
+  const int64_t vm_elems = 36 * (a.c + a.k) * ldv_max + 16;
+  const int64_t buf_elems = std::max(13 * 4 * (a.tw + 1), 40 * a.tw) + 16;
+  const int64_t nvm = own_blocks ? nt : 1;
+  float* ws = static_cast<float*>(
+      ctx.workspace(size_t(u_elems + 16 + vm_elems * nvm + buf_elems * nt) * sizeof(float)));
   float* u = align64(ws);
-  float* thr = u + u_elems;
-  if (nt > 1) blas_single_threaded();
+  float* vm = u + u_elems;
+  float* bufs = vm + vm_elems * nvm;
+  // The products of a block with ldv columns: items (xi, kb), strips of `strip` columns.
+  auto products = [&](const float* v, float* m, int64_t ldv, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t xi = i / nkb, kb = i - xi * nkb;
+      const int rows = static_cast<int>(std::min(kr, a.k - kb * kr));
+      const float* ub = u + (xi * nkb + kb) * a.c * kr;
+      for (int64_t t = 0; t < ldv; t += strip)
+        kn->product(ub, v + xi * a.c * ldv + t, ldv, a.c, m + (xi * a.k + kb * kr) * ldv + t, ldv,
+                    rows);
+    }
+  };
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num();
-    float* v = align64(thr + per * t);
-    float* m = align64(v + kAlpha * kAlpha * a.c * tb);
-    float* buf = m + kAlpha * kAlpha * a.k * tb;
-    {
-      const int64_t k0 = a.k * t / nt, k1 = a.k * (t + 1) / nt;
-      filters(a, w, u, k0, k1, buf);
-    }
-#pragma omp barrier
+    float* buf = align64(bufs + buf_elems * t);
+#pragma omp for schedule(static)
+    for (int64_t kb = 0; kb < nkb; ++kb) kn->filters(a, w, u, kb, kb + 1);
+    if (own_blocks) {
+      float* v = align64(vm + vm_elems * t);
+      float* m = align64(v + 36 * a.c * ldv_max);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t g0 = b * rb, rows = std::min(rb, rows_total - g0), cols = rows * a.tw;
-      inputs(a, g0, rows, v, cols, buf);
-      for (int xi = 0; xi < kAlpha * kAlpha; ++xi)
-        gemm<float>(false, false, a.k, cols, a.c, 1.f, u + xi * a.k * a.c, a.c, v + xi * a.c * cols,
-                    cols, 0.f, m + xi * a.k * cols, cols);
-      outputs(a, g0, rows, m, cols, buf);
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t g0 = b * rb, rows = std::min(rb, rows_total - g0);
+        const int64_t ldv = (rows * a.tw + strip - 1) / strip * strip;
+        kn->inputs(a, g0, rows, 0, a.c, v, ldv, buf);
+        products(v, m, ldv, 0, 36 * nkb);
+        kn->outputs(a, g0, rows, 0, a.k, m, ldv, buf);
+      }
+    } else {
+      float* v = align64(vm);
+      float* m = align64(v + 36 * a.c * ldv_max);
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t g0 = b * rb, rows = std::min(rb, rows_total - g0);
+        const int64_t ldv = (rows * a.tw + strip - 1) / strip * strip;
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < a.c; ++c) kn->inputs(a, g0, rows, c, c + 1, v, ldv, buf);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < 36 * nkb; ++i) products(v, m, ldv, i, i + 1);
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < a.k; ++k) kn->outputs(a, g0, rows, k, k + 1, m, ldv, buf);
+      }
     }
   }
 }
