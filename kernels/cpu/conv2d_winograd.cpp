@@ -15,21 +15,27 @@
 //         | 0  4  0 -5  0  1 |        |  0     0     1    |
 // Summed over input channels, the 36 elementwise products become 36 independent matrix
 // products: M[xi] (K x T) = U[xi] (K x C) V[xi] (C x T), xi = one of the 6x6 positions, T the
-// tiles. So: (1) U = G g G^T for every (k, c), stored (36, K, C); (2) per block of tiles,
-// V = B^T d B stored (36, C, T_b); (3) 36 single-threaded SGEMMs (OpenBLAS) into M (36, K, T_b);
-// (4) Y = A^T m A per (k, tile) with the epilogue (scale, shift, residual, ReLU; ConvEpilogue)
-// applied as the rows are stored to NCHW.
+// tiles. So: (1) U = G g G^T for every (k, c), stored per xi in blocks of KR output channels
+// [xi][K/KR][C][KR] (the products' layout: KR consecutive filters per channel); (2) per block
+// of tiles, V = B^T d B stored [xi][C][T_b] (tiles contiguous); (3) the products by a register
+// tile of KR output channels x 2 vectors of tiles (AVX-512: 14 x 32, 28 accumulators), filter
+// values broadcast, tile values loaded as vectors, into M [xi][K][T_b]; (4) Y = A^T m A per
+// (k, tile) with the epilogue (scale, shift, residual, ReLU; ConvEpilogue) applied as the
+// rows are stored to NCHW. OpenBLAS SGEMM for (3) was tried first: its packing of U for every
+// block of tiles cost more than the products at these sizes (bench/RESULTS.md, issue 20).
 // Layout and blocking: tiles are numbered over (image, tile row, tile column); a block is a
 // run of whole tile rows (so each tile row's TW tiles are contiguous and the transforms run as
-// vectors over them) of about kBlockTiles tiles, so that a block's V and M stay in the 2 MiB L2
-// between the transform that writes them and the GEMM/transform that reads them. Blocks are
-// the OpenMP work items; the blocking depends on the shape alone and each output is computed
-// by one block with a single-threaded SGEMM, so results do not depend on the thread count.
+// vectors over them) of about kBlockTiles = 96 tiles (V and M of a block near the 2 MiB L2 at
+// 64 channels; 64..160 measured within a few %). With enough blocks each thread takes whole
+// blocks; otherwise all threads share each block phase by phase (channels, (xi, channel
+// block) items, output channels). Each M element is one fixed chain of FMAs over C whatever
+// the blocking or thread split, so results do not depend on the thread count.
 // The input transform pads one input row at a time and splits it into its four column phases
 // (4j + m), so that every tile's six columns are contiguous vectors over the tile column.
-// Accuracy: the transforms' large coefficients (up to 8 in A, 5 in B) make fp32 errors about
-// 10-30x those of the direct kernel (tests/kernels/test_conv_winograd.cpp measures them);
-// still far below what training needs, but it is why ConvWinograd::Off exists for A/B runs.
+// Accuracy: the transforms' coefficients (up to 8 in A, 5 in B) make fp32 errors 3-7x those
+// of the direct kernel (tests/kernels/test_conv_winograd.cpp measures them: about 1e-6 of the
+// output's norm); the products sum runs of 64 channels and then the runs, which kept C = 512
+// as accurate as C = 64. conv2d_winograd_pays decides where it is used.
 // The data gradient of a stride-1 convolution is the same convolution of dy with the filters
 // rotated by 180 degrees and K/C swapped (padding 2 - p), transformed in step (1).
 // The double-precision reference in kernels/cpu/conv2d.cpp remains the specification.
@@ -62,6 +68,21 @@ struct WinoArgs {
   int64_t n = 0, c = 0, k = 0, h = 0, w = 0, p = 0, q = 0, ph = 0, pw = 0;
   int64_t th = 0, tw = 0;  // tile rows / columns per image
 };
+
+// Keep GCC from turning the transforms' short row copies and fills into memcpy/memset calls.
+#if defined(__GNUC__) && !defined(__clang__)
+#define GBAD_WINO_INLINE_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define GBAD_WINO_INLINE_LOOPS
+#endif
+// The transforms' loops read and write distinct rows of one scratch buffer: no dependences.
+#if defined(__clang__)
+#define GBAD_WINO_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define GBAD_WINO_IVDEP _Pragma("GCC ivdep")
+#else
+#define GBAD_WINO_IVDEP
+#endif
 
 // The per-instruction-set code (conv2d_winograd_kernel.inc), one table per variant.
 struct WinoKernels {
@@ -158,12 +179,8 @@ namespace {
 ConvWinograd g_mode = ConvWinograd::Auto;
 bool g_mode_set = false;
 
-// Tiles per block: V and M of a block, 36 * (C + K) * T_b floats, near L2 size at C = K = 64
-// and large enough for efficient SGEMMs at C = K = 512 (bench/RESULTS.md, issue 20).
-int64_t block_tiles() {
-  if (const char* env = std::getenv("GBAD_WINO_TILES")) return std::max(1, std::atoi(env));
-  return 96;
-}
+// Tiles per block (see the top of this file).
+constexpr int64_t kBlockTiles = 96;
 
 float* align64(float* p) {
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
@@ -196,7 +213,7 @@ void run(Context& ctx, const WinoArgs& a0, const float* w) {
 #endif
   const int64_t kr = kn->kr, strip = kn->strip, nkb = (a.k + kr - 1) / kr;
   const int64_t rows_total = a.n * a.th;
-  const int64_t rb = std::max<int64_t>(1, std::min(rows_total, block_tiles() / a.tw));
+  const int64_t rb = std::max<int64_t>(1, std::min(rows_total, kBlockTiles / a.tw));
   const int64_t blocks = (rows_total + rb - 1) / rb;
   const int64_t ldv_max = (rb * a.tw + strip - 1) / strip * strip;
   const int64_t macs = a.n * a.p * a.q * a.c * a.k * 9;
@@ -276,7 +293,13 @@ ConvWinograd conv_winograd() {
 }
 
 bool conv2d_winograd_pays(const Conv2dShape& s) {
-  return s.c >= 32 && s.k >= 32;
+  // Measured per layer, one thread (bench/RESULTS.md, issue 20): 1.1-2x faster than the direct
+  // kernel from 64 channels at >= 14x14 outputs (ResNet-34 layers 1-3, the FPN's 3x3 at
+  // 56/28/14 px, the demo FPN's 3x3 at 24 px). Slower with fewer channels (the transforms cost
+  // per tile what 16-32 channels of products do: 0.4-0.5x at 16-32 channels) and on small
+  // outputs (7x7 covered by 8x8 tiles, 6x6 and 3x3 by a 4x4 tile each: 0.3-0.9x; at 7x7 with
+  // C = K = 512 the per-call filter transform and the tile padding left it no faster).
+  return s.c >= 64 && s.k >= 64 && s.p * s.q >= 14 * 14;
 }
 
 bool conv2d_winograd_forward(Context& ctx, float* y, const float* x, const float* w,
