@@ -223,7 +223,7 @@ void run(Context& ctx, const WinoArgs& a0, const float* w) {
   const bool own_blocks = nt == 1 || blocks >= 2 * nt;
   const int64_t u_elems = 36 * nkb * kr * a.c;
   const int64_t vm_elems = 36 * (a.c + a.k) * ldv_max + 16;
-  const int64_t buf_elems = std::max(13 * 4 * (a.tw + 1), 40 * a.tw) + 16;
+  const int64_t buf_elems = 4 * (a.tw + 1) + 72 * rb * a.tw + 16;
   const int64_t nvm = own_blocks ? nt : 1;
   float* ws = static_cast<float*>(
       ctx.workspace(size_t(u_elems + 16 + vm_elems * nvm + buf_elems * nt) * sizeof(float)));
