@@ -55,8 +55,6 @@ namespace gbad::cpu {
 
 namespace {
 
-constexpr int kAlpha = 6;  // input tile size: 4 + 3 - 1
-
 struct WinoArgs {
   const float* x = nullptr;  // input (N, C, H, W)
   float* y = nullptr;        // output (N, K, P, Q)
@@ -114,7 +112,7 @@ struct WinoKernels {
 #endif
 namespace wino_avx512 {
 namespace {
-constexpr int VW = 16, KR = 14, NV = 2;
+constexpr int VW = 16, KR = 14, NV = 2, kStrip = NV * VW;
 typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 #define GBAD_WINO_FMA(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #define GBAD_WINO_BCAST(x) ((vf)_mm512_set1_ps(x))
@@ -123,7 +121,7 @@ typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 #undef GBAD_WINO_BCAST
 }  // namespace
 const WinoKernels kernels = {
-    KR, NV* VW, filter_transform, input_transform, product_strip, output_transform};
+    KR, kStrip, filter_transform, input_transform, product_strip, output_transform};
 }  // namespace wino_avx512
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -141,7 +139,7 @@ const WinoKernels kernels = {
 #endif
 namespace wino_avx2 {
 namespace {
-constexpr int VW = 8, KR = 6, NV = 2;
+constexpr int VW = 8, KR = 6, NV = 2, kStrip = NV * VW;
 typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 #define GBAD_WINO_FMA(a, b, c) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
 #define GBAD_WINO_BCAST(x) ((vf)_mm256_set1_ps(x))
@@ -150,7 +148,7 @@ typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 #undef GBAD_WINO_BCAST
 }  // namespace
 const WinoKernels kernels = {
-    KR, NV* VW, filter_transform, input_transform, product_strip, output_transform};
+    KR, kStrip, filter_transform, input_transform, product_strip, output_transform};
 }  // namespace wino_avx2
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -162,7 +160,7 @@ const WinoKernels kernels = {
 // Portable: 4-lane GCC vectors (SSE2 on x86-64), multiply then add; 6 x 2 accumulators.
 namespace wino_portable {
 namespace {
-constexpr int VW = 4, KR = 6, NV = 2;
+constexpr int VW = 4, KR = 6, NV = 2, kStrip = NV * VW;
 typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 #define GBAD_WINO_FMA(a, b, c) ((a) * (b) + (c))
 #define GBAD_WINO_BCAST(x) (vf{x, x, x, x})
@@ -171,7 +169,7 @@ typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 #undef GBAD_WINO_BCAST
 }  // namespace
 const WinoKernels kernels = {
-    KR, NV* VW, filter_transform, input_transform, product_strip, output_transform};
+    KR, kStrip, filter_transform, input_transform, product_strip, output_transform};
 }  // namespace wino_portable
 
 namespace {
