@@ -291,13 +291,13 @@ ConvWinograd conv_winograd() {
 }
 
 bool conv2d_winograd_pays(const Conv2dShape& s) {
-  // Measured per layer, one thread (bench/RESULTS.md, issue 20): 1.3-2x faster than the direct
+  // Measured per layer, one thread (bench/RESULTS.md, issue 20): 1.3-2.3x faster than the direct
   // kernel from 64 channels at >= 14x14 outputs (ResNet-34 layers 1-3, the FPN's 3x3 at
   // 56/28/14 px, the demo FPN's 3x3 at 24 px). Slower with fewer channels (the transforms cost
-  // per tile what 16-32 channels of products do: 0.65-0.7x at 16-32 channels) and on small
-  // outputs (6x6 and 3x3 padded to 8x8 and 4x4 tiles: 0.4-0.5x); break-even around 12x12 and
+  // per tile what 16-32 channels of products do: 0.6-0.7x at 16-32 channels) and on small
+  // outputs (6x6 and 3x3 padded to 8x8 and 4x4 tiles: 0.4-0.55x); break-even around 12x12 and
   // 7x7 (1.0-1.07x, within the spread; at 7x7 with C = K = 512 the per-call transform of 2.4M
-  // filter taps left the forward 0.95x and the data gradient 1.11x).
+  // filter taps left the forward 0.95-1.0x and the data gradient 1.1x).
   return s.c >= 64 && s.k >= 64 && s.p * s.q >= 14 * 14;
 }
 
