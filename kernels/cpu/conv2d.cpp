@@ -413,6 +413,7 @@ void conv2d_backward_fast(Context& ctx, float* dx, float* dw, float* db, const f
   if (dx && conv2d_winograd_backward_data(ctx, dx, dy, w, s)) dx = nullptr;
   if (dx && conv2d_direct_backward_data(ctx, dx, dy, w, s)) dx = nullptr;
   // Filter gradient likewise (filters larger than 1x1).
+  if (dw && conv2d_winograd_backward_filter(ctx, dw, dy, x, s)) dw = nullptr;
   if (dw && conv2d_direct_backward_filter(ctx, dw, dy, x, s)) dw = nullptr;
   if (!dx && !dw) {
     if (db) bias_grad_fast(db, dy, s);

@@ -50,6 +50,7 @@
 #include <string>
 
 #include "kernels/cpu/conv2d_direct.h"
+#include "kernels/gemm.h"
 
 namespace gbad::cpu {
 
@@ -62,7 +63,8 @@ struct WinoArgs {
   const float* shift = nullptr;
   const float* residual = nullptr;
   bool relu = false;
-  bool rotated = false;  // filters are the data gradient's (see filter_transform)
+  bool rotated = false;       // filters are the data gradient's (see filter_transform)
+  const float* dy = nullptr;  // filter gradient: output gradient (N, K, P, Q)
   int64_t n = 0, c = 0, k = 0, h = 0, w = 0, p = 0, q = 0, ph = 0, pw = 0;
   int64_t th = 0, tw = 0;  // tile rows / columns per image
 };
@@ -91,6 +93,7 @@ struct WinoKernels {
   void (*product)(const float*, const float*, int64_t, int64_t, float*, int64_t, int);
   void (*outputs)(const WinoArgs&, int64_t, int64_t, int64_t, int64_t, const float*, int64_t,
                   float*);
+  void (*dys)(const WinoArgs&, int64_t, int64_t, int64_t, int64_t, float*, int64_t, float*);
 };
 
 }  // namespace
@@ -121,7 +124,7 @@ typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 #undef GBAD_WINO_BCAST
 }  // namespace
 const WinoKernels kernels = {
-    KR, kStrip, filter_transform, input_transform, product_strip, output_transform};
+    KR, kStrip, filter_transform, input_transform, product_strip, output_transform, dy_transform};
 }  // namespace wino_avx512
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -148,7 +151,7 @@ typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 #undef GBAD_WINO_BCAST
 }  // namespace
 const WinoKernels kernels = {
-    KR, kStrip, filter_transform, input_transform, product_strip, output_transform};
+    KR, kStrip, filter_transform, input_transform, product_strip, output_transform, dy_transform};
 }  // namespace wino_avx2
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -169,7 +172,7 @@ typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 #undef GBAD_WINO_BCAST
 }  // namespace
 const WinoKernels kernels = {
-    KR, kStrip, filter_transform, input_transform, product_strip, output_transform};
+    KR, kStrip, filter_transform, input_transform, product_strip, output_transform, dy_transform};
 }  // namespace wino_portable
 
 namespace {
@@ -273,6 +276,83 @@ void run(Context& ctx, const WinoArgs& a0, const float* w) {
   }
 }
 
+// dw += the filter gradient by F(4x4, 3x3): with y = A^T [(G g G^T) (.) V] A per tile,
+// dL/dg = G^T [ sum over tiles of V (.) (A dy A^T) ] G. The sum over tiles is, per xi, a GEMM
+// Z[xi] (K x C) += DY[xi] (K x T_b) V[xi]^T (T_b x C) per block of tiles (OpenBLAS, reduction
+// over the block's tiles; single-threaded inside the OpenMP loop). The blocks are split into
+// kDwGroups fixed groups, one Z partial each, added in group order: the same bits for any
+// thread count.
+constexpr int64_t kDwGroups = 2;
+
+void run_filter_grad(Context& ctx, const WinoArgs& a0, float* dw) {
+  WinoArgs a = a0;
+  a.th = (a.p + 3) / 4;
+  a.tw = (a.q + 3) / 4;
+  const WinoKernels* kn = &wino_portable::kernels;
+#ifdef GBAD_WINO_X86
+  if (conv_kernel() == ConvKernel::Avx512) kn = &wino_avx512::kernels;
+  if (conv_kernel() == ConvKernel::Avx2) kn = &wino_avx2::kernels;
+#endif
+  const int64_t rows_total = a.n * a.th;
+  const int64_t rb = std::max<int64_t>(1, std::min(rows_total, kBlockTiles / a.tw));
+  const int64_t blocks = (rows_total + rb - 1) / rb, tb = rb * a.tw;
+  const int64_t groups = std::min(blocks, kDwGroups);
+  const int64_t kc = a.k * a.c, z_elems = 36 * kc;
+  const int nt = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), groups));
+  const int64_t per = 36 * (a.c + a.k) * tb + 4 * (a.tw + 1) + 72 * tb + 48;
+  float* ws =
+      static_cast<float*>(ctx.workspace(size_t(z_elems * groups + 16 + per * nt) * sizeof(float)));
+  float* z = align64(ws);
+  float* thr = z + z_elems * groups;
+  if (nt > 1) blas_single_threaded();
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t grp = 0; grp < groups; ++grp) {
+    const int t = nt > 1 ? omp_get_thread_num() : 0;
+    float* v = align64(thr + per * t);
+    float* dyt = align64(v + 36 * a.c * tb);
+    float* buf = align64(dyt + 36 * a.k * tb);
+    float* zg = z + z_elems * grp;
+    std::fill(zg, zg + z_elems, 0.f);
+    for (int64_t b = blocks * grp / groups; b < blocks * (grp + 1) / groups; ++b) {
+      const int64_t g0 = b * rb, rows = std::min(rb, rows_total - g0), cols = rows * a.tw;
+      kn->inputs(a, g0, rows, 0, a.c, v, cols, buf);
+      kn->dys(a, g0, rows, 0, a.k, dyt, cols, buf);
+      for (int xi = 0; xi < 36; ++xi)
+        gemm<float>(false, true, a.k, a.c, cols, 1.f, dyt + xi * a.k * cols, cols,
+                    v + xi * a.c * cols, cols, 1.f, zg + xi * kc, a.c);
+    }
+  }
+  // dw[k][c] += G^T Z G (6x6 -> 3x3), Z summed over the groups in order; vectors over c.
+  const float gm[6][3] = {
+      {1.f / 4, 0.f, 0.f},           {-1.f / 6, -1.f / 6, -1.f / 6}, {-1.f / 6, 1.f / 6, -1.f / 6},
+      {1.f / 24, 1.f / 12, 1.f / 6}, {1.f / 24, -1.f / 12, 1.f / 6}, {0.f, 0.f, 1.f}};
+#pragma omp parallel for schedule(static) if (kc >= 4096)
+  for (int64_t k = 0; k < a.k; ++k) {
+    for (int64_t c = 0; c < a.c; ++c) {
+      float zz[36];
+      for (int xi = 0; xi < 36; ++xi) {
+        float acc = z[xi * kc + k * a.c + c];
+        for (int64_t grp = 1; grp < groups; ++grp) acc += z[z_elems * grp + xi * kc + k * a.c + c];
+        zz[xi] = acc;
+      }
+      float tg[3][6];  // G^T Z
+      for (int r = 0; r < 3; ++r)
+        for (int j = 0; j < 6; ++j) {
+          float acc = 0.f;
+          for (int i = 0; i < 6; ++i) acc += gm[i][r] * zz[i * 6 + j];
+          tg[r][j] = acc;
+        }
+      float* d = dw + (k * a.c + c) * 9;
+      for (int r = 0; r < 3; ++r)
+        for (int q = 0; q < 3; ++q) {
+          float acc = 0.f;
+          for (int j = 0; j < 6; ++j) acc += tg[r][j] * gm[j][q];
+          d[r * 3 + q] += acc;
+        }
+    }
+  }
+}
+
 }  // namespace
 
 void set_conv_winograd(ConvWinograd m) {
@@ -325,6 +405,28 @@ bool conv2d_winograd_backward_data(Context& ctx, float* dx, const float* dy, con
   a.n = s.n, a.c = s.k, a.k = s.c, a.h = s.p, a.w = s.q, a.p = s.h, a.q = s.w;
   a.ph = ph, a.pw = pw;
   run(ctx, a, w);
+  return true;
+}
+
+bool conv2d_winograd_filter_grad_pays(const Conv2dShape& s) {
+  // Measured per layer, one thread (bench/RESULTS.md, issue 20): 1.4-2x faster than the direct
+  // kernel at >= 28x28 outputs with >= 64 channels (ResNet-34 layers 1-2, the FPN's 3x3 at 56
+  // and 28 px); 0.9-0.95x at 14x14 (few tiles per GEMM against a 36 x K x C partial), about
+  // even at the demo FPN's 24x24.
+  return s.c >= 64 && s.k >= 64 && s.p * s.q >= 28 * 28;
+}
+
+bool conv2d_winograd_backward_filter(Context& ctx, float* dw, const float* dy, const float* x,
+                                     const Conv2dShape& s) {
+  const ConvWinograd m = conv_winograd();
+  if (m == ConvWinograd::Off || !applies(s) ||
+      (m == ConvWinograd::Auto && !conv2d_winograd_filter_grad_pays(s)))
+    return false;
+  WinoArgs a;
+  a.x = x, a.dy = dy;
+  a.n = s.n, a.c = s.c, a.k = s.k, a.h = s.h, a.w = s.w, a.p = s.p, a.q = s.q;
+  a.ph = s.ph, a.pw = s.pw;
+  run_filter_grad(ctx, a, dw);
   return true;
 }
 

@@ -1,16 +1,17 @@
 // Winograd F(4x4, 3x3) (kernels/cpu/conv2d_winograd.cpp), forced on, each instruction-set
-// variant in turn, against the double-precision reference: forward with every epilogue and
-// the stride-1 data gradient. Shapes cover padding 0/1/2 and asymmetric, outputs that are not
+// variant in turn, against the double-precision reference: forward with every epilogue, the
+// data gradient and the filter gradient. Shapes cover padding 0/1/2 and asymmetric, outputs that are not
 // multiples of the 4x4 tile, tiny late-layer outputs (1x1, 7x7 with many images), channel
 // counts that are not multiples of the vector width, C = 512; 1 and 2 OpenMP threads.
 //
 // Accuracy, measured with these tests' inputs (uniform in [-1, 1], and in [0, 1] like
-// post-ReLU activations; C = 32..512; every variant, every epilogue): the error relative to the
-// output's norm is at most 1.4e-6 (direct kernel on the same shapes: 4.0e-7), the largest
-// element error relative to max |output| at most 6.0e-6 (direct: 8.8e-7); C = 512 is no worse
-// (the products sum runs of 64 channels, then the runs; one chain of 512 gave 3.9e-6 / 1.6e-5).
-// F(4x4)'s transforms (coefficients up to 8 and 5) amplify rounding about 3-7x over direct.
-// Tolerances: about 3x the worst measured, kRelNorm = 4e-6, kRelMax = 2e-5.
+// post-ReLU activations; C = 32..512, up to 196 tiles; every variant, every epilogue): the error
+// relative to the output's norm is at most 1.8e-6 (forward and data gradient; the direct kernel
+// on the same shapes: 4.3e-7) and 2.0e-6 for the filter gradient; the largest element error
+// relative to max |output| at most 7.1e-6 (direct: 1.2e-6). C = 512 is no worse (the products
+// sum runs of 64 channels, then the runs; one chain of 512 gave 3.9e-6 / 1.6e-5). F(4x4)'s
+// transforms (coefficients up to 8 and 5) amplify rounding about 3-7x over direct.
+// Tolerances: about 2-3x the worst measured, kRelNorm = 4e-6, kRelMax = 2e-5.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -51,6 +52,8 @@ const std::vector<WinoCase>& wino_cases() {
       {"late_7x7_many_images", 9, 64, 7, 7, 48, {1, 1, 1, 1}},
       {"1x1_image", 3, 32, 1, 1, 32, {1, 1, 1, 1}},
       {"c512_7x7", 2, 512, 7, 7, 40, {1, 1, 1, 1}},
+      // Many tiles (196; several blocks): the filter gradient's sum over tiles.
+      {"many_tiles_28x28", 4, 64, 28, 28, 64, {1, 1, 1, 1}},
   };
   return c;
 }
@@ -191,6 +194,33 @@ TEST(FastPath, WinogradBackwardDataEveryKernel) {
   });
 }
 
+TEST(FastPath, WinogradBackwardFilterEveryKernel) {
+  for_each_kernel([](const std::string& tag) {
+    Context ctx;
+    for (const WinoCase& wc : wino_cases()) {
+      const std::string what = tag + " " + wc.name + " dw";
+      SCOPED_TRACE(what);
+      const Conv2dShape s = conv2d_shape({wc.n, wc.c, wc.h, wc.w}, {wc.k, wc.c, 3, 3}, wc.p);
+      const std::vector<float> x = test::random_vector(s.n * s.c * s.h * s.w, 9);
+      const std::vector<float> dy = test::random_vector(s.n * s.k * s.p * s.q, 10);
+      // dw accumulates: start from non-zero values.
+      std::vector<float> dw = test::random_vector(s.k * s.c * 9, 11);
+      std::vector<double> want = to_double(dw);
+      std::vector<double> col(size_t(cpu::conv2d_col_elems(s)));
+      const std::vector<double> xd = to_double(x), dyd = to_double(dy);
+      cpu::conv2d_backward<double>(nullptr, want.data(), nullptr, dyd.data(), xd.data(), nullptr, s,
+                                   col.data());
+      std::vector<double> grad(want.size());  // the gradient alone, for the error's scale
+      for (size_t i = 0; i < want.size(); ++i) grad[i] = want[i] - double(dw[i]);
+      const std::vector<float> dw0 = dw;
+      ASSERT_TRUE(cpu::conv2d_winograd_backward_filter(ctx, dw.data(), dy.data(), x.data(), s));
+      std::vector<float> got(dw.size());
+      for (size_t i = 0; i < dw.size(); ++i) got[i] = float(double(dw[i]) - double(dw0[i]));
+      expect_accurate(got, grad, what);
+    }
+  });
+}
+
 // Blocks are fixed by the shape and each runs a single-threaded SGEMM: the same bits for any
 // thread count (3 threads split the blocks unevenly).
 TEST(FastPath, WinogradSameBitsForAnyThreadCount) {
@@ -205,7 +235,7 @@ TEST(FastPath, WinogradSameBitsForAnyThreadCount) {
     const std::vector<float> x = test::random_vector(s.n * s.c * s.h * s.w, 12);
     const std::vector<float> w = test::random_vector(s.k * s.c * 9, 13);
     const std::vector<float> dy = test::random_vector(s.n * s.k * s.p * s.q, 14);
-    std::vector<std::vector<float>> y, dx;
+    std::vector<std::vector<float>> y, dx, dw;
     for (int t : {1, 2, 3}) {
       omp_set_num_threads(t);
       Context ctx;
@@ -214,10 +244,14 @@ TEST(FastPath, WinogradSameBitsForAnyThreadCount) {
       dx.emplace_back(x.size());
       ASSERT_TRUE(
           cpu::conv2d_winograd_backward_data(ctx, dx.back().data(), dy.data(), w.data(), s));
+      dw.emplace_back(w.size(), 0.f);
+      ASSERT_TRUE(
+          cpu::conv2d_winograd_backward_filter(ctx, dw.back().data(), dy.data(), x.data(), s));
     }
     for (size_t i = 1; i < y.size(); ++i) {
       EXPECT_EQ(y[i], y[0]);
       EXPECT_EQ(dx[i], dx[0]);
+      EXPECT_EQ(dw[i], dw[0]);
     }
   }
   cpu::set_conv_kernel(cpu::ConvKernel::Auto);
@@ -250,9 +284,14 @@ TEST(FastPath, WinogradSelection) {
   cpu::set_conv_winograd(cpu::ConvWinograd::Off);
   EXPECT_FALSE(cpu::conv2d_winograd_forward(ctx, y.data(), x.data(), w.data(), s, {}));
   EXPECT_FALSE(cpu::conv2d_winograd_backward_data(ctx, x.data(), y.data(), w.data(), s));
+  std::vector<float> dw0(w.size(), 0.f);
+  EXPECT_FALSE(cpu::conv2d_winograd_backward_filter(ctx, dw0.data(), y.data(), x.data(), s));
   cpu::set_conv_winograd(cpu::ConvWinograd::Auto);
   EXPECT_EQ(cpu::conv2d_winograd_forward(ctx, y.data(), x.data(), w.data(), s, {}),
             cpu::conv2d_winograd_pays(s));
+  std::vector<float> dw(w.size(), 0.f);
+  EXPECT_EQ(cpu::conv2d_winograd_backward_filter(ctx, dw.data(), y.data(), x.data(), s),
+            cpu::conv2d_winograd_filter_grad_pays(s));
   cpu::set_conv_kernel(cpu::ConvKernel::Auto);
 }
 
