@@ -1,7 +1,7 @@
 // Winograd F(4x4, 3x3) (kernels/cpu/conv2d_winograd.cpp), forced on, each instruction-set
 // variant in turn, against the double-precision reference: forward with every epilogue, the
-// data gradient and the filter gradient. Shapes cover padding 0/1/2 and asymmetric, outputs that are not
-// multiples of the 4x4 tile, tiny late-layer outputs (1x1, 7x7 with many images), channel
+// data gradient and the filter gradient. Shapes cover padding 0/1/2 and asymmetric, outputs that
+// are not multiples of the 4x4 tile, tiny late-layer outputs (1x1, 7x7 with many images), channel
 // counts that are not multiples of the vector width, C = 512; 1 and 2 OpenMP threads.
 //
 // Accuracy, measured with these tests' inputs (uniform in [-1, 1], and in [0, 1] like
