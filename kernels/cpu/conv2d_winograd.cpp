@@ -409,11 +409,11 @@ bool conv2d_winograd_backward_data(Context& ctx, float* dx, const float* dy, con
 }
 
 bool conv2d_winograd_filter_grad_pays(const Conv2dShape& s) {
-  // Measured per layer, one thread (bench/RESULTS.md, issue 20): 1.4-2x faster than the direct
-  // kernel at >= 28x28 outputs with >= 64 channels (ResNet-34 layers 1-2, the FPN's 3x3 at 56
-  // and 28 px); 0.9-0.95x at 14x14 (few tiles per GEMM against a 36 x K x C partial), about
-  // even at the demo FPN's 24x24.
-  return s.c >= 64 && s.k >= 64 && s.p * s.q >= 28 * 28;
+  // Measured per layer, one thread (bench/RESULTS.md, issue 20): 1.1-2.2x faster than the
+  // direct kernel at >= 24x24 outputs with >= 64 channels (ResNet-34 layers 1-2, the FPN's 3x3
+  // at 56 and 28 px, the demo FPN's at 24 px); about even at 14x14 (few tiles per GEMM against
+  // a 36 x K x C partial), slower below.
+  return s.c >= 64 && s.k >= 64 && s.p * s.q >= 24 * 24;
 }
 
 bool conv2d_winograd_backward_filter(Context& ctx, float* dw, const float* dy, const float* x,
