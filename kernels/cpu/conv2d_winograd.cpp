@@ -38,6 +38,11 @@
 // as accurate as C = 64. conv2d_winograd_pays decides where it is used.
 // The data gradient of a stride-1 convolution is the same convolution of dy with the filters
 // rotated by 180 degrees and K/C swapped (padding 2 - p), transformed in step (1).
+// The filter gradient: y = A^T [(G g G^T) (.) V] A per tile gives
+// dL/dg = G^T [ sum over tiles of V (.) (A dy A^T) ] G, so per block of tiles V as above and
+// A dy A^T of the output gradient's 4x4 tiles, then per xi a GEMM over the block's tiles into a
+// (36, K, C) partial (OpenBLAS: here the reduction runs over tiles, where its packing pays),
+// one partial per fixed group of blocks (2), added in order, then G^T Z G into dw.
 // The double-precision reference in kernels/cpu/conv2d.cpp remains the specification.
 #include "kernels/cpu/conv2d_winograd.h"
 
