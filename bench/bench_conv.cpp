@@ -51,6 +51,15 @@ const ConvLayer kDemoLayers[] = {
     {"fpn.layer3x3.12", 64, 64, 12, 3, 1, 1},  {"fpn.layer3x3.3", 64, 64, 3, 3, 1, 1},
 };
 
+// resnet34-fpn at 224 px (FPN width 256): the FPN's output 3x3 convolutions per level (the
+// backbone's shapes are kLayers). CPU only, at n = 8 with kLayers (issue 20's model batch).
+const ConvLayer kFpn224Layers[] = {
+    {"fpn.layer3x3.56", 256, 256, 56, 3, 1, 1},
+    {"fpn.layer3x3.28", 256, 256, 28, 3, 1, 1},
+    {"fpn.layer3x3.14", 256, 256, 14, 3, 1, 1},
+    {"fpn.layer3x3.7", 256, 256, 7, 3, 1, 1},
+};
+
 enum class ConvOp { Forward, BackwardData, BackwardFilter };
 const char* op_name(ConvOp op) {
   switch (op) {
@@ -199,6 +208,17 @@ void register_conv_benchmarks(bool cuda) {
           add(std::string("conv2d_") + op_name(op) + suffix + prec, d,
               [&l, op, d, n](benchmark::State& s) { run_conv(s, l, op, d, n); });
       }
+    }
+    if (d == Device::CPU) {
+      // n = 8: resnet34-fpn's training/inference batch (bench/RESULTS.md, issue 20).
+      auto add8 = [d](const ConvLayer& l, const char* model) {
+        const std::string suffix = std::string("/cpu/") + model + "." + l.name + "/n:8";
+        for (ConvOp op : {ConvOp::Forward, ConvOp::BackwardData, ConvOp::BackwardFilter})
+          add(std::string("conv2d_") + op_name(op) + suffix, d,
+              [&l, op, d](benchmark::State& s) { run_conv(s, l, op, d, 8); });
+      };
+      // (the backbone's kLayers at n:8 are registered above)
+      for (const ConvLayer& l : kFpn224Layers) add8(l, "resnet34-fpn");
     }
     for (const ConvLayer& l : kDemoLayers) {
       const std::string suffix = std::string("/") + dev_tag(d) + "/demo." + l.name + "/n:32";

@@ -19,6 +19,9 @@ import sys
 import tempfile
 
 GROUPS = [
+    ("Winograd convolution: filter/input/output transforms (conv2d_winograd*)",
+     r"wino_\w+::.*_transform"),
+    ("Winograd convolution: the 36 products per tile block (conv2d_winograd*)", r"wino_"),
     ("direct convolution: channels-last packing (conv2d_direct.cpp)", r"direct_\w+::::pack_|::pack_input|::pack_padded|::pack_dy|::pack_filters?"),
     ("direct convolution: register-tile kernels (conv2d_direct*)", r"direct_"),
     ("GEMM (OpenBLAS)", r"sgemm|cblas|blas_"),

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv2d_direct.h"
+#include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/gemm.h"
 
 namespace gbad {
@@ -363,7 +364,9 @@ void bias_grad_fast(float* db, const float* dy, const Conv2dShape& s) {
 
 void conv2d_forward_fast(Context& ctx, float* y, const float* x, const float* w,
                          const Conv2dShape& s, const ConvEpilogue& e) {
-  // The direct kernel (kernels/cpu/conv2d_direct.cpp) when it handles the shape.
+  // Winograd (kernels/cpu/conv2d_winograd.cpp) for the 3x3 stride-1 shapes where it pays, else
+  // the direct kernel (kernels/cpu/conv2d_direct.cpp) when it handles the shape.
+  if (conv2d_winograd_forward(ctx, y, x, w, s, e)) return;
   if (conv2d_direct_forward(ctx, y, x, w, s, e)) return;
   const int nt = batch_threads(s);
   // Chunks of nb images, fixed by the shape alone (as if two threads shared the batch), so every
@@ -406,11 +409,13 @@ void conv2d_forward_fast(Context& ctx, float* y, const float* x, const float* w,
 
 void conv2d_backward_fast(Context& ctx, float* dx, float* dw, float* db, const float* dy,
                           const float* x, const float* w, const Conv2dShape& s) {
-  // Both gradients by the direct kernel, sharing dy's channels-last copy, where it handles both.
+  // Winograd (3x3 stride 1) for the data and filter gradients where it pays; then both
+  // remaining gradients by the direct kernel sharing dy's channels-last copy, or either alone;
+  // the rest below.
+  if (dx && conv2d_winograd_backward_data(ctx, dx, dy, w, s)) dx = nullptr;
+  if (dw && conv2d_winograd_backward_filter(ctx, dw, dy, x, s)) dw = nullptr;
   if (dx && dw && conv2d_direct_backward(ctx, dx, dw, dy, x, w, s)) dx = dw = nullptr;
-  // Data gradient by the direct kernel where it applies; the rest below.
   if (dx && conv2d_direct_backward_data(ctx, dx, dy, w, s)) dx = nullptr;
-  // Filter gradient likewise (filters larger than 1x1).
   if (dw && conv2d_direct_backward_filter(ctx, dw, dy, x, s)) dw = nullptr;
   if (!dx && !dw) {
     if (db) bias_grad_fast(db, dy, s);
