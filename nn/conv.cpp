@@ -60,7 +60,7 @@ const Tensor& Conv2d::forward_bn_eval(Context& ctx, const Tensor& x, const Batch
   GBAD_NVTX_RANGE("Conv2d::forward_bn_eval");
   GBAD_CHECK(ps_, "Conv2d used before construction");
   GBAD_CHECK(b_ < 0, "Conv2d::forward_bn_eval: a convolution with bias is not folded");
-  x_ = Tensor();  // nothing for backward
+  x_ = Tensor();              // nothing for backward
   x_half_ = ConvHalfInput();  // nor a half copy of an earlier training forward's input
   y_.resize(output_shape(x.shape()), x.device());
   conv2d_bn_eval_forward(ctx, y_, x, ps_->compute_value(w_), bn.gamma(), bn.beta(),

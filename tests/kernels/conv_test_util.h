@@ -2,6 +2,7 @@
 // naive references and the loss used by the gradient checks.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -50,6 +51,24 @@ inline std::vector<double> direct_conv2d(const std::vector<double>& x, const std
           y[size_t(((n * s.k + k) * s.p + oh) * s.q + ow)] = acc;
         }
   return y;
+}
+
+// The float fast path's epilogue (kernels/conv2d.h: y = act(conv * scale[k] + shift[k]
+// [+ residual])) applied in double to a double-precision convolution output (N,K,P,Q): what the
+// fast paths' outputs are compared with.
+inline std::vector<double> apply_epilogue(const std::vector<double>& conv, const Conv2dShape& s,
+                                          const cpu::ConvEpilogue& e) {
+  std::vector<double> out(conv.size());
+  const int64_t pq = s.p * s.q;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int64_t k = (int64_t(i) / pq) % s.k;
+    double v =
+        conv[i] * (e.scale ? double(e.scale[k]) : 1.0) + (e.shift ? double(e.shift[k]) : 0.0);
+    if (e.residual) v += double(e.residual[i]);
+    if (e.relu) v = std::max(v, 0.0);
+    out[i] = v;
+  }
+  return out;
 }
 
 }  // namespace gbad::test

@@ -115,16 +115,7 @@ TEST(FastPath, DirectConvForwardEveryKernelAndEpilogue) {
         if (variant == 2 || variant == 3) e.scale = scale.data();
         if (variant >= 3) e.residual = res.data();
         e.relu = variant == 2 || variant == 3;
-        std::vector<double> want(conv.size());
-        const int64_t pq = s.p * s.q;
-        for (size_t i = 0; i < want.size(); ++i) {
-          const int64_t k = (int64_t(i) / pq) % s.k;
-          double v = conv[i] * (e.scale ? double(scale[size_t(k)]) : 1.0) +
-                     (e.shift ? double(shift[size_t(k)]) : 0.0);
-          if (e.residual) v += double(res[i]);
-          if (e.relu) v = std::max(v, 0.0);
-          want[i] = v;
-        }
+        const std::vector<double> want = test::apply_epilogue(conv, s, e);
         std::vector<float> y(want.size(), std::nanf(""));
         ASSERT_TRUE(cpu::conv2d_direct_forward(ctx, y.data(), x.data(), w.data(), s, e));
         expect_rel_norm(y, want, 2e-6, dc.name);
