@@ -1,7 +1,7 @@
 #include "train/eval_model.h"
 
 #include <cstdio>
-#include <sstream>
+#include <memory>
 
 #include "eval/gate.h"
 #include "eval/plot.h"
@@ -84,6 +84,32 @@ int eval_model_main(Phase& p) {
   const Device device = p.device();
   Context& ctx = p.ctx();
   CnnRun cnn = load_cnn_run(cli.get("cnn"), device);
+  // The gate's inputs are read (and checked) before the images are evaluated, so a damaged
+  // phase-2/3 run fails at once rather than after the whole split.
+  std::unique_ptr<RunConfig> gan_run, svm_run;
+  std::unique_ptr<BiGan> bigan;
+  std::unique_ptr<Svm> svm;
+  const double recall = cli.get_double("gate-recall");
+  double cut = 0;
+  if (gate) {
+    gan_run = std::make_unique<RunConfig>(cli.get("bigan"), "train-bigan");
+    svm_run = std::make_unique<RunConfig>(cli.get("svm"), "train-svm");
+    bigan = std::make_unique<BiGan>(BiGan::read_config(gan_run->file("bigan.safetensors")), device);
+    bigan->load(gan_run->file("bigan.safetensors"));
+    svm = std::make_unique<Svm>(load_svm_run(*svm_run));
+    // Anomalous iff decision > 0 (the SVM's sign), or >= a threshold that keeps
+    // --gate-recall of phase 3's training positives.
+    GBAD_CHECK(recall >= 0 && recall <= 1, "--gate-recall ", recall, " must be in [0, 1]");
+    if (recall > 0) {
+      std::vector<double> pos;
+      const SvmScoreTable trained = read_svm_scores_csv(svm_run->file("scores.csv"));
+      for (size_t k = 0; k < trained.label.size(); ++k)
+        if (trained.label[k] > 0) pos.push_back(trained.decision[k]);
+      cut = recall_threshold(pos, recall);
+      std::printf("gate threshold %.6g: keeps %.0f%% of phase 3's %zu training positives\n", cut,
+                  100 * recall, pos.size());
+    }
+  }
   const std::string data = cli.get("data").empty() ? cnn.data : cli.get("data");
   const std::string subset = cli.get("subset").empty() ? cnn.subset : cli.get("subset");
   RunDir& dir = p.open_run_dir(cli.get("out"), "eval", {{"data", data}, {"subset", subset}});
@@ -102,29 +128,11 @@ int eval_model_main(Phase& p) {
   table.scores = confidences(feats);
   for (const Sample& s : samples) table.names.push_back(s.stem);
   if (gate) {
-    RunConfig gan_run(cli.get("bigan"), "train-bigan");
-    RunConfig svm_run(cli.get("svm"), "train-svm");
-    BiGan bigan(BiGan::read_config(gan_run.file("bigan.safetensors")), device);
-    bigan.load(gan_run.file("bigan.safetensors"));
-    GBAD_CHECK(bigan.config().x_dim == feats.size(1), "the Bi-GAN of ", cli.get("bigan"), " takes ",
-               bigan.config().x_dim, " features but the classifier gives ", feats.size(1));
-    Svm svm = load_svm_run(svm_run);
-    AnomalyScores sc = anomaly_scores(ctx, bigan, feats);
-    std::vector<double> dv = svm.decision_values(svm_rows(sc, svm_uses_log_scores(svm_run)), 2);
-    // Anomalous iff decision > 0 (the SVM's sign), or >= a threshold that keeps
-    // --gate-recall of phase 3's training positives.
-    const double recall = cli.get_double("gate-recall");
-    GBAD_CHECK(recall >= 0 && recall <= 1, "--gate-recall ", recall, " must be in [0, 1]");
-    double cut = 0;
-    if (recall > 0) {
-      std::vector<double> pos;
-      const SvmScoreTable trained = read_svm_scores_csv(svm_run.file("scores.csv"));
-      for (size_t k = 0; k < trained.label.size(); ++k)
-        if (trained.label[k] > 0) pos.push_back(trained.decision[k]);
-      cut = recall_threshold(pos, recall);
-      std::printf("gate threshold %.6g: keeps %.0f%% of phase 3's %zu training positives\n", cut,
-                  100 * recall, pos.size());
-    }
+    GBAD_CHECK(bigan->config().x_dim == feats.size(1), "the Bi-GAN of ", cli.get("bigan"),
+               " takes ", bigan->config().x_dim, " features but the classifier gives ",
+               feats.size(1));
+    AnomalyScores sc = anomaly_scores(ctx, *bigan, feats);
+    std::vector<double> dv = svm->decision_values(svm_rows(sc, svm_uses_log_scores(*svm_run)), 2);
     auto is_anomalous = [&](double v) { return recall > 0 ? v >= cut : v > 0; };
     std::vector<int> anomalous;
     std::string csv = "name,R,FM,svm_decision,anomalous\n";

@@ -107,6 +107,19 @@ TEST_F(Pipeline, EveryPhaseGatedEvalPredictAndReport) {
   r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --bigan " + d("gan") + " --svm " + d("svm") +
           " --out " + d("eval_gbad") + " --device cpu");
   ASSERT_EQ(r.code, 0) << r.out;
+  // A damaged phase-3 scores.csv (read for --gate-recall) is refused before any image is
+  // evaluated, naming file and line, and leaves no output folder.
+  fs::copy(d("svm"), d("svm_bad"), fs::copy_options::recursive);
+  std::string csv = read_file(d("svm_bad/scores.csv"));
+  const size_t row2 = csv.find('\n') + 1, comma = csv.find(',', csv.find(',', row2) + 1);
+  csv.replace(comma + 1, csv.find(',', comma + 1) - comma - 1, "abc");
+  write_file_atomic(d("svm_bad/scores.csv"), csv);
+  r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --bigan " + d("gan") + " --svm " + d("svm_bad") +
+          " --gate-recall 0.9 --out " + d("eval_bad") + " --device cpu");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("scores.csv:2: R is 'abc'"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("eval "), std::string::npos) << "evaluated before failing:\n" << r.out;
+  EXPECT_FALSE(fs::exists(d("eval_bad")));
   r = run(kBin + "gbad-eval --cnn " + d("cnn") + " --no-gate --out " + d("eval_cnn") +
           " --device cpu");
   ASSERT_EQ(r.code, 0) << r.out;
