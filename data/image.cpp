@@ -37,9 +37,14 @@ bool jpeg_has_eoi(const uint8_t* d, size_t n) {
 // returns what is wrong in words, or "" when nothing is. It rejects what stb_image 2.27 (the
 // Debian 12 version) decodes out of bounds: a Huffman table (DHT) declaring more than 256
 // codes makes stbi__build_huffman write past its 257-entry size table (found by fuzz_image;
-// stb 2.28 added the same check). Everything else is left to stb_image.
+// stb 2.28 added the same check), and a scan using a Huffman table no DHT defined reads
+// stb's uninitialised table (fuzz_image). Everything else is left to stb_image.
 std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
   size_t i = jpeg_soi_end(d, n);
+  // Huffman tables defined so far ([class: 0 DC, 1 AC][id]); a scan that uses another one
+  // makes stb_image decode with its uninitialised table (an out-of-bounds read: fuzz_image).
+  bool defined[2][4] = {};
+  bool progressive = false;
   while (i < n) {
     if (d[i] != 0xFF) {  // padding between segments: stb_image scans past it too
       ++i;
@@ -62,9 +67,26 @@ std::string jpeg_structure_problem(const uint8_t* d, size_t n) {
         for (int k = 1; k <= 16; ++k) codes += d[p + size_t(k)];
         if (codes > 256)
           return "Huffman table declares " + std::to_string(codes) + " codes (at most 256)";
+        const int tc = d[p] >> 4, th = d[p] & 15;
+        if (tc <= 1 && th <= 3) defined[tc][th] = true;
         p += 17 + codes;
       }
       if (p != end) return "Huffman table runs past its segment";
+    }
+    if (m == 0xC2) progressive = true;
+    if (m == 0xDA && len >= 3) {  // SOS: [ns, ns x (component, DC/AC table ids), Ss, Se, AhAl]
+      const size_t ns = d[i + 2];
+      if (len >= 6 + 2 * ns) {
+        const int ss = d[i + 3 + 2 * ns], ah = d[i + 5 + 2 * ns] >> 4;
+        // Baseline scans use both tables; progressive DC first scans the DC table, AC scans
+        // the AC table, DC refinements none.
+        const bool dc = !progressive || (ss == 0 && ah == 0), ac = !progressive || ss > 0;
+        for (size_t k = 0; k < ns; ++k) {
+          const int td = d[i + 4 + 2 * k] >> 4, ta = d[i + 4 + 2 * k] & 15;
+          if ((dc && td <= 3 && !defined[0][td]) || (ac && ta <= 3 && !defined[1][ta]))
+            return "a scan uses a Huffman table that no DHT segment defined";
+        }
+      }
     }
     i += len;
     if (m == 0xDA) {

@@ -79,6 +79,13 @@ TEST(Limits, ImagesStbImageWouldMishandleAreRefused) {
   e = error_of(
       [] { decode_image(corpus("fuzz_image", "crash-stb-dht-after-stuffed-ff-fill.jpg")); });
   EXPECT_NE(e.find("corrupt JPEG: Huffman table declares"), std::string::npos) << e;
+  // A scan that uses a Huffman table no DHT defined (stb_image reads its uninitialised table).
+  e = error_of([] {
+    decode_image(corpus("fuzz_image", "crash-stb-scan-uses-undefined-huffman-table.jpg"));
+  });
+  EXPECT_NE(e.find("corrupt JPEG: a scan uses a Huffman table that no DHT segment defined"),
+            std::string::npos)
+      << e;
   e = error_of([] { decode_image(corpus("fuzz_image", "oom-stb-png-idat-length-2gib.png")); });
   EXPECT_NE(e.find("corrupt PNG: chunk of 1417174578 bytes runs past the end of the file"),
             std::string::npos)
