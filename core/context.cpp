@@ -123,7 +123,36 @@ const char* conv_algo_name(ConvAlgo a) {
   return a == ConvAlgo::Fastest ? "fastest" : "deterministic";
 }
 
+HalfLayout parse_half_layout(const std::string& s) {
+  if (s == "auto") return HalfLayout::Auto;
+  if (s == "nhwc") return HalfLayout::Nhwc;
+  if (s == "boundary") return HalfLayout::Boundary;
+  GBAD_FAIL("unknown half-precision layout '", s, "' (expected auto, nhwc or boundary)");
+}
+
+const char* half_layout_name(HalfLayout l) {
+  switch (l) {
+    case HalfLayout::Nhwc:
+      return "nhwc";
+    case HalfLayout::Boundary:
+      return "boundary";
+    case HalfLayout::Auto:
+      break;
+  }
+  return "auto";
+}
+
 namespace {
+HalfLayout default_half_layout() {
+  const char* e = std::getenv("GBAD_HALF_LAYOUT");
+  if (!e || !*e) return HalfLayout::Auto;
+  try {
+    return parse_half_layout(e);
+  } catch (const Error&) {
+    GBAD_FAIL("GBAD_HALF_LAYOUT='", e, "' is not auto, nhwc or boundary");
+  }
+}
+
 ConvAlgo default_conv_algo() {
   const char* e = std::getenv("GBAD_CONV_ALGO");
   if (!e || !*e) return ConvAlgo::Deterministic;
@@ -166,6 +195,7 @@ Context::Context(Device device, uint64_t seed, int cuda_device)
     : device_(device),
       rng_(seed),
       conv_algo_(default_conv_algo()),
+      half_layout_(default_half_layout()),
       impl_(std::make_unique<Impl>()) {
   impl_->cuda_device = cuda_device;
   if (device == Device::CUDA) {
@@ -191,6 +221,12 @@ Context::Context(Device device, uint64_t seed, int cuda_device)
 }
 
 Context::~Context() = default;
+bool Context::half_nhwc() const {
+  if (!stores_half(precision_)) return false;
+  if (half_layout_ == HalfLayout::Auto) return device_ == Device::CUDA;
+  return half_layout_ == HalfLayout::Nhwc;
+}
+
 Context::Context(Context&&) noexcept = default;
 Context& Context::operator=(Context&&) noexcept = default;
 

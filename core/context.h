@@ -98,6 +98,20 @@ enum class ConvAlgo { Deterministic, Fastest };
 ConvAlgo parse_conv_algo(const std::string& s);  // "deterministic" | "fastest"
 const char* conv_algo_name(ConvAlgo a);
 
+// Where the activations of a half-precision (fp16/bf16) run live between layers
+// (docs/mixed-precision.md):
+//   Nhwc: 16-bit NHWC tensors through the ResNet backbones (kernels/nhwc.h), converted only at
+//     the edges (the input batch, the C2..C5 taps the heads read); cuDNN's tensor-core kernels
+//     and fused BatchNorm + add + ReLU on the GPU. The CPU runs the same storage points through
+//     its fp32 ops (bit-identical to Boundary there, slower: for tests).
+//   Boundary: fp32 NCHW tensors holding half-rounded values, each convolution converting its
+//     operands at its own boundary (the CPU emulation's layout).
+// Auto (default): Nhwc on the GPU, Boundary on the CPU. The default comes from the environment
+// variable GBAD_HALF_LAYOUT (auto|nhwc|boundary). Ignored at fp32/tf32.
+enum class HalfLayout { Auto, Nhwc, Boundary };
+HalfLayout parse_half_layout(const std::string& s);  // "auto" | "nhwc" | "boundary"
+const char* half_layout_name(HalfLayout l);
+
 class Context {
  public:
   explicit Context(Device device = Device::CPU, uint64_t seed = 0, int cuda_device = 0);
@@ -116,6 +130,11 @@ class Context {
   // through it (kernels/amp.h amp_store); on the GPU tf32 switches cuBLAS to TF32 math.
   Precision precision() const { return precision_; }
   void set_precision(Precision p);
+  HalfLayout half_layout() const { return half_layout_; }
+  void set_half_layout(HalfLayout l) { half_layout_ = l; }
+  // Do half-precision activations flow as 16-bit NHWC tensors (HalfLayout above, resolved for
+  // this context's device and precision)?
+  bool half_nhwc() const;
   // major*10 + minor of this context's GPU; 0 on the CPU.
   int compute_capability() const;
 
@@ -164,6 +183,7 @@ class Context {
   Rng rng_;
   ConvAlgo conv_algo_ = ConvAlgo::Deterministic;
   Precision precision_ = Precision::Fp32;
+  HalfLayout half_layout_ = HalfLayout::Auto;
   std::unique_ptr<Impl> impl_;
   Cache cache_;
   Communicator* bn_comm_ = nullptr;

@@ -145,9 +145,15 @@ static void check_shape(const Shape& s) {
              " has more than ", Tensor::kMaxDims, " dimensions");
 }
 
-Tensor::Tensor(const Shape& shape, Device device, DType dtype)
-    : shape_(shape), device_(device), dtype_(dtype) {
+const char* layout_name(Layout l) {
+  return l == Layout::NHWC ? "nhwc" : "nchw";
+}
+
+Tensor::Tensor(const Shape& shape, Device device, DType dtype, Layout layout)
+    : shape_(shape), device_(device), dtype_(dtype), layout_(layout) {
   check_shape(shape);
+  GBAD_CHECK(layout == Layout::NCHW || (shape.size() == 4 && dtype != DType::F32),
+             "an NHWC tensor is 4-D f16/bf16, not ", dtype_name(dtype), shape_str(shape));
   numel_ = shape_numel(shape);
   storage_ = std::make_shared<Buffer>(nbytes(), device);
 }
@@ -215,8 +221,17 @@ void Tensor::resize(const Shape& shape, Device device) {
   device_ = device;
 }
 
+void Tensor::resize_like(const Shape& shape, const Tensor& like) {
+  if (dtype_ == like.dtype_ && layout_ == like.layout_) return resize(shape, like.device_);
+  GBAD_CHECK(!is_view_, "cannot change the dtype or layout of a view (", str(), ") to ",
+             like.str());
+  *this = Tensor(shape, like.device_, like.dtype_, like.layout_);
+}
+
 Tensor Tensor::reshape(const Shape& shape) const {
   check_shape(shape);
+  GBAD_CHECK(layout_ == Layout::NCHW || shape == shape_, "cannot reshape the NHWC tensor ", str(),
+             " to ", shape_str(shape));
   GBAD_CHECK(shape_numel(shape) == numel_, "cannot reshape ", str(), " to ", shape_str(shape));
   Tensor t = *this;
   t.shape_ = shape;
@@ -225,6 +240,11 @@ Tensor Tensor::reshape(const Shape& shape) const {
 
 Tensor Tensor::view(int64_t offset, const Shape& shape) const {
   check_shape(shape);
+  // NHWC memory is image-major too: a view of whole images keeps the layout.
+  GBAD_CHECK(layout_ == Layout::NCHW ||
+                 (shape.size() == 4 && shape[1] == shape_[1] && shape[2] == shape_[2] &&
+                  shape[3] == shape_[3] && offset % (shape_[1] * shape_[2] * shape_[3]) == 0),
+             "a view into the NHWC tensor ", str(), " must be whole images");
   int64_t n = shape_numel(shape);
   GBAD_CHECK(offset >= 0 && offset + n <= numel_, "view [", offset, ", ", offset + n,
              ") out of range for ", str());
@@ -250,7 +270,7 @@ Tensor Tensor::clone() const {
 }
 
 Tensor Tensor::to(Device device) const {
-  Tensor t(shape_, device, dtype_);
+  Tensor t(shape_, device, dtype_, layout_);
   t.copy_from(*this);
   return t;
 }
@@ -258,6 +278,8 @@ Tensor Tensor::to(Device device) const {
 void Tensor::copy_from(const Tensor& src) {
   GBAD_CHECK(src.numel() == numel_ && src.dtype_ == dtype_, "copy_from: ", src.str(), " into ",
              str(), " (a change of dtype is a cast: kernels/amp.h amp_cast)");
+  GBAD_CHECK(src.layout_ == layout_, "copy_from: ", src.str(), " into ", str(),
+             " (a change of layout is a conversion: kernels/nhwc.h)");
   copy_bytes(raw(), device_, src.raw(), src.device_, nbytes());
 }
 
@@ -316,7 +338,8 @@ void Tensor::set_from(const std::vector<float>& v) {
 }
 
 std::string Tensor::str() const {
-  return std::string(dtype_name(dtype_)) + shape_str(shape_) + " " + device_name(device_);
+  return std::string(dtype_name(dtype_)) + shape_str(shape_) + " " +
+         (layout_ == Layout::NHWC ? "nhwc " : "") + device_name(device_);
 }
 
 }  // namespace gbad

@@ -19,6 +19,11 @@ enum class Device { CPU, CUDA };
 // F16 (IEEE binary16) and BF16 (bfloat16) hold 16-bit storage for mixed precision: created,
 // copied, viewed, cast (kernels/amp.h amp_cast) and read back; the fp32 ops reject them.
 enum class DType { F32, F16, BF16 };
+// How a 4-D image tensor's values lie in memory. The shape is always the logical (N, C, H, W);
+// NHWC (channels last) is the half-precision GPU path's activation layout (kernels/nhwc.h),
+// only for F16/BF16 tensors: every fp32 op reads NCHW and rejects them by dtype.
+enum class Layout { NCHW, NHWC };
+const char* layout_name(Layout l);  // "nchw" | "nhwc"
 
 const char* device_name(Device d);
 Device parse_device(const std::string& s);  // "cpu" | "cuda"
@@ -64,8 +69,9 @@ class Tensor {
   static constexpr int kMaxDims = 4;
 
   Tensor() = default;
-  // Allocates uninitialised storage.
-  Tensor(const Shape& shape, Device device = Device::CPU, DType dtype = DType::F32);
+  // Allocates uninitialised storage. NHWC needs a 4-D shape and a 16-bit dtype.
+  Tensor(const Shape& shape, Device device = Device::CPU, DType dtype = DType::F32,
+         Layout layout = Layout::NCHW);
   static Tensor zeros(const Shape& shape, Device device = Device::CPU);
   static Tensor from_vector(const std::vector<float>& v, const Shape& shape,
                             Device device = Device::CPU);
@@ -86,6 +92,8 @@ class Tensor {
 
   Device device() const { return device_; }
   DType dtype() const { return dtype_; }
+  Layout layout() const { return layout_; }
+  bool is_nhwc() const { return layout_ == Layout::NHWC; }
   bool is_cuda() const { return device_ == Device::CUDA; }
 
   float* f32();
@@ -99,6 +107,10 @@ class Tensor {
   // another device. Contents are unspecified after a reallocation. Views cannot be resized.
   void resize(const Shape& shape, Device device);
   void resize(const Shape& shape) { resize(shape, device_); }
+  // Makes this tensor hold `shape` on the device, in the dtype and the layout of `like`: a
+  // layer's output that follows its input's kind (f32 NCHW or half NHWC). Reallocates when the
+  // dtype or layout changes; views cannot change either.
+  void resize_like(const Shape& shape, const Tensor& like);
   // Same storage, new shape with the same numel.
   Tensor reshape(const Shape& shape) const;
   // A view of `count` elements starting at element `offset`, with the given shape.
@@ -111,12 +123,13 @@ class Tensor {
   void copy_from(const Tensor& src);  // same numel; any devices
   void fill(float value);
   void zero();
-  // Host copy as floats (exact for F16/BF16), and the reverse (rounded to nearest even into
+  // Host copy as floats in memory order (exact for F16/BF16; NHWC tensors give NHWC order),
+  // and the reverse (rounded to nearest even into
   // F16/BF16 tensors).
   std::vector<float> to_vector() const;
   void set_from(const std::vector<float>& v);
 
-  std::string str() const;  // "f32[2, 3, 4, 4] cpu", "bf16[8] cuda"
+  std::string str() const;  // "f32[2, 3, 4, 4] cpu", "bf16[8] cuda", "bf16[2, 3, 4, 4] nhwc cuda"
 
  private:
   std::shared_ptr<Buffer> storage_;
@@ -125,6 +138,7 @@ class Tensor {
   int64_t numel_ = 0;
   Device device_ = Device::CPU;
   DType dtype_ = DType::F32;
+  Layout layout_ = Layout::NCHW;
   bool is_view_ = false;
 };
 

@@ -20,9 +20,10 @@ void amp_scale(Context& ctx, Tensor& t, const Tensor& state);
 // nothing for fp32 and tf32. The emulation of half storage on fp32 tensors.
 void amp_round(Context& ctx, Tensor& t, Precision p);
 // amp_round at the context's precision: called where a GPU run stores an activation, a weight
-// copy or a gradient in half. Returns at once for fp32/tf32 (the fp32 path is unchanged).
+// copy or a gradient in half. Returns at once for fp32/tf32 (the fp32 path is unchanged) and for
+// tensors that are 16-bit already (kernels/nhwc.h).
 inline void amp_store(Context& ctx, Tensor& t) {
-  if (stores_half(ctx.precision())) amp_round(ctx, t, ctx.precision());
+  if (stores_half(ctx.precision()) && t.dtype() == DType::F32) amp_round(ctx, t, ctx.precision());
 }
 // Real half storage: dst = src converted between f32 and f16/bf16 (same element count; one of
 // the two is f32), rounding to nearest even into half, exact out of it (core/half.h).

@@ -1,10 +1,22 @@
 #include "models/resnet.h"
 
+#include "core/comm.h"
+#include "kernels/amp.h"
 #include "kernels/elementwise.h"
+#include "kernels/nhwc.h"
 
 namespace gbad {
 
 namespace {
+
+// y = a + b where a gradient path joins: half NHWC tensors add into half, f32 ones are stored
+// at the run's precision (amp_store: the emulation of the same storage point).
+void add_grads(Context& ctx, Tensor& y, const Tensor& a, const Tensor& b) {
+  y.resize_like(a.shape(), a);
+  if (a.is_nhwc()) return half_nhwc_add(ctx, y, a, b);
+  add(ctx, y, a, b);
+  amp_store(ctx, y);
+}
 
 bool has_values(const Tensor& t) {
   return t.defined() && !t.empty();
@@ -121,8 +133,7 @@ const Tensor& ResNetBlock::backward(Context& ctx, const Tensor& dy) {
     g = &bn1_.backward_act(ctx, conv2_.backward(ctx, *g), false);
     g = &conv1_.backward(ctx, *g);
     const Tensor& did = has_down_ ? down_conv_.backward(ctx, down_bn_.backward(ctx, d)) : d;
-    dx_.resize(g->shape(), g->device());
-    add(ctx, dx_, *g, did);
+    add_grads(ctx, dx_, *g, did);
     return dx_;
   }
   const Tensor& d = relu_out_.backward(ctx, dy);
@@ -131,8 +142,7 @@ const Tensor& ResNetBlock::backward(Context& ctx, const Tensor& dy) {
   g = &conv2_.backward(ctx, bn2_.backward(ctx, *g));
   g = &conv1_.backward(ctx, bn1_.backward(ctx, relu1_.backward(ctx, *g)));
   const Tensor& did = has_down_ ? down_conv_.backward(ctx, down_bn_.backward(ctx, d)) : d;
-  dx_.resize(g->shape(), g->device());
-  add(ctx, dx_, *g, did);
+  add_grads(ctx, dx_, *g, did);
   return dx_;
 }
 
@@ -192,8 +202,14 @@ std::array<Tensor, 4> ResNet::forward(Context& ctx, const Tensor& x) {
   return forward_impl(ctx, x, fused_last_);
 }
 
-std::array<Tensor, 4> ResNet::forward_impl(Context& ctx, const Tensor& x, bool fused) {
+std::array<Tensor, 4> ResNet::forward_impl(Context& ctx, const Tensor& in, bool fused) {
   stem_act_ = training_;
+  // Half NHWC activations where every layer has that form: training forwards of one process's
+  // BatchNorm statistics, and fused eval forwards (the unfused eval one stays NCHW).
+  nhwc_ = ctx.half_nhwc() && (training_ || fused) &&
+          !(training_ && ctx.bn_comm() && ctx.bn_comm()->size() > 1);
+  if (nhwc_) to_half_nhwc(ctx, x_half_, in);
+  const Tensor& x = nhwc_ ? x_half_ : in;
   const Tensor* h = fused       ? &conv1_.forward_bn_eval(ctx, x, bn1_, nullptr, true)
                     : training_ ? &bn1_.forward_act(ctx, conv1_.forward(ctx, x), nullptr, true)
                                 : &relu_.forward(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x)));
@@ -201,7 +217,12 @@ std::array<Tensor, 4> ResNet::forward_impl(Context& ctx, const Tensor& x, bool f
   std::array<Tensor, 4> c;
   for (int s = 0; s < 4; ++s) {
     for (auto& b : stages_[s]) h = fused ? &b.forward_fused_eval(ctx, *h) : &b.forward(ctx, *h);
-    c[s] = *h;
+    if (nhwc_) {
+      from_half_nhwc(ctx, c32_[s], *h);
+      c[s] = c32_[s];
+    } else {
+      c[s] = *h;
+    }
   }
   return c;
 }
@@ -216,12 +237,16 @@ const Tensor& ResNet::backward(Context& ctx, const std::array<Tensor, 4>& dc) {
   Tensor d;  // gradient wrt the output of the current stage
   for (int s = 3; s >= 0; --s) {
     if (has_values(dc[s])) {
+      const Tensor* g = &dc[s];
+      if (nhwc_) {
+        to_half_nhwc(ctx, dc_half_[s], dc[s]);
+        g = &dc_half_[s];
+      }
       if (d.defined()) {
-        dsum_[s].resize(d.shape(), d.device());
-        add(ctx, dsum_[s], d, dc[s]);
+        add_grads(ctx, dsum_[s], d, *g);
         d = dsum_[s];
       } else {
-        d = dc[s];
+        d = *g;
       }
     }
     if (!d.defined()) continue;  // nothing above this stage depends on the loss
@@ -236,7 +261,10 @@ const Tensor& ResNet::backward(Context& ctx, const std::array<Tensor, 4>& dc) {
     d = bn1_.backward(ctx, d);
   }
   const Tensor& dx = conv1_.backward(ctx, d);
-  return cfg_.input_grad ? dx : empty_;
+  if (!cfg_.input_grad) return empty_;
+  if (!dx.is_nhwc()) return dx;
+  from_half_nhwc(ctx, dx32_, dx);
+  return dx32_;
 }
 
 void ResNet::set_training(bool t) {

@@ -60,6 +60,9 @@ class ResNet : public Backbone {
   // Registers the backbone's parameters at the root of `ps` (torchvision names).
   ResNet(ParamStore& ps, const ResNetConfig& cfg);
   // x (N,3,H,W) -> C2..C5, handles to tensors the blocks own (valid until the next forward).
+  // When ctx.half_nhwc() (fp16/bf16 on the GPU by default), training and fused-eval forwards
+  // run the whole backbone on half NHWC activations (kernels/nhwc.h): x is converted once on
+  // the way in, C2..C5 back to f32 NCHW on the way out, and their gradients into half NHWC.
   std::array<Tensor, 4> forward(Context& ctx, const Tensor& x) override;
   // dc[i] = dL/dC(i+2); an undefined or empty tensor means zero. Accumulates parameter
   // gradients; returns dL/dx (empty unless cfg.input_grad).
@@ -86,6 +89,11 @@ class ResNet : public Backbone {
   Tensor empty_;
   Tensor x_;  // input of the last forward
   bool training_ = true, fuse_eval_ = true, fused_last_ = false, stem_act_ = false;
+  // The half NHWC path: the input batch, the f32 NCHW copies of C2..C5 handed out, the half
+  // copies of their gradients, and dL/dx in f32 NCHW.
+  bool nhwc_ = false;
+  Tensor x_half_, dx32_;
+  std::array<Tensor, 4> c32_, dc_half_;
   std::array<Tensor, 4> forward_impl(Context& ctx, const Tensor& x, bool fused);
 };
 

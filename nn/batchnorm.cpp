@@ -122,8 +122,9 @@ const Tensor& BatchNorm2d::forward(Context& ctx, const Tensor& x) {
   GBAD_CHECK(x.ndim() == 4 && x.c() == c_, "BatchNorm2d: input ", x.str(), " does not have ", c_,
              " channels in NCHW");
   x_ = x;
-  y_.resize(x.shape(), x.device());
   sync_comm_ = training_ && ctx.bn_comm() && ctx.bn_comm()->size() > 1 ? ctx.bn_comm() : nullptr;
+  if (x.is_nhwc()) return forward_nhwc(ctx, x, nullptr, false);
+  y_.resize_like(x.shape(), x);
   if (sync_comm_) {
     save_mean_.resize({c_}, x.device());
     save_invstd_.resize({c_}, x.device());
@@ -152,10 +153,11 @@ const Tensor& BatchNorm2d::forward_act(Context& ctx, const Tensor& x, const Tens
              " channels in NCHW");
   x_ = x;
   relu_ = relu;
-  y_.resize(x.shape(), x.device());
+  sync_comm_ = ctx.bn_comm() && ctx.bn_comm()->size() > 1 ? ctx.bn_comm() : nullptr;
+  if (x.is_nhwc()) return forward_nhwc(ctx, x, residual, relu);
+  y_.resize_like(x.shape(), x);
   save_mean_.resize({c_}, x.device());
   save_invstd_.resize({c_}, x.device());
-  sync_comm_ = ctx.bn_comm() && ctx.bn_comm()->size() > 1 ? ctx.bn_comm() : nullptr;
   if (sync_comm_) {
     sync_forward(ctx, x);
     if (residual) add_inplace(ctx, y_, *residual);
@@ -176,14 +178,15 @@ const Tensor& BatchNorm2d::backward_act(Context& ctx, const Tensor& dy, bool res
   GBAD_CHECK(x_.defined() && save_mean_.defined(),
              "BatchNorm2d::backward_act called before forward_act");
   static const Tensor kNone;
+  if (x_.is_nhwc()) return backward_nhwc(ctx, dy, residual_grad && relu_);
   Tensor* dx = nullptr;
   if (input_grad_) {
-    dx_.resize(x_.shape(), x_.device());
+    dx_.resize_like(x_.shape(), x_);
     dx = &dx_;
   }
   Tensor* dz = nullptr;
   if (residual_grad && relu_) {
-    dz_.resize(x_.shape(), x_.device());
+    dz_.resize_like(x_.shape(), x_);
     dz = &dz_;
   }
   if (sync_comm_) {
@@ -208,14 +211,44 @@ const Tensor& BatchNorm2d::backward_act(Context& ctx, const Tensor& dy, bool res
   return input_grad_ ? dx_ : kNone;
 }
 
+// Half NHWC activations (kernels/nhwc.h): training mode, one process's statistics (the ResNet
+// backbones hand such tensors only to training forwards without a BatchNorm communicator).
+const Tensor& BatchNorm2d::forward_nhwc(Context& ctx, const Tensor& x, const Tensor* residual,
+                                        bool relu) {
+  GBAD_CHECK(training_, "BatchNorm2d: an eval-mode forward of the half NHWC tensor ", x.str(),
+             " (eval folds BatchNorm into the convolution: Conv2d::forward_bn_eval)");
+  GBAD_CHECK(!sync_comm_, "BatchNorm2d: synchronised BatchNorm of the half NHWC tensor ", x.str(),
+             " (synchronised runs keep NCHW activations)");
+  relu_ = relu;
+  save_mean_.resize({c_}, x.device());
+  save_invstd_.resize({c_}, x.device());
+  nhwc_batchnorm2d_forward_train(ctx, y_, save_mean_, save_invstd_, ps_->value(rm_),
+                                 ps_->value(rv_), x, ps_->value(w_), ps_->value(b_), eps_,
+                                 momentum_, residual, relu, nhwc_);
+  batchnorm2d_count_batch(ctx, ps_->value(nbt_));
+  return y_;
+}
+
+const Tensor& BatchNorm2d::backward_nhwc(Context& ctx, const Tensor& dy, bool residual_grad) {
+  static const Tensor kNone;
+  GBAD_CHECK(save_mean_.defined(), "BatchNorm2d::backward before a training forward");
+  nhwc_batchnorm2d_backward(ctx, input_grad_ ? &dx_ : nullptr, residual_grad ? &dz_ : nullptr,
+                            &ps_->grad(w_), &ps_->grad(b_), dy, y_, x_, ps_->value(w_),
+                            ps_->value(b_), save_mean_, save_invstd_, eps_, nhwc_);
+  ctx.grad_ready(*ps_, w_);
+  ctx.grad_ready(*ps_, b_);
+  return input_grad_ ? dx_ : kNone;
+}
+
 // Uses the mode of the preceding forward (do not switch modes between forward and backward).
 const Tensor& BatchNorm2d::backward(Context& ctx, const Tensor& dy) {
   GBAD_NVTX_RANGE("BatchNorm2d::backward");
   GBAD_CHECK(x_.defined(), "BatchNorm2d::backward called before forward");
   static const Tensor kNone;
+  if (x_.is_nhwc()) return backward_nhwc(ctx, dy, false);
   Tensor* dx = nullptr;
   if (input_grad_) {
-    dx_.resize(x_.shape(), x_.device());
+    dx_.resize_like(x_.shape(), x_);
     dx = &dx_;
   }
   if (training_) {

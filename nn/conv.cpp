@@ -48,7 +48,14 @@ const Tensor& Conv2d::forward(Context& ctx, const Tensor& x) {
   GBAD_NVTX_RANGE("Conv2d::forward");
   GBAD_CHECK(ps_, "Conv2d used before construction");
   x_ = x;
-  y_.resize(output_shape(x.shape()), x.device());
+  if (x.is_nhwc()) {  // half NHWC activations (kernels/nhwc.h): stored in half already
+    x_half_ = ConvHalfInput();
+    nhwc_conv2d_forward(ctx, y_, x, ps_->compute_value(w_),
+                        b_ >= 0 ? &ps_->compute_value(b_) : nullptr,
+                        Conv2dParams{sh_, sw_, ph_, pw_});
+    return y_;
+  }
+  y_.resize_like(output_shape(x.shape()), x);
   conv2d_forward(ctx, y_, x, ps_->compute_value(w_), b_ >= 0 ? &ps_->compute_value(b_) : nullptr,
                  Conv2dParams{sh_, sw_, ph_, pw_}, &x_half_);
   amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
@@ -62,7 +69,13 @@ const Tensor& Conv2d::forward_bn_eval(Context& ctx, const Tensor& x, const Batch
   GBAD_CHECK(b_ < 0, "Conv2d::forward_bn_eval: a convolution with bias is not folded");
   x_ = Tensor();              // nothing for backward
   x_half_ = ConvHalfInput();  // nor a half copy of an earlier training forward's input
-  y_.resize(output_shape(x.shape()), x.device());
+  if (x.is_nhwc()) {
+    nhwc_conv2d_bn_eval_forward(ctx, y_, x, ps_->compute_value(w_), bn.gamma(), bn.beta(),
+                                bn.running_mean(), bn.running_var(), bn.eps(), residual, relu,
+                                Conv2dParams{sh_, sw_, ph_, pw_});
+    return y_;
+  }
+  y_.resize_like(output_shape(x.shape()), x);
   conv2d_bn_eval_forward(ctx, y_, x, ps_->compute_value(w_), bn.gamma(), bn.beta(),
                          bn.running_mean(), bn.running_var(), bn.eps(), residual, relu,
                          Conv2dParams{sh_, sw_, ph_, pw_});
@@ -74,7 +87,15 @@ const Tensor& Conv2d::backward(Context& ctx, const Tensor& dy) {
   GBAD_NVTX_RANGE("Conv2d::backward");
   GBAD_CHECK(x_.defined(), "Conv2d::backward called before forward");
   static const Tensor kNone;
-  if (input_grad_) dx_.resize(x_.shape(), x_.device());
+  if (x_.is_nhwc()) {
+    nhwc_conv2d_backward(ctx, input_grad_ ? &dx_ : nullptr, &ps_->grad(w_),
+                         b_ >= 0 ? &ps_->grad(b_) : nullptr, dy, x_, ps_->compute_value(w_),
+                         Conv2dParams{sh_, sw_, ph_, pw_});
+    ctx.grad_ready(*ps_, w_);
+    if (b_ >= 0) ctx.grad_ready(*ps_, b_);
+    return input_grad_ ? dx_ : kNone;
+  }
+  if (input_grad_) dx_.resize_like(x_.shape(), x_);
   conv2d_backward(ctx, input_grad_ ? &dx_ : nullptr, &ps_->grad(w_),
                   b_ >= 0 ? &ps_->grad(b_) : nullptr, dy, x_, ps_->compute_value(w_),
                   Conv2dParams{sh_, sw_, ph_, pw_}, &x_half_);

@@ -14,7 +14,9 @@
 //     returns an empty tensor.
 //   * set_training(bool) switches BatchNorm (batch statistics vs running statistics) and
 //     Dropout (active vs identity). Layers start in training mode.
-// Shapes: images NCHW, feature rows (N, D).
+// Shapes: images NCHW, feature rows (N, D). Conv2d, BatchNorm2d (training, and folded into a
+// convolution for eval) and MaxPool2d also take half NHWC activations (kernels/nhwc.h: the
+// fp16/bf16 GPU path through the ResNet backbones) and return outputs of the input's kind.
 #pragma once
 
 #include <string>
@@ -23,6 +25,7 @@
 #include "core/param_store.h"
 #include "core/tensor.h"
 #include "kernels/conv2d.h"
+#include "kernels/nhwc.h"
 #include "kernels/pooling.h"
 
 namespace gbad {
@@ -111,12 +114,15 @@ class BatchNorm2d : public Layer {
   int64_t c_ = 0;
   float eps_ = 1e-5f, momentum_ = 0.1f;
   Tensor x_, y_, dx_, save_mean_, save_invstd_, dz_;
+  BnNhwcState nhwc_;   // what a half NHWC training forward left for its backward
   bool relu_ = false;  // of the last forward_act
   // Synchronised BatchNorm: set by a training forward with ctx.bn_comm(); the union's biased
   // variance, and scratch for the backward.
   Communicator* sync_comm_ = nullptr;
   Tensor sync_var_, sync_tmp_, sync_dgamma_, sync_dbeta_, sync_g_;
   void sync_forward(Context& ctx, const Tensor& x);
+  const Tensor& forward_nhwc(Context& ctx, const Tensor& x, const Tensor* residual, bool relu);
+  const Tensor& backward_nhwc(Context& ctx, const Tensor& dy, bool residual_grad);
   void sync_backward(Context& ctx, Tensor* dx, const Tensor& dy);
 };
 
@@ -191,6 +197,8 @@ class MaxPool2d : public Layer {
   Tensor y_, dx_;
   Tensor argmax_;  // flat input index of each output's max, stored as float-encoded int32
   Shape x_shape_;
+  bool nhwc_input_ = false;  // the last forward's input was half NHWC (kernels/nhwc.h)
+  MaxPoolNhwcState nhwc_;
 };
 
 // Average pooling (kernels/pooling.h AvgPool2dParams: count_include_pad as torch's default).

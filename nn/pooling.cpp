@@ -21,9 +21,14 @@ const Tensor& MaxPool2d::forward(Context& ctx, const Tensor& x) {
   GBAD_NVTX_RANGE("MaxPool2d::forward");
   check_nchw("MaxPool2d", x);
   x_shape_ = x.shape();
+  nhwc_input_ = x.is_nhwc();
+  if (nhwc_input_) {  // half NHWC activations (kernels/nhwc.h)
+    nhwc_maxpool2d_forward(ctx, y_, x, k_, s_, p_, nhwc_);
+    return y_;
+  }
   const Shape out = {x.n(), x.c(), maxpool2d_out_size(x.h(), k_, s_, p_),
                      maxpool2d_out_size(x.w(), k_, s_, p_)};
-  y_.resize(out, x.device());
+  y_.resize_like(out, x);
   argmax_.resize(out, x.device());
   maxpool2d_forward(ctx, y_, argmax_, x, k_, s_, p_);
   amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
@@ -33,7 +38,11 @@ const Tensor& MaxPool2d::forward(Context& ctx, const Tensor& x) {
 const Tensor& MaxPool2d::backward(Context& ctx, const Tensor& dy) {
   GBAD_NVTX_RANGE("MaxPool2d::backward");
   if (!input_grad_) return no_grad();
-  dx_.resize(x_shape_, dy.device());
+  if (nhwc_input_) {
+    nhwc_maxpool2d_backward(ctx, dx_, dy, x_shape_, k_, s_, p_, nhwc_);
+    return dx_;
+  }
+  dx_.resize_like(x_shape_, dy);
   maxpool2d_backward(ctx, dx_, dy, argmax_, k_, s_, p_);
   amp_store(ctx, dx_);
   return dx_;

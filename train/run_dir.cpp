@@ -71,6 +71,8 @@ void RunDir::write_versions(Context& ctx) const {
       {"gbad_version", GBAD_VERSION_STRING},     {"git_commit", GBAD_GIT_COMMIT},
       {"build_type", GBAD_BUILD_TYPE},           {"device", device_name(ctx.device())},
       {"device_name", ctx.device_description()}, {"precision", precision_name(ctx.precision())}};
+  // Where half activations live (core/context.h HalfLayout): "nhwc", "boundary", or "none".
+  j["half_layout"] = !stores_half(ctx.precision()) ? "none" : ctx.half_nhwc() ? "nhwc" : "boundary";
 #ifdef GBAD_WITH_CUDA
   j["cuda_compiled"] = true;
   j["cuda_archs"] = GBAD_CUDA_ARCHS;

@@ -66,7 +66,11 @@ Precision select_precision(const std::string& opt, const Context& ctx) {
   const Precision p = resolve_precision(opt, ctx.device(), cc);
   std::string how = opt == "auto" ? "--precision auto, " : "";
   how += ctx.is_cuda() ? "sm_" + std::to_string(cc) : std::string("the CPU");
-  if (ctx.is_cuda() && stores_half(p)) how += ", half storage emulated on fp32 tensors";
+  if (ctx.is_cuda() && stores_half(p))
+    how += ctx.half_layout() == HalfLayout::Boundary
+               ? ", tensor-core half arithmetic, activations fp32 NCHW holding half values "
+                 "(GBAD_HALF_LAYOUT=boundary)"
+               : ", tensor-core half arithmetic, ResNet activations 16-bit NHWC";
   if (!ctx.is_cuda() && stores_half(p)) how += ": emulated, rounded at the half storage points";
   if (!ctx.is_cuda() && p == Precision::Tf32) how += ": exact fp32 (TF32 is a GPU math mode)";
   std::fprintf(stderr, "precision: %s (%s)\n", precision_name(p), how.c_str());

@@ -38,6 +38,8 @@
 #include "kernels/cuda/cudnn_util.h"
 #include "kernels/cuda/half_path.cuh"
 #include "kernels/layout.h"
+#include "kernels/nhwc.h"
+#include "kernels/nhwc_body.h"
 
 namespace gbad::cuda {
 
@@ -377,7 +379,160 @@ struct FoldBn {
   }
 };
 
+// A half NHWC convolution result's epilogue in place: y = half(act(y + shift[c] [+ residual])).
+struct HalfEpilogue {
+  uint16_t* y;
+  const float* shift;
+  const uint16_t* residual;
+  bool relu;
+  int64_t c;
+  bool fp16;
+  __device__ void operator()(int64_t i) const {
+    half_epilogue_body(i, y, y, shift, residual, relu, c, fp16);
+  }
+};
+
+// db[k] += sum of the half NHWC dy over (n, h, w): one block per channel, a fixed tree.
+__global__ void half_bias_grad_kernel(float* db, const uint16_t* dy, int64_t rows, int64_t k,
+                                      bool fp16) {
+  __shared__ double sh[cuda_detail::kThreads];
+  const int64_t ch = blockIdx.x;
+  double v = 0;
+  for (int64_t r = threadIdx.x; r < rows; r += blockDim.x)
+    v += half_bits_to_float(dy[r * k + ch], fp16);
+  const double sum = cuda_detail::block_sum(v, sh);
+  if (threadIdx.x == 0) db[ch] += float(sum);
+}
+
 }  // namespace
+
+// ---- half NHWC activations (kernels/nhwc.h): the same plans, no conversions of activations --
+
+bool nhwc_conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
+                         const Tensor* bias, const Conv2dParams& p) {
+  Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);
+  ConvPlan& plan = plan_for(ctx, s);
+  if (!plan.half) return false;
+  const DType dt = x.dtype();
+  uint16_t* wh = scratch(ctx, "w", w.numel(), dt).u16();
+  to_nhwc_half(ctx, wh, w.f32(), s.k, s.c, s.r * s.s, plan.fp16);
+  void* ws = plan.fwd_ws ? ctx.workspace(plan.fwd_ws) : nullptr;
+  const float one = 1.f, zero = 0.f;
+  use_math(plan, plan.fwd_math);
+  CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &one, plan.x, x.u16(), plan.w, wh, plan.conv,
+                                      plan.fwd, ws, plan.fwd_ws, &zero, plan.y, y.u16()));
+  if (bias)
+    cuda_detail::for_each(ctx, y.numel(),
+                          HalfEpilogue{y.u16(), bias->f32(), nullptr, false, s.k, plan.fp16});
+  return true;
+}
+
+bool nhwc_conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Tensor& dy,
+                          const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);
+  if (dy.numel() == 0) {
+    if (dx) dx->zero();
+    return true;
+  }
+  ConvPlan& plan = plan_for(ctx, s);
+  if (!plan.half) return false;
+  const DType dt = x.dtype();
+  const float one = 1.f, zero = 0.f;
+  if (dw) {  // half dw (beta 0), accumulated into the fp32 gradient while converting back
+    uint16_t* dwh = scratch(ctx, "dw", dw->numel(), dt).u16();
+    void* ws = plan.bwd_filter_ws ? ctx.workspace(plan.bwd_filter_ws) : nullptr;
+    use_math(plan, plan.bwd_filter_math);
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.cudnn(), &one, plan.x, x.u16(), plan.y, dy.u16(),
+                                               plan.conv, plan.bwd_filter, ws, plan.bwd_filter_ws,
+                                               &zero, plan.w, dwh));
+    FromNhwcEpilogue e;
+    e.accumulate = true;
+    from_nhwc_half(ctx, dw->f32(), dwh, s.k, s.c, s.r * s.s, plan.fp16, e);
+  }
+  if (db) {
+    half_bias_grad_kernel<<<int(s.k), cuda_detail::kThreads, 0, cuda_detail::stream_of(ctx)>>>(
+        db->f32(), dy.u16(), s.n * s.p * s.q, s.k, plan.fp16);
+    CUDA_CHECK_LAUNCH();
+  }
+  if (dx) {
+    uint16_t* wh = scratch(ctx, "w", w.numel(), dt).u16();
+    to_nhwc_half(ctx, wh, w.f32(), s.k, s.c, s.r * s.s, plan.fp16);
+    void* ws = plan.bwd_data_ws ? ctx.workspace(plan.bwd_data_ws) : nullptr;
+    use_math(plan, plan.bwd_data_math);
+    CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn(), &one, plan.w, wh, plan.y, dy.u16(),
+                                             plan.conv, plan.bwd_data, ws, plan.bwd_data_ws, &zero,
+                                             plan.x, dx->u16()));
+  }
+  return true;
+}
+
+namespace {
+
+// The eval op on half NHWC operands (device pointers of the plan's dtype):
+//   scale = gamma / sqrt(var + eps), shift = beta - mean * scale (fp32, on the device);
+//   w' = half(w * scale) in KRSC; yh = half(act(conv(xh, w') + shift [+ zh])).
+// With ReLU: cudnnConvolutionBiasActivationForward (half shift as the bias, zh as its z input
+// with alpha2 = 1). cuDNN supports IDENTITY only with one algorithm, so without ReLU, and where
+// cuDNN refuses the configuration (remembered per plan), the convolution runs alone and one
+// half epilogue kernel adds the shift and zh and applies the ReLU.
+void bn_eval_half(Context& ctx, ConvPlan& plan, const Conv2dShape& s, const uint16_t* xh,
+                  const uint16_t* zh, uint16_t* yh, const Tensor& w, const Tensor& gamma,
+                  const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
+                  float eps, bool relu) {
+  const DType dt = plan.fp16 ? DType::F16 : DType::BF16;
+  const bool fp16 = plan.fp16;
+  const int64_t ycount = s.n * s.k * s.p * s.q;
+  float* fold = scratch(ctx, "bn_fold", 2 * s.k, DType::F32).f32();
+  float *scale = fold, *shift = fold + s.k;
+  cuda_detail::for_each(
+      ctx, s.k,
+      FoldBn{scale, shift, gamma.f32(), beta.f32(), running_mean.f32(), running_var.f32(), eps});
+  uint16_t* wh = scratch(ctx, "w", w.numel(), dt).u16();
+  to_nhwc_half(ctx, wh, w.f32(), s.k, s.c, s.r * s.s, fp16, scale);
+  void* ws = plan.fwd_ws ? ctx.workspace(plan.fwd_ws) : nullptr;
+  const float one = 1.f, zero = 0.f;
+  use_math(plan, plan.fwd_math);
+  if (relu && plan.fused_ok != 0) {
+    uint16_t* bh = scratch(ctx, "bn_shift", s.k, dt).u16();
+    cuda_detail::to_half(ctx, bh, shift, s.k, fp16);
+    // Without a residual z is y itself with alpha2 = 0, zeroed first (cuDNN may still read it,
+    // and 0 * NaN of uninitialised memory is NaN).
+    if (!zh) CUDA_CHECK(cudaMemsetAsync(yh, 0, size_t(ycount) * 2, cuda_detail::stream_of(ctx)));
+    const float alpha2 = zh ? 1.f : 0.f;
+    const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
+        ctx.cudnn(), &one, plan.x, xh, plan.w, wh, plan.conv, plan.fwd, ws, plan.fwd_ws, &alpha2,
+        plan.y, zh ? zh : yh, plan.bias_h, bh, plan.relu, plan.y, yh);
+    if (st == CUDNN_STATUS_SUCCESS) {
+      plan.fused_ok = 1;
+      ++half_path_stats(ctx).fused_eval;
+      return;
+    }
+    // cuDNN 9 reports sub-codes (e.g. NOT_SUPPORTED_LAYOUT): compare categories.
+    const int category = CUDNN_STATUS_CATEGORY(st);
+    GBAD_CHECK(category == CUDNN_STATUS_NOT_SUPPORTED || category == CUDNN_STATUS_BAD_PARAM,
+               "cudnnConvolutionBiasActivationForward failed for conv2d ", s.str(), ": ",
+               cudnnGetErrorString(st));
+    plan.fused_ok = 0;  // the configuration is refused: fall back from now on
+  }
+  CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &one, plan.x, xh, plan.w, wh, plan.conv,
+                                      plan.fwd, ws, plan.fwd_ws, &zero, plan.y, yh));
+  cuda_detail::for_each(ctx, ycount, HalfEpilogue{yh, shift, zh, relu, s.k, fp16});
+  ++half_path_stats(ctx).unfused_eval;
+}
+
+}  // namespace
+
+bool nhwc_conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
+                                 const Tensor& gamma, const Tensor& beta,
+                                 const Tensor& running_mean, const Tensor& running_var, float eps,
+                                 const Tensor* residual, bool relu, const Conv2dParams& p) {
+  Conv2dShape s = conv2d_shape(x.shape(), w.shape(), p);
+  ConvPlan& plan = plan_for(ctx, s);
+  if (!plan.half) return false;
+  bn_eval_half(ctx, plan, s, x.u16(), residual ? residual->u16() : nullptr, y.u16(), w, gamma, beta,
+               running_mean, running_var, eps, relu);
+  return true;
+}
 
 // Shapes were checked by the dispatcher (kernels/conv2d.cpp), which also returns early for
 // empty tensors (cuDNN refuses descriptors with a zero size).
@@ -429,12 +584,8 @@ void conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, const Ten
 }
 
 // Checked by the dispatcher (kernels/conv2d.cpp), which calls this only at fp16/bf16 on CUDA.
-//   scale = gamma / sqrt(var + eps), shift = beta - mean * scale (fp32, on the device);
-//   w' = half(w * scale) in KRSC; y = act(conv(x, w') + shift [+ residual]).
-// With ReLU: cudnnConvolutionBiasActivationForward (half bias, residual as its z input with
-// alpha2 = 1). cuDNN supports IDENTITY only with one algorithm, so without ReLU, and where cuDNN
-// refuses the configuration (remembered per plan), the convolution runs alone and one epilogue
-// kernel adds the fp32 shift and residual while converting back.
+// x and the residual converted into half NHWC, bn_eval_half, y back into fp32 NCHW (holding the
+// half values the emulation stores).
 bool conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const Tensor& w,
                                  const Tensor& gamma, const Tensor& beta,
                                  const Tensor& running_mean, const Tensor& running_var, float eps,
@@ -445,57 +596,16 @@ bool conv2d_bn_eval_forward_half(Context& ctx, Tensor& y, const Tensor& x, const
   if (!plan.half) return false;  // no half plan for this shape: the caller composes fp32 ops
   const DType dt = cuda_detail::half_dtype(ctx.precision());
   const bool fp16 = plan.fp16;
-  float* fold = scratch(ctx, "bn_fold", 2 * s.k, DType::F32).f32();
-  float *scale = fold, *shift = fold + s.k;
-  cuda_detail::for_each(
-      ctx, s.k,
-      FoldBn{scale, shift, gamma.f32(), beta.f32(), running_mean.f32(), running_var.f32(), eps});
   uint16_t* xh = scratch(ctx, "x", x.numel(), dt).u16();
-  uint16_t* wh = scratch(ctx, "w", w.numel(), dt).u16();
   uint16_t* yh = scratch(ctx, "y", y.numel(), dt).u16();
+  uint16_t* rh = nullptr;
   to_nhwc_half(ctx, xh, x.f32(), s.n, s.c, s.h * s.w, fp16);
-  to_nhwc_half(ctx, wh, w.f32(), s.k, s.c, s.r * s.s, fp16, scale);
-  void* ws = plan.fwd_ws ? ctx.workspace(plan.fwd_ws) : nullptr;
-  const float one = 1.f, zero = 0.f;
-  use_math(plan, plan.fwd_math);
-  if (relu && plan.fused_ok != 0) {
-    uint16_t* bh = scratch(ctx, "bn_shift", s.k, dt).u16();
-    cuda_detail::to_half(ctx, bh, shift, s.k, fp16);
-    // Without a residual z is y itself, blended with alpha2 = 0; zeroed first, since cuDNN may
-    // still read it and 0 * NaN (uninitialised scratch) is NaN.
-    const uint16_t* zh = yh;
-    if (residual) {
-      uint16_t* rh = scratch(ctx, "residual", residual->numel(), dt).u16();
-      to_nhwc_half(ctx, rh, residual->f32(), s.n, s.k, s.p * s.q, fp16);
-      zh = rh;
-    } else {
-      CUDA_CHECK(cudaMemsetAsync(yh, 0, size_t(y.numel()) * 2, cuda_detail::stream_of(ctx)));
-    }
-    const float alpha2 = residual ? 1.f : 0.f;
-    const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
-        ctx.cudnn(), &one, plan.x, xh, plan.w, wh, plan.conv, plan.fwd, ws, plan.fwd_ws, &alpha2,
-        plan.y, zh, plan.bias_h, bh, plan.relu, plan.y, yh);
-    if (st == CUDNN_STATUS_SUCCESS) {
-      plan.fused_ok = 1;
-      from_nhwc_half(ctx, y.f32(), yh, s.n, s.k, s.p * s.q, fp16);
-      ++half_path_stats(ctx).fused_eval;
-      return true;
-    }
-    // cuDNN 9 reports sub-codes (e.g. NOT_SUPPORTED_LAYOUT): compare categories.
-    const int category = CUDNN_STATUS_CATEGORY(st);
-    GBAD_CHECK(category == CUDNN_STATUS_NOT_SUPPORTED || category == CUDNN_STATUS_BAD_PARAM,
-               "cudnnConvolutionBiasActivationForward failed for conv2d ", s.str(), ": ",
-               cudnnGetErrorString(st));
-    plan.fused_ok = 0;  // the configuration is refused: fall back from now on
+  if (residual) {
+    rh = scratch(ctx, "residual", residual->numel(), dt).u16();
+    to_nhwc_half(ctx, rh, residual->f32(), s.n, s.k, s.p * s.q, fp16);
   }
-  CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &one, plan.x, xh, plan.w, wh, plan.conv,
-                                      plan.fwd, ws, plan.fwd_ws, &zero, plan.y, yh));
-  FromNhwcEpilogue e;
-  e.shift = shift;
-  e.residual = residual ? residual->f32() : nullptr;
-  e.relu = relu;
-  from_nhwc_half(ctx, y.f32(), yh, s.n, s.k, s.p * s.q, fp16, e);
-  ++half_path_stats(ctx).unfused_eval;
+  bn_eval_half(ctx, plan, s, xh, rh, yh, w, gamma, beta, running_mean, running_var, eps, relu);
+  from_nhwc_half(ctx, y.f32(), yh, s.n, s.k, s.p * s.q, fp16);
   return true;
 }
 

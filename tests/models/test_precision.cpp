@@ -16,7 +16,9 @@
 #include "core/half.h"
 #include "core/precision.h"
 #include "io/checkpoint.h"
+#include "io/json.h"
 #include "kernels/amp.h"
+#include "kernels/nhwc.h"
 #include "kernels/optim.h"
 #include "models/classifier.h"
 #include "nn/loss_scaler.h"
@@ -209,9 +211,11 @@ Tensor random_images(int64_t n, int64_t size, uint64_t seed) {
 }
 
 TrainRun train_demo(Precision p, int steps, LossScalerConfig lcfg = {}, float lr = 0.01f,
-                    Device device = Device::CPU) {
+                    Device device = Device::CPU, HalfLayout layout = HalfLayout::Auto,
+                    NhwcStats* stats = nullptr) {
   Context ctx(device, 1);
   ctx.set_precision(p);
+  ctx.set_half_layout(layout);
   Classifier model("resnet18-fpn", demo_options(), device, 7);
   ParamStore& ps = model.param_store();
   SgdConfig scfg;
@@ -241,6 +245,7 @@ TrainRun train_demo(Precision p, int steps, LossScalerConfig lcfg = {}, float lr
   }
   r.params = ps.params().to(Device::CPU).to_vector();
   r.scaler = mp.scaler().snapshot();
+  if (stats) *stats = nhwc_stats(ctx);
   return r;
 }
 
@@ -360,6 +365,61 @@ TEST(Precision, EmulatedFp16AndBf16TrainingTracksFp32) {
   }
 }
 
+// The half NHWC activation path (kernels/nhwc.h, the GPU's default at fp16/bf16) run on the
+// CPU: the ResNet backbone's activations are 16-bit NHWC tensors from the input batch to the
+// C2..C5 taps; each op converts to fp32 NCHW, runs the fp32 op and rounds into half at the
+// emulation's storage points, so the whole training run must be the emulation's bit for bit.
+// This pins everything of that path but the GPU arithmetic: the tensors' layout and dtype
+// through every layer, the edge conversions (the input, C2..C5 and their gradients), the
+// residual gradient sums stored in half, BatchNorm's fused add + ReLU and its dz, the pooling.
+TEST(Precision, NhwcHalfTrainingIsTheEmulationBitForBit) {
+  const int steps = 3;
+  for (Precision p : {Precision::Fp16, Precision::Bf16}) {
+    const TrainRun emu = train_demo(p, steps, {}, 0.01f, Device::CPU, HalfLayout::Boundary);
+    NhwcStats emu_stats, st;
+    train_demo(p, 1, {}, 0.01f, Device::CPU, HalfLayout::Boundary, &emu_stats);
+    const TrainRun nhwc = train_demo(p, steps, {}, 0.01f, Device::CPU, HalfLayout::Nhwc, &st);
+    EXPECT_EQ(emu_stats.edge_conversions + emu_stats.twin_ops + emu_stats.native_ops, 0)
+        << "the boundary layout must not touch the NHWC ops";
+    // Per step: the input and C2..C5 out, the four gradients dC2..dC5 in.
+    EXPECT_EQ(st.edge_conversions, steps * 9) << precision_name(p);
+    EXPECT_GT(st.twin_ops, steps * 20) << precision_name(p) << ": conv, BN and pooling ops";
+    EXPECT_GT(st.native_ops, 0) << precision_name(p) << ": the residual gradient sums";
+    ASSERT_EQ(nhwc.losses.size(), emu.losses.size());
+    for (size_t i = 0; i < emu.losses.size(); ++i)
+      EXPECT_EQ(f32_bits(nhwc.losses[i]), f32_bits(emu.losses[i])) << precision_name(p) << i;
+    ASSERT_EQ(nhwc.params.size(), emu.params.size());
+    for (size_t i = 0; i < emu.params.size(); ++i)
+      ASSERT_EQ(f32_bits(nhwc.params[i]), f32_bits(emu.params[i])) << precision_name(p) << " " << i;
+    EXPECT_LT(nhwc.losses.back(), nhwc.losses.front()) << "it trains";
+  }
+}
+
+// Eval forwards fold BatchNorm into each convolution (Conv2d::forward_bn_eval); with half NHWC
+// activations they too must be the emulation's values, and an eval backward (it re-runs the
+// unfused eval forward, which stays NCHW) must still work after one.
+TEST(Precision, NhwcHalfFusedEvalIsTheEmulationBitForBit) {
+  for (Precision p : {Precision::Fp16, Precision::Bf16}) {
+    Context ctx(Device::CPU, 1);
+    ctx.set_precision(p);
+    Classifier model("resnet18-fpn", demo_options(), Device::CPU, 7);
+    MixedPrecision mp(ctx, model.param_store());
+    model.set_training(false);
+    Tensor x = random_images(3, 64, 5);
+    mp.store_input(ctx, x);
+    ctx.set_half_layout(HalfLayout::Boundary);
+    const std::vector<float> emu = model.forward(ctx, x, false).to_vector();
+    ctx.set_half_layout(HalfLayout::Nhwc);
+    const int64_t before = nhwc_stats(ctx).twin_ops;
+    const Tensor& logits = model.forward(ctx, x, false);
+    EXPECT_GT(nhwc_stats(ctx).twin_ops, before + 15) << "the fused convolutions ran NHWC";
+    const std::vector<float> got = logits.to_vector();
+    ASSERT_EQ(got.size(), emu.size());
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_EQ(f32_bits(got[i]), f32_bits(emu[i])) << precision_name(p) << " logit " << i;
+  }
+}
+
 // The real half arithmetic of a GPU (cuDNN on NHWC half with tensor-op math, cublasGemmEx with
 // half operands; docs/mixed-precision.md) against the CPU emulation of the same precision: the
 // same demo training run must stay within the bounds the emulation keeps to fp32 above (the
@@ -474,6 +534,18 @@ TEST(LossScaler, TrainCnnResumeContinuesTheScale) {
           ("cmp -s " + dir + "/full/model.safetensors " + dir + "/part/model.safetensors").c_str()),
       0)
       << "resumed fp16 weights differ from the uninterrupted run's";
+  // The same run with the GPU's half NHWC activation layout forced on the CPU: the same bits,
+  // and versions.json says which layout ran.
+  ASSERT_EQ(std::system(sh("GBAD_HALF_LAYOUT=nhwc " + common + dir + "/nhwc").c_str()), 0);
+  EXPECT_EQ(
+      std::system(
+          ("cmp -s " + dir + "/full/model.safetensors " + dir + "/nhwc/model.safetensors").c_str()),
+      0)
+      << "the NHWC layout's fp16 weights differ from the emulation's";
+  EXPECT_EQ(read_json_file(dir + "/full/versions.json").at("half_layout").get<std::string>(),
+            "boundary");
+  EXPECT_EQ(read_json_file(dir + "/nhwc/versions.json").at("half_layout").get<std::string>(),
+            "nhwc");
   EXPECT_EQ(std::system(("rm -rf " + dir).c_str()), 0);
 }
 
