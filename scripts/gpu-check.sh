@@ -22,12 +22,14 @@
 #                   fp16 on sm_7x)                                                        (15)
 #      bench.txt    the half path: conv shapes (n:32) and resnet34/50/101-fpn steps at
 #                   --precision fp16, and bf16 on sm_80+                               (2 x 20)
+#      bench.txt    resnet34-fpn at the highest of those with GBAD_HALF_LAYOUT=boundary: the
+#                   layout A/B                                                             (10)
 #   6. bench.txt    tools/bench_pytorch.py --device cuda, when PyTorch with CUDA is present:
 #                   PyTorch's fp32/tf32/autocast fp16/bf16 (channels_last, cudnn.benchmark)
 #                   against gbad-bench --precision auto, one round                          (35)
 #   7. demo.log     DEMO_FAST=1 DEMO_DEVICE=cuda scripts/demo.sh (source builds only)       (40)
 #  7b. bench.txt    gbad-bench fastpath/: CUDA graph vs eager step, async vs sync input
-#                   copies (issue 12), from what the stages above left of the budget        (25)
+#                   copies (issue 12), from what the stages above left of the budget        (15)
 #   8. SUMMARY.md   one line per stage: ok / FAILED / skipped, and why
 # The limits add up to 510 s (GBAD_GPU_CHECK_BUDGET), so the whole check stays under 9 minutes.
 set -uo pipefail
@@ -252,6 +254,14 @@ if [ -x "$build/bin/gbad-bench" ]; then
       "$build/bin/gbad-bench" --precision "$prec" --benchmark_min_time=0.05 \
       --benchmark_filter="^(conv2d_.*/cuda/.*/n:32/$prec|model/.*/cuda/resnet(34|50|101)-fpn/224px/n:32/$prec)\$"
   done
+  # The half layout A/B (docs/mixed-precision.md): the ResNet-34-FPN step with the backbone's
+  # activations in fp32 NCHW converted at each convolution (GBAD_HALF_LAYOUT=boundary), against
+  # the default half NHWC of the runs above.
+  top=${halfs[${#halfs[@]}-1]}
+  echo "== gbad-bench --precision $top, GBAD_HALF_LAYOUT=boundary (layout A/B)" >>"$out/bench.txt"
+  stage "gbad-bench (--precision $top, boundary layout A/B)" 10 bench.txt \
+    env GBAD_HALF_LAYOUT=boundary "$build/bin/gbad-bench" --precision "$top" \
+    --benchmark_min_time=0.05 --benchmark_filter="^model/.*/cuda/resnet34-fpn/224px/n:32/$top\$"
 else
   note "gbad-bench" "skipped: not built (Google Benchmark missing)" 0 "-"
 fi
@@ -280,7 +290,7 @@ fi
 # From what the stages above left of the budget (they rarely use their whole limits).
 if [ -x "$build/bin/gbad-bench" ]; then
   echo "== gbad-bench fastpath/ (CUDA graphs, asynchronous input)" >>"$out/bench.txt"
-  stage "gbad-bench fastpath (graph vs eager, async vs sync input)" 25 bench.txt \
+  stage "gbad-bench fastpath (graph vs eager, async vs sync input)" 15 bench.txt \
     "$build/bin/gbad-bench" --benchmark_filter='^fastpath/' --benchmark_min_time=0.1
 fi
 
