@@ -5,6 +5,8 @@
 #include "kernels/nhwc.h"
 
 #include <cstdio>
+#include <initializer_list>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -38,6 +40,22 @@ void check_f32(const Context& ctx, const char* op, const char* name, const Tenso
   if (!t) return;
   GBAD_CHECK(t->defined() && t->dtype() == DType::F32 && t->device() == ctx.device(), op, ": ",
              name, " ", t->str(), " must be f32 on ", device_name(ctx.device()));
+}
+
+// A per-channel fp32 parameter or statistic of a BatchNorm over `x` (C values on its device).
+void check_channels(const Context& ctx, const char* op, const char* name, const Tensor* t,
+                    const Tensor& x) {
+  if (!t) return;
+  check_f32(ctx, op, name, t);
+  GBAD_CHECK(t->numel() == x.c(), op, ": ", name, " ", t->str(), " must hold ", x.c(),
+             " values, one per channel of ", x.str());
+}
+
+// out must not share memory with an input the op still reads.
+void check_no_alias(const char* op, const Tensor& out, std::initializer_list<const Tensor*> ins) {
+  for (const Tensor* in : ins)
+    GBAD_CHECK(!in || !in->defined() || !out.defined() || out.raw() != in->raw(), op,
+               ": the output ", out.str(), " aliases an input");
 }
 
 // t holds `shape` on `device` as `dt` in `layout`, reusing its storage where it can.
@@ -139,6 +157,9 @@ void nhwc_conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor&
   check_f32(ctx, op, "w", &w);
   check_f32(ctx, op, "bias", bias);
   const Shape ys = conv2d_output_shape(x.shape(), w.shape(), p);
+  GBAD_CHECK(!bias || bias->numel() == w.size(0), op, ": bias ", bias->str(), " for ", w.size(0),
+             " filters");
+  check_no_alias(op, y, {&x});
   y.resize_like(ys, x);
   if (y.numel() == 0) return;
 #ifdef GBAD_WITH_CUDA
@@ -163,6 +184,11 @@ void nhwc_conv2d_backward(Context& ctx, Tensor* dx, Tensor* dw, Tensor* db, cons
   check_f32(ctx, op, "db", db);
   GBAD_CHECK(dy.shape() == conv2d_output_shape(x.shape(), w.shape(), p), op, ": dy ", dy.str(),
              " does not match x ", x.str(), " and w ", w.str());
+  GBAD_CHECK(!dw || dw->shape() == w.shape(), op, ": dw ", dw ? dw->str() : "", " is not like w ",
+             w.str());
+  GBAD_CHECK(!db || db->numel() == w.size(0), op, ": db ", db ? db->str() : "", " for ", w.size(0),
+             " filters");
+  if (dx) check_no_alias(op, *dx, {&x, &dy});
   if (dx) dx->resize_like(x.shape(), x);
 #ifdef GBAD_WITH_CUDA
   if (ctx.is_cuda()) {
@@ -187,6 +213,15 @@ void nhwc_conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const
   const Shape ys = conv2d_output_shape(x.shape(), w.shape(), p);
   GBAD_CHECK(!residual || residual->shape() == ys, op, ": residual ", residual->str(),
              " is not the output's shape ", shape_str(ys));
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma},
+                                {"beta", &beta},
+                                {"running_mean", &running_mean},
+                                {"running_var", &running_var}}) {
+    check_f32(ctx, op, name, t);
+    GBAD_CHECK(t->numel() == ys[1], op, ": ", name, " ", t->str(), " must hold ", ys[1],
+               " values, one per filter");
+  }
+  check_no_alias(op, y, {&x, residual});
   y.resize_like(ys, x);
   if (y.numel() == 0) return;
 #ifdef GBAD_WITH_CUDA
@@ -219,6 +254,16 @@ void nhwc_batchnorm2d_forward_train(Context& ctx, Tensor& y, Tensor& save_mean, 
     GBAD_CHECK(residual->shape() == x.shape() && residual->dtype() == x.dtype(), op, ": residual ",
                residual->str(), " is not like x ", x.str());
   }
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma},
+                                {"beta", &beta},
+                                {"running_mean", &running_mean},
+                                {"running_var", &running_var},
+                                {"save_mean", &save_mean},
+                                {"save_invstd", &save_invstd}})
+    check_channels(ctx, op, name, t, x);
+  GBAD_CHECK(x.n() * x.h() * x.w() > 1, op, ": needs more than one value per channel, got ",
+             x.str());
+  check_no_alias(op, y, {&x, residual});
   y.resize_like(x.shape(), x);
   state.relu = relu;
   state.residual = residual != nullptr;
@@ -258,6 +303,15 @@ void nhwc_batchnorm2d_backward(Context& ctx, Tensor* dx, Tensor* dz, Tensor* dga
   GBAD_CHECK(dy.shape() == x.shape() && y.shape() == x.shape(), op, ": dy ", dy.str(), ", y ",
              y.str(), " and x ", x.str(), " differ");
   GBAD_CHECK(!dz || state.relu, op, ": dz is the ReLU's masked gradient; without it, it is dy");
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"gamma", &gamma},
+                                {"beta", &beta},
+                                {"save_mean", &save_mean},
+                                {"save_invstd", &save_invstd},
+                                {"dgamma", dgamma},
+                                {"dbeta", dbeta}})
+    check_channels(ctx, op, name, t, x);
+  if (dx) check_no_alias(op, *dx, {&x, &y, &dy});
+  if (dz) check_no_alias(op, *dz, {&x, &y, &dy, dx});
   if (dx) dx->resize_like(x.shape(), x);
   if (dz) dz->resize_like(x.shape(), x);
 #ifdef GBAD_WITH_CUDA
@@ -291,6 +345,8 @@ void nhwc_maxpool2d_forward(Context& ctx, Tensor& y, const Tensor& x, int k, int
   check_half(ctx, "nhwc_maxpool2d_forward", "x", x);
   GBAD_CHECK(k > 0 && s > 0 && p >= 0 && 2 * p <= k, "nhwc_maxpool2d_forward: bad kernel ", k,
              ", stride ", s, " or padding ", p);
+  GBAD_CHECK(x.h() + 2 * p >= k && x.w() + 2 * p >= k, "nhwc_maxpool2d_forward: input ", x.str(),
+             " is smaller than the ", k, "x", k, " window");
   const Shape ys = {x.n(), x.c(), maxpool2d_out_size(x.h(), k, s, p),
                     maxpool2d_out_size(x.w(), k, s, p)};
   y.resize_like(ys, x);

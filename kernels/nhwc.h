@@ -11,8 +11,12 @@
 //     cuDNN refuses a configuration (said once per op and shape on stderr).
 //   * CUDA native: cuDNN on the NHWC half data itself (tensor-core convolutions, the
 //     persistent NHWC BatchNorm with its fused add + ReLU, NHWC pooling) and one kernel for the
-//     half addition; the results differ from the emulation only by summation order
-//     (CudaVsCpu.HalfNhwc*).
+//     half addition. The results differ from the emulation by summation order, and in three
+//     places by one more rounding: a bias or folded-BatchNorm shift is added to the half
+//     convolution output (cuDNN writes y in half; the twin adds in fp32 first), the fused eval
+//     call reads the shift in half, and the weight gradient comes out of cuDNN in half before
+//     it is accumulated into the fp32 gradient (as PyTorch autocast's does: cuDNN's
+//     mixed-precision configurations give dw x's type) (CudaVsCpu.HalfNhwc*).
 #pragma once
 
 #include <cstdint>

@@ -26,7 +26,9 @@ namespace {
 
 constexpr cudnnBatchNormMode_t kBnMode = CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
 
-// A refusal cuDNN reports by status (cuDNN 9 returns sub-codes: compare categories).
+// A configuration cuDNN does not support, as the descriptor calls and size queries report it
+// (the legacy BatchNorm reports unsupported dimensions as BAD_PARAM there). cuDNN 9 returns
+// sub-codes: compare categories.
 bool refused(cudnnStatus_t st) {
   const int category = CUDNN_STATUS_CATEGORY(st);
   return category == CUDNN_STATUS_NOT_SUPPORTED || category == CUDNN_STATUS_BAD_PARAM;
@@ -38,7 +40,8 @@ struct BnPlan {
   ActivationDesc relu;
   cudnnBatchNormOps_t ops = CUDNN_BATCHNORM_OPS_BN;
   size_t fwd_ws = 0, bwd_ws = 0, reserve = 0;
-  bool ok = false;  // false: cuDNN refused this configuration
+  bool ok = false;            // false: cuDNN refused this configuration's descriptors or sizes
+  bool call_refused = false;  // the forward call itself said NOT_SUPPORTED: the twin from now on
 };
 
 cudnnBatchNormOps_t ops_of(bool residual, bool relu) {
@@ -55,15 +58,18 @@ BnPlan& bn_plan(Context& ctx, const Tensor& x, bool residual, bool relu) {
   auto plan = std::make_shared<BnPlan>();
   plan->ops = ops;
   const cudnnDataType_t dt = x.dtype() == DType::F16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16;
-  set_4d(plan->x, CUDNN_TENSOR_NHWC, dt, x.n(), x.c(), x.h(), x.w());
-  CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(plan->param, plan->x, kBnMode));
   CUDNN_CHECK(cudnnSetActivationDescriptor(plan->relu, CUDNN_ACTIVATION_RELU,
                                            CUDNN_NOT_PROPAGATE_NAN, 0.0));
   cudnnActivationDescriptor_t act = ops == CUDNN_BATCHNORM_OPS_BN ? nullptr : plan->relu.get();
   cudnnTensorDescriptor_t z = residual ? plan->x.get() : nullptr;
   cudnnHandle_t h = ctx.cudnn();
-  cudnnStatus_t st = cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
-      h, kBnMode, ops, plan->x, z, plan->x, plan->param, act, &plan->fwd_ws);
+  // A cuDNN that rejects the data type (bf16) already here is a refusal like the others.
+  cudnnStatus_t st = cudnnSetTensor4dDescriptor(plan->x, CUDNN_TENSOR_NHWC, dt, int(x.n()),
+                                                int(x.c()), int(x.h()), int(x.w()));
+  if (st == CUDNN_STATUS_SUCCESS) st = cudnnDeriveBNTensorDescriptor(plan->param, plan->x, kBnMode);
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
+        h, kBnMode, ops, plan->x, z, plan->x, plan->param, act, &plan->fwd_ws);
   if (st == CUDNN_STATUS_SUCCESS)
     st = cudnnGetBatchNormalizationBackwardExWorkspaceSize(
         h, kBnMode, ops, plan->x, plan->x, plan->x, z, plan->x, plan->param, act, &plan->bwd_ws);
@@ -127,7 +133,7 @@ bool nhwc_batchnorm2d_forward_train(Context& ctx, Tensor& y, Tensor& save_mean, 
   if (residual && !relu) return false;  // cuDNN fuses the add only with the activation
   if (x.numel() == 0) return false;
   BnPlan& plan = bn_plan(ctx, x, residual != nullptr, relu);
-  if (!plan.ok) return false;
+  if (!plan.ok || plan.call_refused) return false;
   const size_t words = (plan.reserve + 3) / 4;
   if (words == 0) {
     state.reserve = Tensor();
@@ -143,8 +149,11 @@ bool nhwc_batchnorm2d_forward_train(Context& ctx, Tensor& y, Tensor& save_mean, 
       plan.param, gamma.f32(), beta.f32(), double(momentum), running_mean.f32(), running_var.f32(),
       double(eps), save_mean.f32(), save_invstd.f32(), act, ws, plan.fwd_ws,
       words ? state.reserve.raw() : nullptr, plan.reserve);
-  if (refused(st)) {
-    plan.ok = false;  // nothing was written on a refusal: the twin runs from now on
+  // Only NOT_SUPPORTED is a refusal at the call (nothing written; the twin runs for this shape
+  // and form from now on). A BAD_PARAM here is a defect of ours, not a missing form: an error.
+  // The plan stays valid for the backwards of the forwards that ran natively before.
+  if (CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED) {
+    plan.call_refused = true;
     return false;
   }
   CUDNN_CHECK(st);
@@ -155,8 +164,7 @@ void nhwc_batchnorm2d_backward(Context& ctx, Tensor* dx, Tensor* dz, Tensor* dga
                                const Tensor& dy, const Tensor& y, const Tensor& x,
                                const Tensor& gamma, const Tensor& beta, const Tensor& save_mean,
                                const Tensor& save_invstd, float eps, const BnNhwcState& state) {
-  BnPlan& plan = bn_plan(ctx, x, state.residual, state.relu);
-  GBAD_CHECK(plan.ok, "nhwc_batchnorm2d_backward: cuDNN refused a configuration it ran forward");
+  BnPlan& plan = bn_plan(ctx, x, state.residual, state.relu);  // valid: its forward ran
   const DType dt = x.dtype();
   const bool fp16 = dt == DType::F16;
   // cuDNN writes dx, dz (the fused add's) and both parameter gradients; scratch stands in for

@@ -84,6 +84,28 @@ TEST(Precision, NhwcHalfConversionsAndChecks) {
   Tensor other = random_half(ctx, {2, 3, 5, 4}, 6);
   Tensor sum(odd.shape(), Device::CPU, DType::F16, Layout::NHWC);
   EXPECT_THROW(half_nhwc_add(ctx, sum, odd, other), Error);
+  // The dispatchers check what the GPU forms would trust: per-channel sizes, one value per
+  // channel, outputs that alias inputs, windows larger than the input.
+  {
+    Tensor c3 = Tensor::zeros({3}), c4 = Tensor::zeros({4}), sm({3}), si({3}), by;
+    BnNhwcState st;
+    EXPECT_THROW(nhwc_batchnorm2d_forward_train(ctx, by, sm, si, c3, c3, odd, c4, c3, 1e-5f, 0.1f,
+                                                nullptr, true, st),
+                 Error);
+    Tensor one = random_half(ctx, {1, 3, 1, 1}, 7);
+    EXPECT_THROW(nhwc_batchnorm2d_forward_train(ctx, by, sm, si, c3, c3, one, c3, c3, 1e-5f, 0.1f,
+                                                nullptr, true, st),
+                 Error);
+    Tensor alias = odd;
+    EXPECT_THROW(nhwc_batchnorm2d_forward_train(ctx, alias, sm, si, c3, c3, odd, c3, c3, 1e-5f,
+                                                0.1f, nullptr, true, st),
+                 Error);
+    MaxPoolNhwcState ps;
+    EXPECT_THROW(nhwc_maxpool2d_forward(ctx, by, one, 3, 2, 0, ps), Error);
+    Tensor conv_y = odd;
+    const Tensor w33 = test::random_tensor({3, 3, 1, 1}, 8);
+    EXPECT_THROW(nhwc_conv2d_forward(ctx, conv_y, odd, w33, nullptr, Conv2dParams{}), Error);
+  }
   // The context's layout choice: NHWC only at fp16/bf16, by default only on the GPU.
   EXPECT_FALSE(ctx.half_nhwc());
   ctx.set_half_layout(HalfLayout::Nhwc);
