@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "kernels/amp.h"
 #include "kernels/batchnorm.h"
 #include "kernels/layout.h"
 #include "kernels/nhwc_body.h"
@@ -391,6 +392,88 @@ void nhwc_maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const S
   ++nhwc_stats(ctx).twin_ops;
   Tensor dxf(dx.shape(), dx.device());
   maxpool2d_backward(ctx, dxf, f32_of(ctx, dy), state.argmax, k, s, p);
+  store(ctx, dx, dxf);
+}
+
+// ---- the FPN's top-down merge and global average pooling -------------------------------------
+
+void nhwc_upsample_nearest_add_forward(Context& ctx, Tensor& y, const Tensor& lat,
+                                       const Tensor& x) {
+  const char* op = "nhwc_upsample_nearest_add_forward";
+  check_half(ctx, op, "lat", lat);
+  check_half(ctx, op, "x", x);
+  GBAD_CHECK(lat.n() == x.n() && lat.c() == x.c() && lat.h() >= x.h() && lat.w() >= x.w(), op,
+             ": x ", x.str(), " does not upsample to lat ", lat.str());
+  check_no_alias(op, y, {&lat, &x});
+  y.resize_like(lat.shape(), lat);
+  if (y.numel() == 0) return;
+#ifdef GBAD_WITH_CUDA
+  if (ctx.is_cuda()) {
+    cuda::nhwc_upsample_nearest_add_forward(ctx, y, lat, x);
+    return native(ctx);
+  }
+#endif
+  ++nhwc_stats(ctx).twin_ops;
+  Tensor yf(lat.shape(), lat.device());
+  upsample_nearest_add_forward(ctx, yf, f32_of(ctx, lat), f32_of(ctx, x));
+  store(ctx, y, yf);
+}
+
+void nhwc_upsample_nearest_add_backward(Context& ctx, Tensor& dx, const Tensor& dy,
+                                        const Tensor& addend) {
+  const char* op = "nhwc_upsample_nearest_add_backward";
+  check_half(ctx, op, "dy", dy);
+  check_half(ctx, op, "addend", addend);
+  GBAD_CHECK(
+      dy.n() == addend.n() && dy.c() == addend.c() && dy.h() >= addend.h() && dy.w() >= addend.w(),
+      op, ": dy ", dy.str(), " is not the upsampled size of ", addend.str());
+  check_no_alias(op, dx, {&dy, &addend});
+  dx.resize_like(addend.shape(), addend);
+  if (dx.numel() == 0) return;
+#ifdef GBAD_WITH_CUDA
+  if (ctx.is_cuda()) {
+    cuda::nhwc_upsample_nearest_add_backward(ctx, dx, dy, addend);
+    return native(ctx);
+  }
+#endif
+  ++nhwc_stats(ctx).twin_ops;
+  Tensor dxf(addend.shape(), addend.device());
+  upsample_nearest_add_backward(ctx, dxf, f32_of(ctx, dy), f32_of(ctx, addend));
+  store(ctx, dx, dxf);
+}
+
+void nhwc_global_avgpool_forward(Context& ctx, Tensor& y, const Tensor& x) {
+  check_half(ctx, "nhwc_global_avgpool_forward", "x", x);
+  GBAD_CHECK(x.h() * x.w() > 0, "nhwc_global_avgpool_forward: empty planes in ", x.str());
+  ensure(y, {x.n(), x.c()}, x.device(), DType::F32, Layout::NCHW);
+  if (y.numel() == 0) return;
+#ifdef GBAD_WITH_CUDA
+  if (ctx.is_cuda()) {
+    cuda::nhwc_global_avgpool_forward(ctx, y, x);
+    return native(ctx);
+  }
+#endif
+  ++nhwc_stats(ctx).twin_ops;
+  global_avgpool_forward(ctx, y, f32_of(ctx, x));
+  amp_round(ctx, y, ctx.precision());  // the storage point: half values in fp32
+}
+
+void nhwc_global_avgpool_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Shape& x) {
+  const char* op = "nhwc_global_avgpool_backward";
+  check_f32(ctx, op, "dy", &dy);
+  GBAD_CHECK(x.size() == 4 && dy.shape() == Shape({x[0], x[1]}), op, ": dy ", dy.str(),
+             " is not (N, C) of the input ", shape_str(x));
+  ensure(dx, x, dy.device(), half_of(ctx), Layout::NHWC);
+  if (dx.numel() == 0) return;
+#ifdef GBAD_WITH_CUDA
+  if (ctx.is_cuda()) {
+    cuda::nhwc_global_avgpool_backward(ctx, dx, dy);
+    return native(ctx);
+  }
+#endif
+  ++nhwc_stats(ctx).twin_ops;
+  Tensor dxf(x, dy.device());
+  global_avgpool_backward(ctx, dxf, dy);
   store(ctx, dx, dxf);
 }
 

@@ -98,6 +98,16 @@ void nhwc_maxpool2d_forward(Context& ctx, Tensor& y, const Tensor& x, int k, int
 void nhwc_maxpool2d_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Shape& x, int k,
                              int s, int p, const MaxPoolNhwcState& state);
 
+// The FPN's top-down merge (kernels/pooling.h upsample_nearest_add_*): y = lat + up(x) at lat's
+// size; backward dx = addend + up_backward(dy) at x's size `x` (addend like dx). All half NHWC.
+void nhwc_upsample_nearest_add_forward(Context& ctx, Tensor& y, const Tensor& lat, const Tensor& x);
+void nhwc_upsample_nearest_add_backward(Context& ctx, Tensor& dx, const Tensor& dy,
+                                        const Tensor& addend);
+// Global average pooling: y (N, C) f32 holding half values (the storage point) = the mean of
+// half NHWC x; backward dx (half NHWC of shape `x`) = dy / (H W).
+void nhwc_global_avgpool_forward(Context& ctx, Tensor& y, const Tensor& x);
+void nhwc_global_avgpool_backward(Context& ctx, Tensor& dx, const Tensor& dy, const Shape& x);
+
 #ifdef GBAD_WITH_CUDA
 namespace cuda {
 // The cuDNN forms. Each returns false, having done nothing, where cuDNN has no NHWC half
@@ -127,6 +137,11 @@ void nhwc_maxpool2d_backward(Context& ctx, uint16_t* dx, const uint16_t* dy, con
                              int64_t n, int64_t c, const PoolGeom& g, bool fp16);
 void half_nhwc_add(Context& ctx, uint16_t* y, const uint16_t* a, const uint16_t* b, int64_t n,
                    bool fp16);
+void nhwc_upsample_nearest_add_forward(Context& ctx, Tensor& y, const Tensor& lat, const Tensor& x);
+void nhwc_upsample_nearest_add_backward(Context& ctx, Tensor& dx, const Tensor& dy,
+                                        const Tensor& addend);
+void nhwc_global_avgpool_forward(Context& ctx, Tensor& y, const Tensor& x);
+void nhwc_global_avgpool_backward(Context& ctx, Tensor& dx, const Tensor& dy);
 }  // namespace cuda
 #endif
 

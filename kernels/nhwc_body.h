@@ -93,4 +93,60 @@ GBAD_HD uint16_t maxpool_nhwc_bwd_body(const uint16_t* dy, const float* argmax, 
   return float_to_half_bits(sum, fp16);
 }
 
+// The FPN's top-down merge: y (N, C, H, W) = half(lat + x[nearest source]) at lat's size, x
+// (N, C, h, w); torch's nearest rule (upsample_nearest_src).
+GBAD_HD void upsample_add_nhwc_fwd_body(int64_t i, uint16_t* y, const uint16_t* lat,
+                                        const uint16_t* x, int64_t C, int64_t H, int64_t W,
+                                        int64_t h, int64_t w, bool fp16) {
+  const int64_t c = i % C;
+  int64_t r = i / C;
+  const int64_t ow = r % W;
+  r /= W;
+  const int64_t oh = r % H, n = r / H;
+  const int64_t src =
+      ((n * h + upsample_nearest_src(oh, h, H)) * w + upsample_nearest_src(ow, w, W)) * C + c;
+  y[i] =
+      float_to_half_bits(half_bits_to_float(lat[i], fp16) + half_bits_to_float(x[src], fp16), fp16);
+}
+
+// Its backward at element i of the small level (N, C, h, w): half(addend + the fp32 sum of dy
+// (N, C, H, W) over the copies of i, in a fixed order).
+GBAD_HD uint16_t upsample_add_nhwc_bwd_body(int64_t i, const uint16_t* dy, const uint16_t* addend,
+                                            int64_t C, int64_t h, int64_t w, int64_t H, int64_t W,
+                                            bool fp16) {
+  const int64_t c = i % C;
+  int64_t r = i / C;
+  const int64_t iw = r % w;
+  r /= w;
+  const int64_t ih = r % h, n = r / h;
+  int64_t oh_lo = upsample_nearest_first_dst(ih, h, H),
+          oh_hi = upsample_nearest_first_dst(ih + 1, h, H);
+  int64_t ow_lo = upsample_nearest_first_dst(iw, w, W),
+          ow_hi = upsample_nearest_first_dst(iw + 1, w, W);
+  if (oh_hi > H) oh_hi = H;
+  if (ow_hi > W) ow_hi = W;
+  float sum = 0.f;
+  for (int64_t oh = oh_lo; oh < oh_hi; ++oh)
+    for (int64_t ow = ow_lo; ow < ow_hi; ++ow)
+      sum += half_bits_to_float(dy[((n * H + oh) * W + ow) * C + c], fp16);
+  return float_to_half_bits(half_bits_to_float(addend[i], fp16) + sum, fp16);
+}
+
+// Global average pooling of half NHWC x into fp32 (N, C) row o = n * C + c: the mean over the
+// HW pixels summed in double (as global_avgpool_fwd_body), rounded to half (the storage point)
+// and kept in fp32.
+GBAD_HD float gap_nhwc_fwd_body(const uint16_t* x, int64_t o, int64_t C, int64_t HW, bool fp16) {
+  const int64_t n = o / C, c = o % C;
+  double s = 0.0;
+  for (int64_t j = 0; j < HW; ++j) s += half_bits_to_float(x[(n * HW + j) * C + c], fp16);
+  return half_bits_to_float(
+      float_to_half_bits(static_cast<float>(s / static_cast<double>(HW)), fp16), fp16);
+}
+
+// Its backward at NHWC element i: half(dy[n, c] * (1 / HW)) (as the fp32 op, then stored).
+GBAD_HD uint16_t gap_nhwc_bwd_body(const float* dy, int64_t i, int64_t C, int64_t HW, bool fp16) {
+  const int64_t c = i % C, n = i / (C * HW);
+  return float_to_half_bits(dy[n * C + c] * (1.f / static_cast<float>(HW)), fp16);
+}
+
 }  // namespace gbad

@@ -6,6 +6,7 @@
 #include "io/checkpoint.h"
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
+#include "kernels/nhwc.h"
 #include "models/densenet.h"
 #include "models/inception.h"
 
@@ -217,14 +218,35 @@ const Tensor& Classifier::forward(Context& ctx, const Tensor& x, bool training) 
     levels_ = c;
   }
   GBAD_NVTX_RANGE("head forward");
-  if (chr_) return logits_ = chr_->forward(ctx, c[1], c[2], c[3]);
+  if (chr_) {  // the CHR head reads f32 NCHW: half NHWC stages (kernels/nhwc.h) converted
+    for (int i = 0; i < 3; ++i)
+      if (c[size_t(i + 1)].is_nhwc()) {
+        from_half_nhwc(ctx, chr_in_[size_t(i)], c[size_t(i + 1)]);
+        c[size_t(i + 1)] = chr_in_[size_t(i)];
+      }
+    return logits_ = chr_->forward(ctx, c[1], c[2], c[3]);
+  }
   return logits_ = head_->forward(ctx, levels_);
 }
 
-std::vector<Tensor> Classifier::cam_levels() const {
+namespace {
+// t itself, or an f32 NCHW copy of a half NHWC tensor (kernels/nhwc.h).
+Tensor as_nchw(Context& ctx, const Tensor& t) {
+  if (!t.is_nhwc()) return t;
+  Tensor f;
+  from_half_nhwc(ctx, f, t);
+  return f;
+}
+}  // namespace
+
+std::vector<Tensor> Classifier::cam_levels(Context& ctx) const {
   GBAD_CHECK(logits_.defined(), "Classifier::cam_levels called before forward");
-  if (fpn_) return {levels_.begin(), levels_.end()};
-  return {levels_[3]};
+  if (fpn_) {
+    std::vector<Tensor> v;
+    for (const Tensor& t : levels_) v.push_back(as_nchw(ctx, t));
+    return v;
+  }
+  return {as_nchw(ctx, levels_[3])};
 }
 
 std::vector<std::string> Classifier::cam_level_names() const {
@@ -238,8 +260,12 @@ std::vector<Tensor> Classifier::cam_gradients(Context& ctx, const Tensor& dlogit
              dlogits.str(), " does not match the logits ", logits_.str());
   if (chr_) return {chr_->backward(ctx, dlogits)[2]};
   const std::array<Tensor, 4>& dp = head_->backward(ctx, dlogits);
-  if (fpn_) return {dp.begin(), dp.end()};
-  return {dp[3]};
+  if (fpn_) {
+    std::vector<Tensor> v;
+    for (const Tensor& t : dp) v.push_back(as_nchw(ctx, t));
+    return v;
+  }
+  return {as_nchw(ctx, dp[3])};
 }
 
 const Tensor* Classifier::cam_linear_weight() {

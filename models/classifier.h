@@ -115,8 +115,9 @@ class Classifier {
 
   // Class activation maps (gbad-predict --cam). After a forward, the feature maps a map is
   // made of, (N, C, h, w) handles valid until the next forward: P2..P5 for the GBAD head, C5
-  // (the last stage) for the plain and CHR heads; cam_level_names() says which.
-  std::vector<Tensor> cam_levels() const;
+  // (the last stage) for the plain and CHR heads; cam_level_names() says which. Always f32
+  // NCHW (half NHWC levels, kernels/nhwc.h, are converted into new tensors).
+  std::vector<Tensor> cam_levels(Context& ctx) const;
   std::vector<std::string> cam_level_names() const;
   // The gradients of sum(dlogits * logits) of the last forward with respect to cam_levels(),
   // by the head's backward alone (the backbone is not run; the head's parameter gradients
@@ -145,6 +146,7 @@ class Classifier {
   bool training_ = true;
   Tensor features_, sig_, empty_, logits_;
   std::array<Tensor, 4> levels_;  // of the last forward: P2..P5, or C2..C5 (cam_levels)
+  std::array<Tensor, 3> chr_in_;  // f32 NCHW copies of half NHWC C3..C5 for the CHR head
 };
 
 }  // namespace gbad

@@ -208,8 +208,16 @@ std::array<Tensor, 4> ResNet::forward_impl(Context& ctx, const Tensor& in, bool 
   // BatchNorm statistics, and fused eval forwards (the unfused eval one stays NCHW).
   nhwc_ = ctx.half_nhwc() && (training_ || fused) &&
           !(training_ && ctx.bn_comm() && ctx.bn_comm()->size() > 1);
-  if (nhwc_) to_half_nhwc(ctx, x_half_, in);
-  const Tensor& x = nhwc_ ? x_half_ : in;
+  // The input is stored in half at fp16/bf16: converted into half NHWC, or rounded for the
+  // emulation (as the boundary layout's first convolution converts it on the GPU).
+  if (nhwc_) {
+    to_half_nhwc(ctx, x_store_, in);
+  } else if (stores_half(ctx.precision())) {
+    x_store_.resize_like(in.shape(), in);
+    x_store_.copy_from(in);
+    amp_store(ctx, x_store_);
+  }
+  const Tensor& x = nhwc_ || stores_half(ctx.precision()) ? x_store_ : in;
   const Tensor* h = fused       ? &conv1_.forward_bn_eval(ctx, x, bn1_, nullptr, true)
                     : training_ ? &bn1_.forward_act(ctx, conv1_.forward(ctx, x), nullptr, true)
                                 : &relu_.forward(ctx, bn1_.forward(ctx, conv1_.forward(ctx, x)));
@@ -217,12 +225,7 @@ std::array<Tensor, 4> ResNet::forward_impl(Context& ctx, const Tensor& in, bool 
   std::array<Tensor, 4> c;
   for (int s = 0; s < 4; ++s) {
     for (auto& b : stages_[s]) h = fused ? &b.forward_fused_eval(ctx, *h) : &b.forward(ctx, *h);
-    if (nhwc_) {
-      from_half_nhwc(ctx, c32_[s], *h);
-      c[s] = c32_[s];
-    } else {
-      c[s] = *h;
-    }
+    c[s] = *h;
   }
   return c;
 }
@@ -238,9 +241,16 @@ const Tensor& ResNet::backward(Context& ctx, const std::array<Tensor, 4>& dc) {
   for (int s = 3; s >= 0; --s) {
     if (has_values(dc[s])) {
       const Tensor* g = &dc[s];
-      if (nhwc_) {
-        to_half_nhwc(ctx, dc_half_[s], dc[s]);
-        g = &dc_half_[s];
+      // The gradients of C2..C5 are stored in half (from a head that gives them in f32, CHR's,
+      // converted into half NHWC, or rounded for the emulation).
+      if (nhwc_ && !dc[s].is_nhwc()) {
+        to_half_nhwc(ctx, dc_store_[s], dc[s]);
+        g = &dc_store_[s];
+      } else if (!nhwc_ && stores_half(ctx.precision())) {
+        dc_store_[s].resize_like(dc[s].shape(), dc[s]);
+        dc_store_[s].copy_from(dc[s]);
+        amp_store(ctx, dc_store_[s]);
+        g = &dc_store_[s];
       }
       if (d.defined()) {
         add_grads(ctx, dsum_[s], d, *g);

@@ -62,7 +62,8 @@ class ResNet : public Backbone {
   // x (N,3,H,W) -> C2..C5, handles to tensors the blocks own (valid until the next forward).
   // When ctx.half_nhwc() (fp16/bf16 on the GPU by default), training and fused-eval forwards
   // run the whole backbone on half NHWC activations (kernels/nhwc.h): x is converted once on
-  // the way in, C2..C5 back to f32 NCHW on the way out, and their gradients into half NHWC.
+  // the way in and C2..C5 are half NHWC tensors (the FPN and the heads' pooling take them);
+  // backward takes their gradients in either kind.
   std::array<Tensor, 4> forward(Context& ctx, const Tensor& x) override;
   // dc[i] = dL/dC(i+2); an undefined or empty tensor means zero. Accumulates parameter
   // gradients; returns dL/dx (empty unless cfg.input_grad).
@@ -89,11 +90,11 @@ class ResNet : public Backbone {
   Tensor empty_;
   Tensor x_;  // input of the last forward
   bool training_ = true, fuse_eval_ = true, fused_last_ = false, stem_act_ = false;
-  // The half NHWC path: the input batch, the f32 NCHW copies of C2..C5 handed out, the half
-  // copies of their gradients, and dL/dx in f32 NCHW.
+  // At fp16/bf16, x_store_ and dc_store_ hold the input and dC2..dC5 as the backbone stores
+  // them (half NHWC, or rounded f32 for the emulation); dx32_: dL/dx in f32 NCHW.
   bool nhwc_ = false;
-  Tensor x_half_, dx32_;
-  std::array<Tensor, 4> c32_, dc_half_;
+  Tensor x_store_, dx32_;
+  std::array<Tensor, 4> dc_store_;
   std::array<Tensor, 4> forward_impl(Context& ctx, const Tensor& x, bool fused);
 };
 

@@ -15,8 +15,9 @@
 //   * set_training(bool) switches BatchNorm (batch statistics vs running statistics) and
 //     Dropout (active vs identity). Layers start in training mode.
 // Shapes: images NCHW, feature rows (N, D). Conv2d, BatchNorm2d (training, and folded into a
-// convolution for eval) and MaxPool2d also take half NHWC activations (kernels/nhwc.h: the
-// fp16/bf16 GPU path through the ResNet backbones) and return outputs of the input's kind.
+// convolution for eval), MaxPool2d, Upsample::forward_add / backward_add and GlobalAvgPool also
+// take half NHWC activations (kernels/nhwc.h: the fp16/bf16 GPU path through the ResNet
+// backbones and the FPN) and return outputs of the input's kind (GlobalAvgPool: f32 rows).
 #pragma once
 
 #include <string>
@@ -221,12 +222,14 @@ class AvgPool2d : public Layer {
 // (N,C,H,W) -> (N,C): mean over H and W.
 class GlobalAvgPool : public Layer {
  public:
+  // x (N,C,H,W) f32 NCHW or half NHWC -> y (N,C) f32; dx of x's kind.
   const Tensor& forward(Context& ctx, const Tensor& x);
   const Tensor& backward(Context& ctx, const Tensor& dy);
 
  private:
   Tensor y_, dx_;
   Shape x_shape_;
+  bool nhwc_input_ = false;
 };
 
 // Nearest-neighbour upsampling to (H_out, W_out), torch's "nearest" rule:

@@ -77,6 +77,11 @@ const Tensor& GlobalAvgPool::forward(Context& ctx, const Tensor& x) {
   GBAD_NVTX_RANGE("GlobalAvgPool::forward");
   check_nchw("GlobalAvgPool", x);
   x_shape_ = x.shape();
+  nhwc_input_ = x.is_nhwc();
+  if (nhwc_input_) {  // half NHWC activations (kernels/nhwc.h): y is f32 holding half values
+    nhwc_global_avgpool_forward(ctx, y_, x);
+    return y_;
+  }
   y_.resize({x.n(), x.c()}, x.device());
   global_avgpool_forward(ctx, y_, x);
   amp_store(ctx, y_);  // half storage (emulated on fp32 tensors)
@@ -86,7 +91,11 @@ const Tensor& GlobalAvgPool::forward(Context& ctx, const Tensor& x) {
 const Tensor& GlobalAvgPool::backward(Context& ctx, const Tensor& dy) {
   GBAD_NVTX_RANGE("GlobalAvgPool::backward");
   if (!input_grad_) return no_grad();
-  dx_.resize(x_shape_, dy.device());
+  if (nhwc_input_) {
+    nhwc_global_avgpool_backward(ctx, dx_, dy, x_shape_);
+    return dx_;
+  }
+  dx_.resize_like(x_shape_, dy);
   global_avgpool_backward(ctx, dx_, dy);
   amp_store(ctx, dx_);
   return dx_;
@@ -117,7 +126,11 @@ const Tensor& Upsample::forward_add(Context& ctx, const Tensor& x, const Tensor&
   check_nchw("Upsample", x);
   check_nchw("Upsample", lat);
   x_shape_ = x.shape();
-  y_.resize(lat.shape(), x.device());
+  if (lat.is_nhwc()) {  // half NHWC activations (kernels/nhwc.h)
+    nhwc_upsample_nearest_add_forward(ctx, y_, lat, x);
+    return y_;
+  }
+  y_.resize_like(lat.shape(), lat);
   upsample_nearest_add_forward(ctx, y_, lat, x);
   amp_store(ctx, y_);
   return y_;
@@ -125,7 +138,11 @@ const Tensor& Upsample::forward_add(Context& ctx, const Tensor& x, const Tensor&
 
 const Tensor& Upsample::backward_add(Context& ctx, const Tensor& dy, const Tensor& addend) {
   GBAD_NVTX_RANGE("Upsample::backward_add");
-  dx_.resize(x_shape_, dy.device());
+  if (dy.is_nhwc()) {
+    nhwc_upsample_nearest_add_backward(ctx, dx_, dy, addend);
+    return dx_;
+  }
+  dx_.resize_like(x_shape_, dy);
   upsample_nearest_add_backward(ctx, dx_, dy, addend);
   amp_store(ctx, dx_);
   return dx_;

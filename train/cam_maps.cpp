@@ -32,7 +32,7 @@ std::vector<std::vector<ClassCams>> class_activation_maps(Context& ctx, Classifi
   }
 
   // Host copies of the levels (the handles die with the next forward, not with a backward).
-  const std::vector<Tensor> levels = model.cam_levels();
+  const std::vector<Tensor> levels = model.cam_levels(ctx);
   std::vector<std::vector<float>> a;
   for (const Tensor& t : levels) a.push_back(t.to_vector());
   std::vector<std::vector<ClassCams>> out(static_cast<size_t>(n));

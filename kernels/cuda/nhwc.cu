@@ -123,7 +123,68 @@ struct MaxPoolBwd {
   }
 };
 
+struct UpsampleAddFwd {
+  uint16_t* y;
+  const uint16_t *lat, *x;
+  int64_t c, H, W, h, w;
+  bool fp16;
+  __device__ void operator()(int64_t i) const {
+    upsample_add_nhwc_fwd_body(i, y, lat, x, c, H, W, h, w, fp16);
+  }
+};
+
+struct UpsampleAddBwd {
+  uint16_t* dx;
+  const uint16_t *dy, *addend;
+  int64_t c, h, w, H, W;
+  bool fp16;
+  __device__ void operator()(int64_t i) const {
+    dx[i] = upsample_add_nhwc_bwd_body(i, dy, addend, c, h, w, H, W, fp16);
+  }
+};
+
+struct GapFwd {
+  float* y;
+  const uint16_t* x;
+  int64_t c, hw;
+  bool fp16;
+  __device__ void operator()(int64_t o) const { y[o] = gap_nhwc_fwd_body(x, o, c, hw, fp16); }
+};
+
+struct GapBwd {
+  uint16_t* dx;
+  const float* dy;
+  int64_t c, hw;
+  bool fp16;
+  __device__ void operator()(int64_t i) const { dx[i] = gap_nhwc_bwd_body(dy, i, c, hw, fp16); }
+};
+
 }  // namespace
+
+void nhwc_upsample_nearest_add_forward(Context& ctx, Tensor& y, const Tensor& lat,
+                                       const Tensor& x) {
+  for_each(ctx, y.numel(),
+           UpsampleAddFwd{y.u16(), lat.u16(), x.u16(), lat.c(), lat.h(), lat.w(), x.h(), x.w(),
+                          y.dtype() == DType::F16});
+}
+
+void nhwc_upsample_nearest_add_backward(Context& ctx, Tensor& dx, const Tensor& dy,
+                                        const Tensor& addend) {
+  for_each(ctx, dx.numel(),
+           UpsampleAddBwd{dx.u16(), dy.u16(), addend.u16(), dx.c(), dx.h(), dx.w(), dy.h(), dy.w(),
+                          dx.dtype() == DType::F16});
+}
+
+// One thread per (n, c) row, each a serial double sum over H W (the same order as the body on
+// the CPU); the heads' levels are small (N C rows of at most 56 x 56 at 224 px).
+void nhwc_global_avgpool_forward(Context& ctx, Tensor& y, const Tensor& x) {
+  for_each(ctx, y.numel(), GapFwd{y.f32(), x.u16(), x.c(), x.h() * x.w(), x.dtype() == DType::F16});
+}
+
+void nhwc_global_avgpool_backward(Context& ctx, Tensor& dx, const Tensor& dy) {
+  for_each(ctx, dx.numel(),
+           GapBwd{dx.u16(), dy.f32(), dx.c(), dx.h() * dx.w(), dx.dtype() == DType::F16});
+}
 
 bool nhwc_batchnorm2d_forward_train(Context& ctx, Tensor& y, Tensor& save_mean, Tensor& save_invstd,
                                     Tensor& running_mean, Tensor& running_var, const Tensor& x,

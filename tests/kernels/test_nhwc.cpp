@@ -155,6 +155,34 @@ TEST(Precision, NhwcHalfBodiesMatchTheTwin) {
         ASSERT_EQ(dx[i], dx_twin.u16()[i]) << "backward at " << i;
       }
     }
+    // The FPN's merge (7x5 to 13x9: uneven copies) and the global pooling.
+    {
+      const Shape ls = {2, 6, 13, 9}, ss = {2, 6, 7, 5};
+      const Tensor lat = random_half(ctx, ls, 13), sm = random_half(ctx, ss, 14);
+      Tensor y_twin, dx_twin;
+      nhwc_upsample_nearest_add_forward(ctx, y_twin, lat, sm);
+      nhwc_upsample_nearest_add_backward(ctx, dx_twin, lat, sm);  // dy = lat, addend = sm
+      std::vector<uint16_t> yb(static_cast<size_t>(y_twin.numel()));
+      for (int64_t i = 0; i < y_twin.numel(); ++i) {
+        upsample_add_nhwc_fwd_body(i, yb.data(), lat.u16(), sm.u16(), 6, 13, 9, 7, 5, fp16);
+        ASSERT_EQ(yb[size_t(i)], y_twin.u16()[i]) << "upsample + add forward at " << i;
+      }
+      for (int64_t i = 0; i < dx_twin.numel(); ++i)
+        ASSERT_EQ(upsample_add_nhwc_bwd_body(i, lat.u16(), sm.u16(), 6, 7, 5, 13, 9, fp16),
+                  dx_twin.u16()[i])
+            << "upsample + add backward at " << i;
+      Tensor pooled, dpool;
+      nhwc_global_avgpool_forward(ctx, pooled, lat);
+      for (int64_t o = 0; o < pooled.numel(); ++o)
+        ASSERT_EQ(f32_bits(gap_nhwc_fwd_body(lat.u16(), o, 6, 13 * 9, fp16)),
+                  f32_bits(pooled.f32()[o]))
+            << "global pooling at " << o;
+      const Tensor drow = test::random_tensor({2, 6}, 15);
+      nhwc_global_avgpool_backward(ctx, dpool, drow, ls);
+      for (int64_t i = 0; i < dpool.numel(); ++i)
+        ASSERT_EQ(gap_nhwc_bwd_body(drow.f32(), i, 6, 13 * 9, fp16), dpool.u16()[i])
+            << "global pooling backward at " << i;
+    }
     // The half add and the epilogue against fp32 arithmetic rounded once; the ReLU mask.
     const int64_t n = 4096, c = 16;
     Tensor a({n}, Device::CPU, DType::F16), b({n}, Device::CPU, DType::F16);
@@ -316,6 +344,24 @@ TEST(CudaVsCpu, HalfNhwcOpsMatchTheTwin) {
       half_nhwc_add(cpu, s, x, res);
       half_nhwc_add(gpu, gs, both(x), both(res));
       EXPECT_EQ(host(gs), host(s)) << "half add";
+      // The FPN's merge (x at half lat's size) and the heads' global pooling: our kernels;
+      // sums of a few values in another order, so the roundings may differ by one unit.
+      const Tensor small = random_half(cpu, {4, 32, 5, 5}, 50);
+      Tensor u, gu, du, gdu;
+      nhwc_upsample_nearest_add_forward(cpu, u, x, small);
+      nhwc_upsample_nearest_add_forward(gpu, gu, both(x), both(small));
+      EXPECT_EQ(host(gu), host(u)) << "upsample + add forward (one rounding of a 2-term sum)";
+      nhwc_upsample_nearest_add_backward(cpu, du, x, small);
+      nhwc_upsample_nearest_add_backward(gpu, gdu, both(x), both(small));
+      EXPECT_LT(rel_l2(host(gdu), host(du)), tol) << "upsample + add backward";
+      Tensor pooled, gpooled, dpool, gdpool;
+      nhwc_global_avgpool_forward(cpu, pooled, x);
+      nhwc_global_avgpool_forward(gpu, gpooled, both(x));
+      EXPECT_LT(rel_l2(host(gpooled), host(pooled)), tol) << "global average pooling";
+      const Tensor drow = test::random_tensor({4, 32}, 51);
+      nhwc_global_avgpool_backward(cpu, dpool, drow, xs);
+      nhwc_global_avgpool_backward(gpu, gdpool, drow.to(Device::CUDA), xs);
+      EXPECT_EQ(host(gdpool), host(dpool)) << "global average pooling backward";
     }
     const NhwcStats& st = nhwc_stats(gpu);
     std::printf("[ info ] %s on the GPU: %lld native ops, %lld twin fallbacks\n", precision_name(p),

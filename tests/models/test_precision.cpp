@@ -212,11 +212,11 @@ Tensor random_images(int64_t n, int64_t size, uint64_t seed) {
 
 TrainRun train_demo(Precision p, int steps, LossScalerConfig lcfg = {}, float lr = 0.01f,
                     Device device = Device::CPU, HalfLayout layout = HalfLayout::Auto,
-                    NhwcStats* stats = nullptr) {
+                    NhwcStats* stats = nullptr, const char* arch = "resnet18-fpn") {
   Context ctx(device, 1);
   ctx.set_precision(p);
   ctx.set_half_layout(layout);
-  Classifier model("resnet18-fpn", demo_options(), device, 7);
+  Classifier model(arch, demo_options(), device, 7);
   ParamStore& ps = model.param_store();
   SgdConfig scfg;
   scfg.lr = lr;
@@ -366,12 +366,13 @@ TEST(Precision, EmulatedFp16AndBf16TrainingTracksFp32) {
 }
 
 // The half NHWC activation path (kernels/nhwc.h, the GPU's default at fp16/bf16) run on the
-// CPU: the ResNet backbone's activations are 16-bit NHWC tensors from the input batch to the
-// C2..C5 taps; each op converts to fp32 NCHW, runs the fp32 op and rounds into half at the
-// emulation's storage points, so the whole training run must be the emulation's bit for bit.
-// This pins everything of that path but the GPU arithmetic: the tensors' layout and dtype
-// through every layer, the edge conversions (the input, C2..C5 and their gradients), the
-// residual gradient sums stored in half, BatchNorm's fused add + ReLU and its dz, the pooling.
+// CPU: the activations are 16-bit NHWC tensors from the input batch through the ResNet and the
+// FPN to the head's global pooling; each op converts to fp32 NCHW, runs the fp32 op and rounds into
+// half at the emulation's storage points, so the whole training run must be the emulation's bit for
+// bit. This pins everything of that path but the GPU arithmetic: the tensors' layout and dtype
+// through every layer (backbone, FPN, the head's global pooling), the one edge conversion (the
+// input batch), the residual gradient sums stored in half, BatchNorm's fused add + ReLU and its
+// dz, the pooling, the FPN's top-down merge.
 TEST(Precision, NhwcHalfTrainingIsTheEmulationBitForBit) {
   const int steps = 3;
   for (Precision p : {Precision::Fp16, Precision::Bf16}) {
@@ -381,8 +382,8 @@ TEST(Precision, NhwcHalfTrainingIsTheEmulationBitForBit) {
     const TrainRun nhwc = train_demo(p, steps, {}, 0.01f, Device::CPU, HalfLayout::Nhwc, &st);
     EXPECT_EQ(emu_stats.edge_conversions + emu_stats.twin_ops + emu_stats.native_ops, 0)
         << "the boundary layout must not touch the NHWC ops";
-    // Per step: the input and C2..C5 out, the four gradients dC2..dC5 in.
-    EXPECT_EQ(st.edge_conversions, steps * 9) << precision_name(p);
+    // Per step one: the input batch. The FPN and the head's pooling take the half NHWC C2..C5.
+    EXPECT_EQ(st.edge_conversions, steps) << precision_name(p);
     EXPECT_GT(st.twin_ops, steps * 20) << precision_name(p) << ": conv, BN and pooling ops";
     EXPECT_GT(st.native_ops, 0) << precision_name(p) << ": the residual gradient sums";
     ASSERT_EQ(nhwc.losses.size(), emu.losses.size());
@@ -392,6 +393,18 @@ TEST(Precision, NhwcHalfTrainingIsTheEmulationBitForBit) {
     for (size_t i = 0; i < emu.params.size(); ++i)
       ASSERT_EQ(f32_bits(nhwc.params[i]), f32_bits(emu.params[i])) << precision_name(p) << " " << i;
     EXPECT_LT(nhwc.losses.back(), nhwc.losses.front()) << "it trains";
+  }
+  // The other heads: the plain one pools C5 (bottleneck blocks), CHR reads f32 copies of C3..C5
+  // and hands f32 gradients back to the backbone.
+  for (const char* arch : {"resnet50-plain", "resnet18-chr"}) {
+    const TrainRun emu =
+        train_demo(Precision::Bf16, 2, {}, 0.01f, Device::CPU, HalfLayout::Boundary, nullptr, arch);
+    const TrainRun nhwc =
+        train_demo(Precision::Bf16, 2, {}, 0.01f, Device::CPU, HalfLayout::Nhwc, nullptr, arch);
+    EXPECT_EQ(nhwc.losses, emu.losses) << arch;
+    ASSERT_EQ(nhwc.params.size(), emu.params.size()) << arch;
+    for (size_t i = 0; i < emu.params.size(); ++i)
+      ASSERT_EQ(f32_bits(nhwc.params[i]), f32_bits(emu.params[i])) << arch << " " << i;
   }
 }
 

@@ -231,6 +231,34 @@ TEST(Cam, OverlaysArePngsOfTheImageSizeListedInTheReportIndex) {
 // The same maps on the GPU (the model's forward and the head's backward through the CUDA ops)
 // as on the CPU, for the three heads, same weights (initialisation does not depend on the
 // device), every class.
+// At bf16 the half NHWC layout (kernels/nhwc.h; the GPU's default, forced here on the CPU where
+// it is the emulation bit for bit) hands the CAM levels and their gradients over as half NHWC
+// tensors; cam_levels / cam_gradients convert them, so the maps are the boundary layout's.
+TEST(Cam, HalfNhwcLevelsGiveTheSameMaps) {
+  const Tensor x = test::random_tensor({2, 3, 96, 96}, 12);
+  auto all = [](int64_t, const std::vector<float>&) { return std::vector<int>{0, 2, 4}; };
+  for (const char* arch : {"resnet18-fpn", "resnet18-plain", "resnet18-chr"}) {
+    SCOPED_TRACE(arch);
+    std::vector<std::vector<ClassCams>> maps[2];
+    for (int layout = 0; layout < 2; ++layout) {
+      Context ctx(Device::CPU, 1);
+      ctx.set_precision(Precision::Bf16);
+      ctx.set_half_layout(layout ? HalfLayout::Nhwc : HalfLayout::Boundary);
+      Classifier m(arch, tiny(), Device::CPU, 1);
+      maps[layout] = class_activation_maps(ctx, m, x, all);
+    }
+    ASSERT_EQ(maps[0].size(), maps[1].size());
+    for (size_t i = 0; i < maps[0].size(); ++i)
+      for (size_t k = 0; k < maps[0][i].size(); ++k) {
+        EXPECT_EQ(maps[1][i][k].confidence, maps[0][i][k].confidence);
+        ASSERT_EQ(maps[1][i][k].levels.size(), maps[0][i][k].levels.size());
+        for (size_t l = 0; l < maps[0][i][k].levels.size(); ++l)
+          EXPECT_EQ(maps[1][i][k].levels[l].v, maps[0][i][k].levels[l].v)
+              << "image " << i << " class " << k << " level " << l;
+      }
+  }
+}
+
 TEST(Cam, CudaMapsMatchTheCpu) {
   GBAD_REQUIRE_CUDA();
   const Tensor x = test::random_tensor({3, 3, 96, 96}, 11);
