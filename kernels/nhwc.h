@@ -30,7 +30,8 @@ namespace gbad {
 
 // What the half NHWC ops did on a context, for profiles and tests: conversions at the edges
 // (to_half_nhwc / from_half_nhwc calls), ops run natively on the GPU (cuDNN or our kernels)
-// and ops run by the twin (always on the CPU; on the GPU where cuDNN refused).
+// and ops run by the twin (always on the CPU; on the GPU where cuDNN refused). Host-side
+// counters: a replayed CUDA graph does not count again.
 struct NhwcStats {
   int64_t edge_conversions = 0, native_ops = 0, twin_ops = 0;
 };

@@ -246,6 +246,11 @@ const Tensor& ResNet::backward(Context& ctx, const std::array<Tensor, 4>& dc) {
       if (nhwc_ && !dc[s].is_nhwc()) {
         to_half_nhwc(ctx, dc_store_[s], dc[s]);
         g = &dc_store_[s];
+      } else if (!nhwc_ && dc[s].is_nhwc()) {
+        // Half NHWC gradients of a fused NHWC eval forward, whose backward runs the unfused
+        // (NCHW) recompute above: back to f32 (exact: they are half values).
+        from_half_nhwc(ctx, dc_store_[s], dc[s]);
+        g = &dc_store_[s];
       } else if (!nhwc_ && stores_half(ctx.precision())) {
         dc_store_[s].resize_like(dc[s].shape(), dc[s]);
         dc_store_[s].copy_from(dc[s]);

@@ -430,6 +430,23 @@ TEST(Precision, NhwcHalfFusedEvalIsTheEmulationBitForBit) {
     ASSERT_EQ(got.size(), emu.size());
     for (size_t i = 0; i < got.size(); ++i)
       EXPECT_EQ(f32_bits(got[i]), f32_bits(emu[i])) << precision_name(p) << " logit " << i;
+    // The eval backward after it (the head hands back half NHWC gradients; the backbone
+    // re-runs its unfused eval forward in NCHW): the same parameter gradients as the
+    // boundary layout's eval backward.
+    ParamStore& ps = model.param_store();
+    const Tensor dlogits =
+        Tensor::from_vector(std::vector<float>(got.size(), 0.5f), logits.shape());
+    std::vector<float> grads[2];
+    for (int layout = 0; layout < 2; ++layout) {
+      ctx.set_half_layout(layout ? HalfLayout::Nhwc : HalfLayout::Boundary);
+      model.forward(ctx, x, false);
+      ps.zero_grad();
+      model.backward(ctx, dlogits);
+      grads[layout] = ps.grads().to_vector();
+    }
+    ASSERT_EQ(grads[0].size(), grads[1].size());
+    for (size_t i = 0; i < grads[0].size(); ++i)
+      ASSERT_EQ(f32_bits(grads[1][i]), f32_bits(grads[0][i])) << precision_name(p) << " grad " << i;
   }
 }
 
