@@ -68,6 +68,7 @@ void nhwc_conv2d_bn_eval_forward(Context& ctx, Tensor& y, const Tensor& x, const
 struct BnNhwcState {
   Tensor reserve;       // bytes (u8 as F32 storage rounded up), CUDA native only
   bool native = false;  // the forward ran cuDNN's NHWC BatchNorm (the backward must too)
+  bool split = false;   // ... in its plain form, our kernel adding the residual and the ReLU
   bool relu = false, residual = false;
 };
 

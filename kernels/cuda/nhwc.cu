@@ -4,9 +4,11 @@
 //     where the block has them (CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION / BN_ACTIVATION). Scale,
 //     bias, statistics and their gradients fp32 (cudnnDeriveBNTensorDescriptor). Running
 //     statistics as cuDNN keeps them: exponentialAverageFactor = momentum, the unbiased
-//     variance, as torch. A configuration cuDNN refuses (a status of category NOT_SUPPORTED or
-//     BAD_PARAM at the size queries or the call; remembered per shape and form) returns false:
-//     the dispatcher then runs the twin;
+//     variance, as torch. Where cuDNN refuses the fused form (a status of category NOT_SUPPORTED
+//     or BAD_PARAM at the descriptor calls and size queries, NOT_SUPPORTED at the call;
+//     remembered per shape and form), its plain form runs and our kernel adds the residual and
+//     applies the ReLU (the split form); where it refuses that too, false: the dispatcher runs
+//     the twin;
 //   * max pooling, the half addition and the ReLU mask: our kernels over kernels/nhwc_body.h
 //     (deterministic: pooling's backward gathers per input element, no atomics).
 #include <memory>
@@ -95,6 +97,18 @@ struct ReluMask {
   const uint16_t *dy, *y;
   bool fp16;
   __device__ void operator()(int64_t i) const { relu_mask_half_body(i, dz, dy, y, fp16); }
+};
+
+// y = half(act(y [+ residual])) in place: the split BatchNorm form's add and ReLU.
+struct HalfEpilogueInPlace {
+  uint16_t* y;
+  const uint16_t* residual;
+  bool relu;
+  int64_t c;
+  bool fp16;
+  __device__ void operator()(int64_t i) const {
+    half_epilogue_body(i, y, y, nullptr, residual, relu, c, fp16);
+  }
 };
 
 struct MaxPoolFwd {
@@ -186,14 +200,14 @@ void nhwc_global_avgpool_backward(Context& ctx, Tensor& dx, const Tensor& dy) {
            GapBwd{dx.u16(), dy.f32(), dx.c(), dx.h() * dx.w(), dx.dtype() == DType::F16});
 }
 
-bool nhwc_batchnorm2d_forward_train(Context& ctx, Tensor& y, Tensor& save_mean, Tensor& save_invstd,
-                                    Tensor& running_mean, Tensor& running_var, const Tensor& x,
-                                    const Tensor& gamma, const Tensor& beta, float eps,
-                                    float momentum, const Tensor* residual, bool relu,
-                                    BnNhwcState& state) {
-  if (residual && !relu) return false;  // cuDNN fuses the add only with the activation
-  if (x.numel() == 0) return false;
-  BnPlan& plan = bn_plan(ctx, x, residual != nullptr, relu);
+namespace {
+
+// One forward through cuDNN's NHWC BatchNorm in `plan`'s form, z = residual (fused forms).
+// False when the call itself says NOT_SUPPORTED (nothing written; remembered in the plan).
+bool bn_forward_call(Context& ctx, BnPlan& plan, Tensor& y, Tensor& save_mean, Tensor& save_invstd,
+                     Tensor& running_mean, Tensor& running_var, const Tensor& x,
+                     const Tensor& gamma, const Tensor& beta, float eps, float momentum,
+                     const Tensor* z, BnNhwcState& state) {
   if (!plan.ok || plan.call_refused) return false;
   const size_t words = (plan.reserve + 3) / 4;
   if (words == 0) {
@@ -205,14 +219,13 @@ bool nhwc_batchnorm2d_forward_train(Context& ctx, Tensor& y, Tensor& save_mean, 
   const float one = 1.f, zero = 0.f;
   cudnnActivationDescriptor_t act = plan.ops == CUDNN_BATCHNORM_OPS_BN ? nullptr : plan.relu.get();
   const cudnnStatus_t st = cudnnBatchNormalizationForwardTrainingEx(
-      ctx.cudnn(), kBnMode, plan.ops, &one, &zero, plan.x, x.raw(),
-      residual ? plan.x.get() : nullptr, residual ? residual->raw() : nullptr, plan.x, y.raw(),
-      plan.param, gamma.f32(), beta.f32(), double(momentum), running_mean.f32(), running_var.f32(),
-      double(eps), save_mean.f32(), save_invstd.f32(), act, ws, plan.fwd_ws,
-      words ? state.reserve.raw() : nullptr, plan.reserve);
-  // Only NOT_SUPPORTED is a refusal at the call (nothing written; the twin runs for this shape
-  // and form from now on). A BAD_PARAM here is a defect of ours, not a missing form: an error.
-  // The plan stays valid for the backwards of the forwards that ran natively before.
+      ctx.cudnn(), kBnMode, plan.ops, &one, &zero, plan.x, x.raw(), z ? plan.x.get() : nullptr,
+      z ? z->raw() : nullptr, plan.x, y.raw(), plan.param, gamma.f32(), beta.f32(),
+      double(momentum), running_mean.f32(), running_var.f32(), double(eps), save_mean.f32(),
+      save_invstd.f32(), act, ws, plan.fwd_ws, words ? state.reserve.raw() : nullptr, plan.reserve);
+  // Only NOT_SUPPORTED is a refusal at the call (nothing written; this form is not tried for
+  // the shape again). A BAD_PARAM here is a defect of ours, not a missing form: an error. The
+  // plan stays valid for the backwards of the forwards that ran natively before.
   if (CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED) {
     plan.call_refused = true;
     return false;
@@ -221,19 +234,60 @@ bool nhwc_batchnorm2d_forward_train(Context& ctx, Tensor& y, Tensor& save_mean, 
   return true;
 }
 
+}  // namespace
+
+// The fused form (cuDNN adds the residual and applies the ReLU), else the split form (cuDNN's
+// plain NHWC BatchNorm, then our kernel for [+ residual] [ReLU]: one more rounding of the
+// BatchNorm output than the emulation; cuDNN documents the fused forms for fp16 data, so bf16
+// may take this path), else false (the twin).
+bool nhwc_batchnorm2d_forward_train(Context& ctx, Tensor& y, Tensor& save_mean, Tensor& save_invstd,
+                                    Tensor& running_mean, Tensor& running_var, const Tensor& x,
+                                    const Tensor& gamma, const Tensor& beta, float eps,
+                                    float momentum, const Tensor* residual, bool relu,
+                                    BnNhwcState& state) {
+  if (x.numel() == 0) return false;
+  const bool fusable = relu || !residual;  // cuDNN fuses the add only with the activation
+  if (fusable &&
+      bn_forward_call(ctx, bn_plan(ctx, x, residual != nullptr, relu), y, save_mean, save_invstd,
+                      running_mean, running_var, x, gamma, beta, eps, momentum, residual, state)) {
+    state.split = false;
+    return true;
+  }
+  if (!residual && !relu) return false;  // the plain form was the one refused
+  if (!bn_forward_call(ctx, bn_plan(ctx, x, false, false), y, save_mean, save_invstd, running_mean,
+                       running_var, x, gamma, beta, eps, momentum, nullptr, state))
+    return false;
+  for_each(ctx, y.numel(),
+           HalfEpilogueInPlace{y.u16(), residual ? residual->u16() : nullptr, relu, x.c(),
+                               y.dtype() == DType::F16});
+  state.split = true;
+  return true;
+}
+
 void nhwc_batchnorm2d_backward(Context& ctx, Tensor* dx, Tensor* dz, Tensor* dgamma, Tensor* dbeta,
                                const Tensor& dy, const Tensor& y, const Tensor& x,
                                const Tensor& gamma, const Tensor& beta, const Tensor& save_mean,
                                const Tensor& save_invstd, float eps, const BnNhwcState& state) {
-  BnPlan& plan = bn_plan(ctx, x, state.residual, state.relu);  // valid: its forward ran
+  const bool fused = !state.split;
+  // The form the forward ran (valid: it ran).
+  BnPlan& plan =
+      fused ? bn_plan(ctx, x, state.residual, state.relu) : bn_plan(ctx, x, false, false);
   const DType dt = x.dtype();
   const bool fp16 = dt == DType::F16;
+  // The gradient the BatchNorm itself sees: dy, or (split form with the ReLU) dy masked by the
+  // output, which is also dL/d(residual).
+  const void* g = dy.raw();
+  if (!fused && state.relu) {
+    uint16_t* m = dz ? dz->u16() : cuda_detail::scratch(ctx, "bn.mask", x.numel(), dt).u16();
+    for_each(ctx, x.numel(), ReluMask{m, dy.u16(), y.u16(), fp16});
+    g = m;
+  }
   // cuDNN writes dx, dz (the fused add's) and both parameter gradients; scratch stands in for
   // what the caller does not want. Parameter gradients accumulate (beta 1).
   uint16_t* dxp = dx ? dx->u16() : cuda_detail::scratch(ctx, "bn.dx", x.numel(), dt).u16();
   uint16_t* dzp = nullptr;
-  if (state.residual)
-    dzp = dz ? dz->u16() : cuda_detail::scratch(ctx, "bn.dz", x.numel(), dt).u16();
+  const bool fused_add = fused && state.residual;
+  if (fused_add) dzp = dz ? dz->u16() : cuda_detail::scratch(ctx, "bn.dz", x.numel(), dt).u16();
   float* dg =
       dgamma ? dgamma->f32() : cuda_detail::scratch(ctx, "bn.dgamma", x.c(), DType::F32).f32();
   float* db = dbeta ? dbeta->f32() : cuda_detail::scratch(ctx, "bn.dbeta", x.c(), DType::F32).f32();
@@ -242,11 +296,13 @@ void nhwc_batchnorm2d_backward(Context& ctx, Tensor* dx, Tensor* dz, Tensor* dga
   cudnnActivationDescriptor_t act = plan.ops == CUDNN_BATCHNORM_OPS_BN ? nullptr : plan.relu.get();
   CUDNN_CHECK(cudnnBatchNormalizationBackwardEx(
       ctx.cudnn(), kBnMode, plan.ops, &one, &zero, &one, &one, plan.x, x.raw(), plan.x, y.raw(),
-      plan.x, dy.raw(), state.residual ? plan.x.get() : nullptr, dzp, plan.x, dxp, plan.param,
-      gamma.f32(), beta.f32(), dg, db, double(eps), save_mean.f32(), save_invstd.f32(), act, ws,
-      plan.bwd_ws, plan.reserve ? state.reserve.raw() : nullptr, plan.reserve));
-  // dL/d(residual) of a ReLU without a fused add (BN_ACTIVATION): dy masked by the output.
-  if (dz && !state.residual) for_each(ctx, x.numel(), ReluMask{dz->u16(), dy.u16(), y.u16(), fp16});
+      plan.x, g, fused_add ? plan.x.get() : nullptr, dzp, plan.x, dxp, plan.param, gamma.f32(),
+      beta.f32(), dg, db, double(eps), save_mean.f32(), save_invstd.f32(), act, ws, plan.bwd_ws,
+      plan.reserve ? state.reserve.raw() : nullptr, plan.reserve));
+  // dL/d(residual) of the fused ReLU without a fused add (BN_ACTIVATION): dy masked by the
+  // output. (The split form wrote it above; without the ReLU it is dy, and dz is not asked.)
+  if (dz && fused && !state.residual)
+    for_each(ctx, x.numel(), ReluMask{dz->u16(), dy.u16(), y.u16(), fp16});
 }
 
 void nhwc_maxpool2d_forward(Context& ctx, uint16_t* y, float* argmax, const uint16_t* x, int64_t n,

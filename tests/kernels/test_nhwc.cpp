@@ -292,7 +292,9 @@ TEST(CudaVsCpu, HalfNhwcOpsMatchTheTwin) {
       nhwc_batchnorm2d_forward_train(gpu, gy, gsm, gsi, grm, grv, gx, ggamma, gbeta, 1e-5f, 0.1f,
                                      with_res ? &gres : nullptr, relu, gst);
       std::printf("[ info ] %s BatchNorm form %d: %s\n", precision_name(p), form,
-                  gst.native ? "cuDNN NHWC" : "twin (cuDNN refused)");
+                  !gst.native ? "twin (cuDNN refused)"
+                  : gst.split ? "cuDNN NHWC, plain form + our add/ReLU kernel"
+                              : "cuDNN NHWC, fused form");
       EXPECT_LT(rel_l2(host(gy), host(y)), bn_tol) << "y";
       EXPECT_LT(rel_l2(host(grm), host(rm)), 1e-4) << "running mean";
       EXPECT_LT(rel_l2(host(grv), host(rv)), 1e-4) << "running var";
