@@ -14,8 +14,9 @@
 #   2. build.log    configure + build for this GPU only (CMAKE_CUDA_ARCHITECTURES from
 #                   nvidia-smi's compute_cap; cuDNN/cuBLAS from the system or from the pip
 #                   packages nvidia-cudnn-* / nvidia-cublas-*)                           (180)
-#   3. tests.log    every GPU test (ctest -R 'Cuda|Gpu') with GBAD_REQUIRE_GPU=1 (a skip fails)
-#                   and GBAD_CUDA_SYNC=1 (faults reported at the call)                  (120)
+#   3. tests.log    every GPU test (ctest -R 'Cuda|Gpu' -V) with GBAD_REQUIRE_GPU=1 (a skip
+#                   fails) and GBAD_CUDA_SYNC=1 (faults reported at the call); the half NHWC
+#                   path's cuDNN BatchNorm forms and fallbacks copied into SUMMARY.md      (120)
 #   4. sanitizer.log  compute-sanitizer memcheck and racecheck over the small kernel tests (60)
 #   5. bench.json   gbad-bench, the CUDA cases (console output in bench.txt)              (20)
 #      bench.txt    gbad-bench's CUDA model cases again at --precision auto (bf16 on sm_80+,
@@ -110,7 +111,8 @@ stage() {
     note "$name" "FAILED: skipped, the time budget is spent" 0 "$file"
     return 1
   fi
-  local t0=$(date +%s) rc
+  local t0 rc
+  t0=$(date +%s)
   timeout --kill-after=10 "$limit" "$@" >>"$out/$file" 2>&1
   rc=$?
   local dt=$(($(date +%s) - t0)) result=ok
@@ -202,9 +204,13 @@ fi
 (
   cd "$build" || exit 1
   stage "GPU tests (GBAD_REQUIRE_GPU=1, GBAD_CUDA_SYNC=1)" 120 tests.log \
-    env GBAD_REQUIRE_GPU=1 GBAD_CUDA_SYNC=1 ctest -R 'Cuda|Gpu' -j "$(nproc)" \
+    env GBAD_REQUIRE_GPU=1 GBAD_CUDA_SYNC=1 ctest -R 'Cuda|Gpu' -j "$(nproc)" -V \
     --output-on-failure --timeout 110
 )
+# What the half NHWC path ran natively (CudaVsCpu.HalfNhwcOpsMatchTheTwin's [ info ] lines: the
+# cuDNN BatchNorm form per precision, native ops against twin fallbacks) and any fallback said.
+grep -E "\[ info \] (fp16|bf16) (BatchNorm form|on the GPU)|warning: .*cuDNN has no NHWC form" \
+  "$out/tests.log" | sed 's/^[0-9]*: //; s/^/    /' | sort -u | head -20 >>"$summary"
 # The count and the names of the tests that did not pass, under the table; why no GPU, if so.
 grep -m1 -o "GBAD_REQUIRE_GPU=1 but no GPU is usable: .*" "$out/tests.log" | sed 's/^/    /' \
   >>"$summary"
