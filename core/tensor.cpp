@@ -221,11 +221,11 @@ void Tensor::resize(const Shape& shape, Device device) {
   device_ = device;
 }
 
-void Tensor::resize_like(const Shape& shape, const Tensor& like) {
-  if (dtype_ == like.dtype_ && layout_ == like.layout_) return resize(shape, like.device_);
+void Tensor::resize(const Shape& shape, Device device, DType dtype, Layout layout) {
+  if (storage_ && dtype_ == dtype && layout_ == layout) return resize(shape, device);
   GBAD_CHECK(!is_view_, "cannot change the dtype or layout of a view (", str(), ") to ",
-             like.str());
-  *this = Tensor(shape, like.device_, like.dtype_, like.layout_);
+             dtype_name(dtype), " ", layout_name(layout));
+  *this = Tensor(shape, device, dtype, layout);
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {

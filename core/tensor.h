@@ -107,10 +107,13 @@ class Tensor {
   // another device. Contents are unspecified after a reallocation. Views cannot be resized.
   void resize(const Shape& shape, Device device);
   void resize(const Shape& shape) { resize(shape, device_); }
-  // Makes this tensor hold `shape` on the device, in the dtype and the layout of `like`: a
-  // layer's output that follows its input's kind (f32 NCHW or half NHWC). Reallocates when the
-  // dtype or layout changes; views cannot change either.
-  void resize_like(const Shape& shape, const Tensor& like);
+  // The same in a given dtype and layout: reallocates when either changes (views cannot).
+  void resize(const Shape& shape, Device device, DType dtype, Layout layout);
+  // resize(shape, like's device, dtype and layout): a layer's output that follows its input's
+  // kind (f32 NCHW or half NHWC).
+  void resize_like(const Shape& shape, const Tensor& like) {
+    resize(shape, like.device(), like.dtype(), like.layout());
+  }
   // Same storage, new shape with the same numel.
   Tensor reshape(const Shape& shape) const;
   // A view of `count` elements starting at element `offset`, with the given shape.

@@ -59,12 +59,6 @@ void check_no_alias(const char* op, const Tensor& out, std::initializer_list<con
                ": the output ", out.str(), " aliases an input");
 }
 
-// t holds `shape` on `device` as `dt` in `layout`, reusing its storage where it can.
-void ensure(Tensor& t, const Shape& shape, Device device, DType dt, Layout layout) {
-  if (t.defined() && t.dtype() == dt && t.layout() == layout) return t.resize(shape, device);
-  t = Tensor(shape, device, dt, layout);
-}
-
 // The twin's fp32 NCHW copy of a half NHWC tensor (exact).
 Tensor f32_of(Context& ctx, const Tensor& h) {
   Tensor t(h.shape(), h.device());
@@ -109,7 +103,7 @@ NhwcStats& nhwc_stats(Context& ctx) {
 void to_half_nhwc(Context& ctx, Tensor& dst, const Tensor& src) {
   GBAD_CHECK(src.defined() && src.ndim() == 4 && src.dtype() == DType::F32 && !src.is_nhwc(),
              "to_half_nhwc: ", src.str(), " is not a 4-D f32 NCHW tensor");
-  ensure(dst, src.shape(), src.device(), half_of(ctx), Layout::NHWC);
+  dst.resize(src.shape(), src.device(), half_of(ctx), Layout::NHWC);
   ++nhwc_stats(ctx).edge_conversions;
   nchw_to_nhwc_half(ctx, dst, src, src.n(), src.c(), src.h() * src.w());
 }
@@ -121,7 +115,7 @@ void from_half_nhwc(Context& ctx, Tensor& dst, const Tensor& src, bool accumulat
         dst.defined() && dst.dtype() == DType::F32 && !dst.is_nhwc() && dst.shape() == src.shape(),
         "from_half_nhwc: accumulating into ", dst.str(), " from ", src.str());
   } else {
-    ensure(dst, src.shape(), src.device(), DType::F32, Layout::NCHW);
+    dst.resize(src.shape(), src.device(), DType::F32, Layout::NCHW);
   }
   ++nhwc_stats(ctx).edge_conversions;
   nhwc_half_to_nchw(ctx, dst, src, src.n(), src.c(), src.h() * src.w(), nullptr, nullptr, false,
@@ -445,7 +439,7 @@ void nhwc_upsample_nearest_add_backward(Context& ctx, Tensor& dx, const Tensor& 
 void nhwc_global_avgpool_forward(Context& ctx, Tensor& y, const Tensor& x) {
   check_half(ctx, "nhwc_global_avgpool_forward", "x", x);
   GBAD_CHECK(x.h() * x.w() > 0, "nhwc_global_avgpool_forward: empty planes in ", x.str());
-  ensure(y, {x.n(), x.c()}, x.device(), DType::F32, Layout::NCHW);
+  y.resize({x.n(), x.c()}, x.device(), DType::F32, Layout::NCHW);
   if (y.numel() == 0) return;
 #ifdef GBAD_WITH_CUDA
   if (ctx.is_cuda()) {
@@ -463,7 +457,7 @@ void nhwc_global_avgpool_backward(Context& ctx, Tensor& dx, const Tensor& dy, co
   check_f32(ctx, op, "dy", &dy);
   GBAD_CHECK(x.size() == 4 && dy.shape() == Shape({x[0], x[1]}), op, ": dy ", dy.str(),
              " is not (N, C) of the input ", shape_str(x));
-  ensure(dx, x, dy.device(), half_of(ctx), Layout::NHWC);
+  dx.resize(x, dy.device(), half_of(ctx), Layout::NHWC);
   if (dx.numel() == 0) return;
 #ifdef GBAD_WITH_CUDA
   if (ctx.is_cuda()) {

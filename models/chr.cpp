@@ -1,5 +1,6 @@
 #include "models/chr.h"
 
+#include "kernels/amp.h"
 #include "kernels/chr_loss.h"
 #include "kernels/elementwise.h"
 
@@ -83,10 +84,12 @@ std::array<Tensor, 3> ChrHead::backward(Context& ctx, const Tensor& do1) {
   const Tensor& dh =
       cov4_.backward(ctx, r4_.backward(ctx, gap_[0].backward(ctx, fc_[0].backward(ctx, do1))));
   dhigh_.resize(dh.shape(), dh.device());
-  if (aux_valid_)
+  if (aux_valid_) {
     add(ctx, dhigh_, dh, up4_.backward(ctx, dup4_));
-  else
+    amp_store(ctx, dhigh_);  // the gradient handed to the backbone, stored in half at fp16/bf16
+  } else {
     dhigh_.copy_from(dh);
+  }
   d[2] = dhigh_;
   return d;
 }

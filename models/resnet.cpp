@@ -241,8 +241,8 @@ const Tensor& ResNet::backward(Context& ctx, const std::array<Tensor, 4>& dc) {
   for (int s = 3; s >= 0; --s) {
     if (has_values(dc[s])) {
       const Tensor* g = &dc[s];
-      // The gradients of C2..C5 are stored in half (from a head that gives them in f32, CHR's,
-      // converted into half NHWC, or rounded for the emulation).
+      // The heads hand the gradients of C2..C5 over stored in half (f32 ones from the CHR
+      // head, converted into half NHWC here).
       if (nhwc_ && !dc[s].is_nhwc()) {
         to_half_nhwc(ctx, dc_store_[s], dc[s]);
         g = &dc_store_[s];
@@ -250,11 +250,6 @@ const Tensor& ResNet::backward(Context& ctx, const std::array<Tensor, 4>& dc) {
         // Half NHWC gradients of a fused NHWC eval forward, whose backward runs the unfused
         // (NCHW) recompute above: back to f32 (exact: they are half values).
         from_half_nhwc(ctx, dc_store_[s], dc[s]);
-        g = &dc_store_[s];
-      } else if (!nhwc_ && stores_half(ctx.precision())) {
-        dc_store_[s].resize_like(dc[s].shape(), dc[s]);
-        dc_store_[s].copy_from(dc[s]);
-        amp_store(ctx, dc_store_[s]);
         g = &dc_store_[s];
       }
       if (d.defined()) {

@@ -90,8 +90,10 @@ class ResNet : public Backbone {
   Tensor empty_;
   Tensor x_;  // input of the last forward
   bool training_ = true, fuse_eval_ = true, fused_last_ = false, stem_act_ = false;
-  // At fp16/bf16, x_store_ and dc_store_ hold the input and dC2..dC5 as the backbone stores
-  // them (half NHWC, or rounded f32 for the emulation); dx32_: dL/dx in f32 NCHW.
+  // At fp16/bf16 x_store_ holds the input as the backbone stores it (half NHWC, or rounded f32
+  // for the emulation: a safety net for callers that pass unrounded images); dc_store_: half
+  // NHWC copies of f32 gradients (CHR) or f32 copies of half ones (an eval backward after a
+  // fused NHWC forward); dx32_: dL/dx in f32 NCHW.
   bool nhwc_ = false;
   Tensor x_store_, dx32_;
   std::array<Tensor, 4> dc_store_;

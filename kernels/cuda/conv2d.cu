@@ -379,19 +379,6 @@ struct FoldBn {
   }
 };
 
-// A half NHWC convolution result's epilogue in place: y = half(act(y + shift[c] [+ residual])).
-struct HalfEpilogue {
-  uint16_t* y;
-  const float* shift;
-  const uint16_t* residual;
-  bool relu;
-  int64_t c;
-  bool fp16;
-  __device__ void operator()(int64_t i) const {
-    half_epilogue_body(i, y, y, shift, residual, relu, c, fp16);
-  }
-};
-
 // db[k] += sum of the half NHWC dy over (n, h, w): one block per channel, a fixed tree.
 __global__ void half_bias_grad_kernel(float* db, const uint16_t* dy, int64_t rows, int64_t k,
                                       bool fp16) {
@@ -422,8 +409,9 @@ bool nhwc_conv2d_forward(Context& ctx, Tensor& y, const Tensor& x, const Tensor&
   CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &one, plan.x, x.u16(), plan.w, wh, plan.conv,
                                       plan.fwd, ws, plan.fwd_ws, &zero, plan.y, y.u16()));
   if (bias)
-    cuda_detail::for_each(ctx, y.numel(),
-                          HalfEpilogue{y.u16(), bias->f32(), nullptr, false, s.k, plan.fp16});
+    cuda_detail::for_each(
+        ctx, y.numel(),
+        cuda_detail::HalfEpilogue{y.u16(), bias->f32(), nullptr, false, s.k, plan.fp16});
   return true;
 }
 
@@ -516,7 +504,7 @@ void bn_eval_half(Context& ctx, ConvPlan& plan, const Conv2dShape& s, const uint
   }
   CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &one, plan.x, xh, plan.w, wh, plan.conv,
                                       plan.fwd, ws, plan.fwd_ws, &zero, plan.y, yh));
-  cuda_detail::for_each(ctx, ycount, HalfEpilogue{yh, shift, zh, relu, s.k, fp16});
+  cuda_detail::for_each(ctx, ycount, cuda_detail::HalfEpilogue{yh, shift, zh, relu, s.k, fp16});
   ++half_path_stats(ctx).unfused_eval;
 }
 

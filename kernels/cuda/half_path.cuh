@@ -11,6 +11,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/cuda/for_each.cuh"
 #include "kernels/layout_body.h"
+#include "kernels/nhwc_body.h"
 
 namespace gbad::cuda_detail {
 
@@ -41,5 +42,19 @@ struct ToHalf {
 inline void to_half(Context& ctx, uint16_t* dst, const float* src, int64_t count, bool fp16) {
   for_each(ctx, count, ToHalf{dst, src, fp16});
 }
+
+// A half NHWC result's epilogue in place: y = half(act(y [+ shift[c]] [+ residual])) (a
+// convolution's bias or folded-BatchNorm shift; the split BatchNorm form's add and ReLU).
+struct HalfEpilogue {
+  uint16_t* y;
+  const float* shift;
+  const uint16_t* residual;
+  bool relu;
+  int64_t c;
+  bool fp16;
+  __device__ void operator()(int64_t i) const {
+    half_epilogue_body(i, y, y, shift, residual, relu, c, fp16);
+  }
+};
 
 }  // namespace gbad::cuda_detail

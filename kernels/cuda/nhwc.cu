@@ -99,18 +99,6 @@ struct ReluMask {
   __device__ void operator()(int64_t i) const { relu_mask_half_body(i, dz, dy, y, fp16); }
 };
 
-// y = half(act(y [+ residual])) in place: the split BatchNorm form's add and ReLU.
-struct HalfEpilogueInPlace {
-  uint16_t* y;
-  const uint16_t* residual;
-  bool relu;
-  int64_t c;
-  bool fp16;
-  __device__ void operator()(int64_t i) const {
-    half_epilogue_body(i, y, y, nullptr, residual, relu, c, fp16);
-  }
-};
-
 struct MaxPoolFwd {
   uint16_t* y;
   float* argmax;
@@ -258,8 +246,8 @@ bool nhwc_batchnorm2d_forward_train(Context& ctx, Tensor& y, Tensor& save_mean, 
                        running_var, x, gamma, beta, eps, momentum, nullptr, state))
     return false;
   for_each(ctx, y.numel(),
-           HalfEpilogueInPlace{y.u16(), residual ? residual->u16() : nullptr, relu, x.c(),
-                               y.dtype() == DType::F16});
+           cuda_detail::HalfEpilogue{y.u16(), nullptr, residual ? residual->u16() : nullptr, relu,
+                                     x.c(), y.dtype() == DType::F16});
   state.split = true;
   return true;
 }
