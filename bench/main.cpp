@@ -62,6 +62,14 @@ int main(int argc, char** argv) {
     }
   }
   argc = kept;
+  // The environment a Context reads (GBAD_CONV_ALGO, GBAD_HALF_LAYOUT): a bad value is one
+  // error here, not an exception out of the first case that makes a Context.
+  try {
+    gbad::Context probe(gbad::Device::CPU);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gbad-bench: error: %s\n", e.what());
+    return 2;
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
@@ -70,6 +78,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("gbad_build_type", GBAD_BUILD_TYPE);
   benchmark::AddCustomContext("precision", gbad::bench::precision_option());
   benchmark::AddCustomContext("cpu_model", cpu_model());
+  benchmark::AddCustomContext("GBAD_HALF_LAYOUT", env_or("GBAD_HALF_LAYOUT", "(unset: auto)"));
+  benchmark::AddCustomContext("GBAD_CONV_ALGO", env_or("GBAD_CONV_ALGO", "(unset)"));
   benchmark::AddCustomContext("OMP_WAIT_POLICY", env_or("OMP_WAIT_POLICY", "(unset)"));
   benchmark::AddCustomContext("GOMP_SPINCOUNT", env_or("GOMP_SPINCOUNT", "(unset)"));
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", env_or("OPENBLAS_CORETYPE", "(unset)"));
